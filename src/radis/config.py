@@ -1,0 +1,126 @@
+"""Validation of the workflow config and typed views over it.
+
+The config is validated once, when the DAG is parsed, so that a typo or a wrong type costs
+seconds instead of GPU-hours. Errors name the offending key as a dotted path.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from radis.languages import Direction
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message names the key."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _explain(error):
+    """For a ``oneOf`` of tagged objects, report the error inside the branch whose ``kind`` matched."""
+    while error is not None and error.validator == "oneOf" and error.context:
+        branches: dict[int, list] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        matching = [errs for errs in branches.values() if not any(e.validator == "const" for e in errs)]
+        if len(matching) != 1:
+            break
+        error = jsonschema.exceptions.best_match(matching[0])
+    return error
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Raise :class:`ConfigError` naming the first bad key; return the config unchanged otherwise."""
+    validator = jsonschema.Draft202012Validator(schema or load_schema())
+    error = _explain(jsonschema.exceptions.best_match(validator.iter_errors(config)))
+    if error is not None:
+        raise ConfigError(f"config key '{_key(error.absolute_path)}': {error.message}")
+    experiment = config["experiment"]
+    for i, name in enumerate(experiment["backbones"]):
+        if name not in config["backbones"]:
+            raise ConfigError(
+                f"config key 'experiment.backbones.{i}': backbone {name!r} is not defined under 'backbones' "
+                f"(defined: {', '.join(sorted(config['backbones']))})"
+            )
+    for i, name in enumerate(experiment["methods"]):
+        if name not in config["methods"]:
+            raise ConfigError(
+                f"config key 'experiment.methods.{i}': method {name!r} is not defined under 'methods' "
+                f"(defined: {', '.join(sorted(config['methods']))})"
+            )
+        if name == "base":
+            raise ConfigError(f"config key 'experiment.methods.{i}': 'base' is the untouched backbone, always evaluated")
+    for i, text in enumerate(experiment["directions"]):
+        try:
+            direction = Direction.parse(text)
+        except ValueError as e:
+            raise ConfigError(f"config key 'experiment.directions.{i}': {e}") from None
+        if "en" not in (direction.src, direction.tgt):
+            raise ConfigError(
+                f"config key 'experiment.directions.{i}': {text!r} is not English-centric; "
+                "the ALMA training data pairs every language with English"
+            )
+    return config
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Nested dict merge; lists and scalars in ``override`` replace those in ``base``."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def method_training(config: dict, method: str) -> dict:
+    """The training settings of one method: shared settings with the method's overrides on top."""
+    return deep_merge(config["training"], config["methods"][method].get("training", {}))
+
+
+def directions(config: dict) -> list[Direction]:
+    return [Direction.parse(d) for d in config["experiment"]["directions"]]
+
+
+@dataclass(frozen=True)
+class DecodingParams:
+    """Decoding settings of one generation call; greedy when ``temperature`` is 0."""
+
+    max_new_tokens: int
+    min_new_tokens: int = 0
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> "DecodingParams":
+        return cls(**section)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+def load_config(path: str | Path, *overlays: str | Path) -> dict:
+    """Load a config file with optional overlays merged on top (as ``--configfile`` does), validated."""
+    config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    for overlay in overlays:
+        config = deep_merge(config, yaml.safe_load(Path(overlay).read_text(encoding="utf-8")) or {})
+    return validate_config(config)

@@ -1,0 +1,157 @@
+"""ALMA's human-written parallel data (train/valid) and the WMT'22 test sets, from a mirror or the hub.
+
+The paper trains on ALMA's human-written data and tests on WMT'22, so both come from the same two
+places: a directory in the layout of ALMA's GitHub repo (``human_written_data/``; the shared mirror
+and the shipped demo subset use it) or the HF hub datasets. Every reader returns the same normalised
+record, so later stages never learn where the data came from::
+
+    {"id": "train-cs-en-00000", "src_lang": "cs", "tgt_lang": "en", "source": ..., "reference": ...}
+
+Layout, exactly as ALMA's ``utils.load_mmt_dataset`` reads it (``xx`` is the non-English side):
+
+* ``{xx}en/train.{xx}-en.json``  JSON Lines; one file feeds both directions (xx→en and en→xx);
+* ``{xx}en/valid.{xx}-en.json``  JSON array; one file feeds both directions;
+* ``{xx}en/test.{src}-{tgt}.json`` JSON array; one file per direction (WMT'22 general test).
+
+Bad input raises :class:`radis.io.InputError` naming the file and the line (JSON Lines) or the
+0-based array index ("record N", the same N as in the record's id).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from radis.io import InputError, read_json, write_jsonl
+from radis.languages import Direction
+
+SPLITS = ("train", "valid", "test")
+#: Our split names → the hub's split names.
+HUB_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
+HUB_TRAIN_DATASET = "haoranxu/ALMA-Human-Parallel"
+HUB_TEST_DATASET = "haoranxu/WMT22-Test"
+
+
+def mirror_path(root: Path, direction: Direction, split: str) -> Path:
+    """Where ALMA keeps ``split`` for ``direction``: train/valid are per pair, test per direction."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    xx = direction.pair.split("-")[0]
+    name = f"{split}.{direction}.json" if split == "test" else f"{split}.{direction.pair}.json"
+    return Path(root) / "human_written_data" / f"{xx}en" / name
+
+
+def iter_mirror_file(path: Path, split: str) -> Iterator[tuple[str, Any]]:
+    """Yield ``(where, raw record)`` from one mirror file; ``where`` is ``file:line`` or ``file: record N``.
+
+    Train files are JSON Lines despite the ``.json`` suffix; valid/test files are one JSON array.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found (expected ALMA layout human_written_data/<xx>en/...)")
+    if split != "train":
+        data = read_json(path)
+        if not isinstance(data, list):
+            raise InputError(f"{path}: expected a JSON array of records, got {type(data).__name__}")
+        for i, raw in enumerate(data):
+            yield f"{path}: record {i}", raw
+        return
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{path}:{lineno}: not UTF-8 ({e.reason})") from None
+            if not text.strip():
+                continue
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
+            yield f"{path}:{lineno}", raw
+
+
+def normalise(raw: Any, direction: Direction, split: str, index: int, where: str,
+              column: str = "translation") -> dict:
+    """One raw ``{column: {lang: text}}`` object → the normalised record; ``where`` goes in errors."""
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+    pair = raw.get(column)
+    if not isinstance(pair, dict):
+        raise InputError(f"{where}: missing object {column!r} (keys: {', '.join(map(str, raw)) or 'none'})")
+    texts = {}
+    for lang in (direction.src, direction.tgt):
+        text = pair.get(lang)
+        if not isinstance(text, str):
+            problem = "missing" if lang not in pair else f"not a string ({type(text).__name__})"
+            raise InputError(f"{where}: {column}[{lang!r}] {problem}")
+        if not text.strip():
+            raise InputError(f"{where}: {column}[{lang!r}] is empty")
+        texts[lang] = text.strip()
+    return {
+        "id": f"{split}-{direction.src}-{direction.tgt}-{index:05d}",
+        "src_lang": direction.src,
+        "tgt_lang": direction.tgt,
+        "source": texts[direction.src],
+        "reference": texts[direction.tgt],
+    }
+
+
+def read_mirror(root: Path, direction: Direction, split: str) -> list[dict]:
+    """Read ``split`` for ``direction`` from a directory in ALMA's GitHub layout (see module doc)."""
+    path = mirror_path(root, direction, split)
+    return [normalise(raw, direction, split, i, where)
+            for i, (where, raw) in enumerate(iter_mirror_file(path, split))]
+
+
+def hub_config(direction: Direction, split: str) -> tuple[str, str]:
+    """(config name, column) on the hub: ALMA-Human-Parallel is per pair with column ``translation``;
+    WMT22-Test is per direction and names its column after the direction (``record["en-cs"]``)."""
+    if split == "test":
+        return str(direction), str(direction)
+    return direction.pair, "translation"
+
+
+def normalise_hub_rows(rows: Iterable[Any], direction: Direction, split: str, source: str) -> list[dict]:
+    """Normalise hub rows (pure, so it is tested without the hub); ``source`` names the dataset in errors."""
+    _, column = hub_config(direction, split)
+    return [normalise(raw, direction, split, i, f"{source}: record {i}", column=column)
+            for i, raw in enumerate(rows)]
+
+
+def read_hub(direction: Direction, split: str, dataset_id: str | None = None,
+             revision: str | None = None) -> list[dict]:
+    """Load ``split`` from the hub (needs network or a warm HF cache); train/valid come from
+    ALMA-Human-Parallel and test from WMT22-Test unless ``dataset_id`` names a copy of the same shape.
+    Pin ``revision`` so that a re-run reads the same rows."""
+    import datasets  # heavy; only this path needs it
+
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    dataset_id = dataset_id or (HUB_TEST_DATASET if split == "test" else HUB_TRAIN_DATASET)
+    config, _ = hub_config(direction, split)
+    rows = datasets.load_dataset(dataset_id, config, split=HUB_SPLITS[split], revision=revision)
+    where = f"{dataset_id}@{revision or 'default'} [{config}/{HUB_SPLITS[split]}]"
+    return normalise_hub_rows(rows, direction, split, where)
+
+
+def sample_indices(n: int, limit: int | None, seed: int) -> list[int]:
+    """Indices of a seeded subset of ``limit`` out of ``n`` in their original order (all if no limit)."""
+    if limit is None or limit >= n:
+        return list(range(n))
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return sorted(random.Random(seed).sample(range(n), limit))
+
+
+def prepare(records: list[dict], limit: int | None, seed: int) -> list[dict]:
+    """A deterministic subset: the same (records, limit, seed) always picks the same rows, in file order."""
+    return [records[i] for i in sample_indices(len(records), limit, seed)]
+
+
+def write_direction(path: Path, records: Iterable[dict]) -> int:
+    """Write one direction's records as JSON Lines (atomically); returns the count."""
+    return write_jsonl(path, records)

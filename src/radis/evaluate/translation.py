@@ -1,0 +1,118 @@
+"""Translation quality: corpus BLEU and chrF (sacreBLEU) and COMET, as in the paper's Tables 1-2.
+
+The paper reports COMET (wmt22-comet-da) on a 0-100 scale; BLEU and chrF come along because they
+are cheap, need no model download, and are the fallback metric when COMET is unavailable (CPU demo,
+offline cluster nodes). sacreBLEU's signatures are returned so that every number is reproducible.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+import sacrebleu
+
+
+class CometUnavailableError(RuntimeError):
+    """The COMET model could not be fetched or loaded (typically: offline without a local copy)."""
+
+
+def bleu_tokenizer(tgt_lang: str) -> str:
+    """sacreBLEU's tokenizer for a target language: ``13a`` splits on spaces, which would make an
+    unsegmented Chinese sentence one token, so Chinese uses the ``zh`` character tokenizer (WMT
+    practice, and what the paper's evaluation follows)."""
+    return "zh" if tgt_lang == "zh" else "13a"
+
+
+def score_translations(
+    sources: list[str],
+    hypotheses: list[str],
+    references: list[str],
+    tgt_lang: str,
+    comet_model: str | None = None,
+    comet_batch_size: int = 8,
+    comet_gpus: int = 0,
+) -> dict[str, Any]:
+    """Corpus-level BLEU, chrF and (if ``comet_model`` is given) COMET×100 for one direction.
+
+    ``comet_model`` is a hub id (``Unbabel/wmt22-comet-da``) or a local checkpoint: a ``.ckpt``
+    file, or a model directory holding ``checkpoints/model.ckpt`` (the hub layout), so offline
+    nodes can point at a copy fetched elsewhere.
+    """
+    n = len(hypotheses)
+    if not (len(sources) == n == len(references)):
+        raise ValueError(
+            f"length mismatch: {len(sources)} sources, {n} hypotheses, {len(references)} references"
+        )
+    if n == 0:
+        raise ValueError("nothing to score: no hypotheses")
+
+    bleu = sacrebleu.BLEU(tokenize=bleu_tokenizer(tgt_lang))
+    chrf = sacrebleu.CHRF()
+    bleu_score = bleu.corpus_score(hypotheses, [references]).score
+    chrf_score = chrf.corpus_score(hypotheses, [references]).score
+
+    comet_score: float | None = None
+    if comet_model is not None:
+        model = load_comet(comet_model)
+        samples = [{"src": s, "mt": h, "ref": r} for s, h, r in zip(sources, hypotheses, references)]
+        prediction = model.predict(
+            samples, batch_size=comet_batch_size, gpus=comet_gpus, progress_bar=False
+        )
+        comet_score = 100.0 * float(prediction.system_score)
+        if not math.isfinite(comet_score):
+            raise RuntimeError(f"COMET model {comet_model} returned a non-finite score")
+
+    return {
+        "bleu": float(bleu_score),
+        "chrf": float(chrf_score),
+        "comet": comet_score,
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+        "comet_model": comet_model,
+    }
+
+
+def resolve_comet_checkpoint(comet_model: str) -> Path:
+    """Turn a hub id or local path into the ``model.ckpt`` path that ``load_from_checkpoint`` wants."""
+    path = Path(comet_model).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        ckpt = path / "checkpoints" / "model.ckpt"
+        if ckpt.is_file():
+            return ckpt
+        raise CometUnavailableError(f"COMET model directory {path} has no checkpoints/model.ckpt")
+    if comet_model.endswith(".ckpt") or path.is_absolute() or comet_model.startswith("."):
+        raise CometUnavailableError(f"COMET checkpoint {path} does not exist")
+
+    from comet import download_model
+
+    try:
+        return Path(download_model(comet_model))
+    except KeyError as e:
+        # comet hides any hub failure (no network, gated repo, typo) behind "not supported".
+        raise CometUnavailableError(
+            f"COMET model {comet_model!r} could not be fetched from the Hugging Face hub "
+            f"(offline, gated or misspelt? comet said: {e.args[0] if e.args else e}). "
+            "Download it where there is network, or give the path of a local checkpoint "
+            "(.../checkpoints/model.ckpt or the model directory) instead."
+        ) from None
+
+
+@functools.lru_cache(maxsize=2)
+def load_comet(comet_model: str) -> Any:
+    """Load (once per process) a COMET model by hub id or local checkpoint path.
+
+    ``local_files_only`` stays off: the encoder's tokenizer/config (e.g. xlm-roberta-large) comes
+    from the HF cache and honours ``HF_HUB_OFFLINE`` on its own.
+    """
+    try:
+        from comet import load_from_checkpoint
+    except ImportError as e:
+        raise CometUnavailableError(
+            "COMET needs the optional dependency unbabel-comet (pip install 'radis-workflow[comet]')"
+        ) from e
+    return load_from_checkpoint(str(resolve_comet_checkpoint(comet_model)))

@@ -1,0 +1,94 @@
+"""transformers backend: batched, length-sorted generation with a progress bar; CPU or GPU.
+
+Prompts are sorted by length so each batch pads little, generated in batches with left padding,
+and returned in the caller's order. Greedy decoding gives the same text as one-at-a-time calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from radis.config import DecodingParams
+from radis.generation import Generation
+
+
+def stop_token_ids(tokenizer, model) -> list[int]:
+    """Every id that ends an assistant turn: the tokenizer's eos and the generation config's."""
+    ids = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(configured)
+    return sorted(ids)
+
+
+class HFGenerator:
+    def __init__(self, model_dir: Path, *, batch_size: int = 8, dtype: str = "float32", threads: int | None = None,
+                 trust_remote_code: bool = False, seed: int = 0):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model_dir = Path(model_dir)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(
+            model_dir, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+        ).to(self.device)
+        self.model.eval()
+        self.stop_ids = stop_token_ids(self.tokenizer, self.model)
+
+    def _kwargs(self, params: DecodingParams) -> dict:
+        kwargs = dict(
+            max_new_tokens=params.max_new_tokens,
+            min_new_tokens=params.min_new_tokens or None,
+            repetition_penalty=params.repetition_penalty,
+            eos_token_id=self.stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        if params.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=None)
+        return kwargs
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[str], params: DecodingParams) -> list[Generation]:
+        encoded = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]), reverse=True)
+        results: list[Generation | None] = [None] * len(prompts)
+        kwargs = self._kwargs(params)
+        torch.manual_seed(self.seed)
+        with tqdm(total=len(prompts), desc="generate", unit="seq", mininterval=5) as bar:
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                padded = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
+                padded = {k: v.to(self.device) for k, v in padded.items()}
+                out = self.model.generate(**padded, **kwargs)
+                new = out[:, padded["input_ids"].shape[1]:]
+                for row, i in zip(new.tolist(), batch):
+                    results[i] = self._decode(row)
+                bar.update(len(batch))
+        return results  # type: ignore[return-value]
+
+    def _decode(self, ids: list[int]) -> Generation:
+        finished = False
+        kept = []
+        for token in ids:
+            if token in self.stop_ids:
+                finished = True
+                break
+            kept.append(token)
+        n_tokens = len(kept) + (1 if finished else 0)
+        return Generation(self.tokenizer.decode(kept, skip_special_tokens=True), n_tokens, finished)

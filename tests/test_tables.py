@@ -1,0 +1,166 @@
+"""Tables 1-2 layout, checked against numbers from the paper (LLaMA-2-7B-Chat rows)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from radis.io import InputError
+from radis.tables import (
+    choose_metric,
+    load_translation_results,
+    render_csv,
+    render_latex,
+    render_markdown,
+    translation_table,
+    write_table,
+)
+
+EN_X = ["en-cs", "en-de", "en-ru", "en-zh"]
+X_EN = ["cs-en", "de-en", "ru-en", "zh-en"]
+# Paper Table 1 (EN→X, COMET), LLaMA-2-7B-Chat block.
+PAPER_T1 = {
+    "base": [70.14, 75.10, 75.76, 72.57],
+    "vanilla": [81.80, 82.81, 84.67, 81.96],
+    "seqkd": [70.17, 74.40, 75.62, 72.93],
+}
+# Paper Table 2 (X→EN, COMET), LLaMA-2-7B-Chat block (zh backbone = 78.08 - 3.13).
+PAPER_T2 = {"base": [79.53, 81.20, 80.36, 74.95], "vanilla": [82.74, 83.31, 82.70, 78.08]}
+
+
+def cells(backbone: str, scores: dict[str, list[float]], directions: list[str]) -> list[dict]:
+    return [
+        {"backbone": backbone, "method": m, "direction": d,
+         "metrics": {"bleu": 10.0, "chrf": s - 30, "comet": s}}
+        for m, row in scores.items()
+        for d, s in zip(directions, row)
+    ]
+
+
+@pytest.fixture
+def t1():
+    results = cells("llama2", PAPER_T1, EN_X)
+    results += cells(
+        "tiny", {"base": [50, 50, 50, 50], "vanilla": [51, 49, 50, 54], "seqkd": [50, 50, 50, 50]}, EN_X
+    )
+    return translation_table(results, ["llama2", "tiny"], ["vanilla", "seqkd"], EN_X, "comet",
+                             backbone_names={"llama2": "LLaMA-2-7B-Chat"})
+
+
+def test_layout_matches_paper_table1(t1):
+    assert t1.title == "Table 1: EN→X translation (COMET)"
+    assert t1.header == ("Models", "Czech", "German", "Russian", "Chinese", "Avg.")
+    llama = t1.groups[0]
+    assert llama.title == "Backbone LLM: LLaMA-2-7B-Chat"
+    assert [r.label for r in llama.rows] == ["Backbone LLM", "w/ Vanilla-FT", "w/ Seq-KD"]
+    base, vanilla, seqkd = llama.rows
+    assert base.scores[-1] == 73.39 and base.deltas is None
+    assert vanilla.scores == (81.80, 82.81, 84.67, 81.96, 82.81)
+    assert vanilla.deltas == (11.66, 7.71, 8.91, 9.39, 9.42)
+    assert seqkd.deltas == (0.03, -0.70, -0.14, 0.36, -0.11)
+    md = render_markdown(t1)
+    assert (
+        "| w/ Vanilla-FT | 81.80 ↑11.66 | 82.81 ↑7.71 | 84.67 ↑8.91 | 81.96 ↑9.39 | 82.81 ↑9.42 |" in md
+    )
+    assert "| w/ Seq-KD | 70.17 ↑0.03 | 74.40 ↓0.70 |" in md
+    assert "| Backbone LLM | 70.14 | 75.10 | 75.76 | 72.57 | 73.39 |" in md
+    assert md.index("*Backbone LLM: LLaMA-2-7B-Chat*") < md.index("*Backbone LLM: tiny*")
+
+
+def test_second_group_and_unknown_method_id():
+    results = cells("tiny", {"base": [50, 50, 50, 50], "radis-llama3": [51, 49, 50, 54]}, EN_X)
+    table = translation_table(results, ["tiny"], ["base", "radis-llama3"], EN_X, "comet")
+    base, ext = table.groups[0].rows
+    assert (base.method, ext.label) == ("base", "radis-llama3")
+    assert ext.scores[-1] == 51.0 and ext.deltas == (1.0, -1.0, 0.0, 4.0, 1.0)
+    assert "50.00 ±0.00" in render_markdown(table)
+
+
+def test_x_to_en_table2():
+    table = translation_table(cells("llama2", PAPER_T2, X_EN), ["llama2"], ["vanilla"], X_EN, "comet")
+    assert table.title == "Table 2: X→EN translation (COMET)"
+    assert table.columns == ("Czech", "German", "Russian", "Chinese", "Avg.")
+    base, vanilla = table.groups[0].rows
+    assert base.scores[-1] == 79.01
+    assert vanilla.deltas == (3.21, 2.11, 2.34, 3.13, 2.70)
+
+
+def test_csv_parses_back_to_the_same_numbers(t1):
+    rows = list(csv.DictReader(io.StringIO(render_csv(t1))))
+    assert len(rows) == 3 + 3
+    vanilla = rows[1]
+    assert (vanilla["metric"], vanilla["backbone"], vanilla["method"], vanilla["model"]) == (
+        "comet", "llama2", "vanilla", "w/ Vanilla-FT")
+    for i, col in enumerate(t1.columns):
+        assert float(vanilla[col]) == t1.groups[0].rows[1].scores[i]
+        assert float(vanilla[f"{col} delta"]) == t1.groups[0].rows[1].deltas[i]
+    assert float(rows[2]["German delta"]) == -0.70
+    assert rows[0]["Czech delta"] == "" and float(rows[0]["Avg."]) == 73.39
+
+
+def test_latex(t1):
+    tex = render_latex(t1)
+    assert r"\caption{EN$\rightarrow$X translation (COMET)}" in tex
+    assert r"w/ Vanilla-FT & 81.80 $\uparrow$11.66 &" in tex
+    assert r"74.40 $\downarrow$0.70" in tex
+    assert r"\multicolumn{6}{c}{\textit{Backbone LLM: LLaMA-2-7B-Chat}} \\" in tex
+    assert tex.count(r"\\") == 1 + 2 + 6  # header, two group rows, six model rows
+
+
+def test_missing_cell_is_an_error_naming_it():
+    results = cells("llama2", PAPER_T1, EN_X)
+    results = [r for r in results if (r["method"], r["direction"]) != ("seqkd", "en-ru")]
+    with pytest.raises(ValueError, match="backbone=llama2 method=seqkd direction=en-ru"):
+        translation_table(results, ["llama2"], ["vanilla", "seqkd"], EN_X, "comet")
+    with pytest.raises(ValueError, match="backbone=llama2 method=sdft direction=en-cs"):
+        translation_table(results, ["llama2"], ["sdft"], EN_X, "comet")
+    no_comet = cells("llama2", PAPER_T1, EN_X)
+    no_comet[0]["metrics"]["comet"] = None
+    with pytest.raises(ValueError, match=r"method=base direction=en-cs \(no comet\)"):
+        translation_table(no_comet, ["llama2"], [], EN_X, "comet")
+
+
+def test_duplicate_cell_is_an_error():
+    results = cells("llama2", PAPER_T1, EN_X)
+    with pytest.raises(ValueError, match="two results"):
+        translation_table(results + results[:1], ["llama2"], ["vanilla"], EN_X, "comet")
+
+
+def test_metric_choice_and_title():
+    results = cells("llama2", PAPER_T1, EN_X)
+    assert choose_metric(results) == "comet"
+    results[3]["metrics"]["comet"] = None
+    assert choose_metric(results) == "chrf"
+    del results[4]["metrics"]["comet"]
+    assert choose_metric(results) == "chrf"
+    table = translation_table(results, ["llama2"], ["vanilla"], EN_X, choose_metric(results))
+    assert table.title == "Table 1: EN→X translation (chrF)"
+    assert table.groups[0].rows[0].scores[0] == pytest.approx(40.14)
+    with pytest.raises(ValueError):
+        choose_metric([])
+
+
+def test_load_and_write(tmp_path, t1):
+    paths = []
+    for i, r in enumerate(cells("llama2", PAPER_T1, EN_X)):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps({**r, "provenance": {}}), encoding="utf-8")
+    loaded = load_translation_results(paths)
+    assert len(loaded) == 12 and loaded[0]["metrics"]["comet"] == 70.14
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"backbone": "x", "method": "base", "direction": "en-cs"}), encoding="utf-8")
+    with pytest.raises(InputError, match="bad.json: missing or malformed 'metrics'"):
+        load_translation_results([bad])
+    bad.write_text(json.dumps({"backbone": "x", "method": "base", "direction": "en", "metrics": {}}))
+    with pytest.raises(InputError, match="bad.json: direction 'en'"):
+        load_translation_results([bad])
+
+    written = write_table(t1, tmp_path / "tables" / "table1")
+    assert [p.name for p in written] == ["table1.md", "table1.csv", "table1.tex"]
+    assert written[0].read_text(encoding="utf-8") == render_markdown(t1)
+    assert written[1].read_text(encoding="utf-8") == render_csv(t1)
+    assert written[2].read_text(encoding="utf-8") == render_latex(t1)
+    assert not list((tmp_path / "tables").glob(".*.tmp"))
