@@ -116,3 +116,30 @@ def load_comet(comet_model: str) -> Any:
             "COMET needs the optional dependency unbabel-comet (pip install 'radis-workflow[comet]')"
         ) from e
     return load_from_checkpoint(str(resolve_comet_checkpoint(comet_model)))
+
+
+def extract_translation(text: str, postprocess: str) -> str:
+    """The translation inside a model's reply.
+
+    Models trained with RaDis answer with the translation followed by a rationale, and chat
+    backbones often add remarks after it; ``first_line`` keeps the first non-empty line, which is
+    where every method puts the translation. ``none`` keeps the whole reply.
+    """
+    if postprocess == "none":
+        return text.strip()
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def translation_prompts(tokenizer, records: list[dict], instruction: int) -> list[str]:
+    """Greedy test prompts: one fixed instruction of Fig. 5 for every test sentence."""
+    from radis.languages import Direction
+    from radis.prompts import render_generation_prompt, translation_instruction, user
+
+    return [
+        render_generation_prompt(tokenizer, [user(translation_instruction(
+            Direction(r["src_lang"], r["tgt_lang"]), r["source"], instruction))])
+        for r in records
+    ]

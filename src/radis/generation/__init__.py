@@ -32,12 +32,12 @@ class Generator(Protocol):
 
 
 def load_generator(backend: str, model_dir: str | Path, *, batch_size: int = 8, dtype: str = "float32",
-                   tensor_parallel_size: int = 1, threads: int | None = None,
+                   tensor_parallel_size: int = 1,
                    trust_remote_code: bool = False, seed: int = 0) -> Generator:
     if backend == "hf":
         from radis.generation.hf import HFGenerator
 
-        return HFGenerator(Path(model_dir), batch_size=batch_size, dtype=dtype, threads=threads,
+        return HFGenerator(Path(model_dir), batch_size=batch_size, dtype=dtype,
                            trust_remote_code=trust_remote_code, seed=seed)
     if backend == "vllm":
         from radis.generation.vllm import VLLMGenerator

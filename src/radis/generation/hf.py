@@ -29,12 +29,10 @@ def stop_token_ids(tokenizer, model) -> list[int]:
 
 
 class HFGenerator:
-    def __init__(self, model_dir: Path, *, batch_size: int = 8, dtype: str = "float32", threads: int | None = None,
+    def __init__(self, model_dir: Path, *, batch_size: int = 8, dtype: str = "float32",
                  trust_remote_code: bool = False, seed: int = 0):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if threads:
-            torch.set_num_threads(threads)
         self.model_dir = Path(model_dir)
         self.batch_size = batch_size
         self.seed = seed

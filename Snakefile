@@ -1,0 +1,26 @@
+# RaDis (Rationale Distillation) as a Snakemake DAG. Thin on purpose: the logic lives in src/radis
+# behind the `radis` command; workflow/rules/ has one file per stage. See README.md.
+import os
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# Resolved against the repository so that `--directory elsewhere` (tests, scratch runs) works too.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/backbone.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

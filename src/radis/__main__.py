@@ -1,0 +1,5 @@
+import sys
+
+from radis.cli import main
+
+sys.exit(main())

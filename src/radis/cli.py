@@ -1,0 +1,233 @@
+"""The ``radis`` command: one subcommand per workflow action; argument parsing only.
+
+Snakemake rules call these with file paths and a ``--settings`` JSON of exactly the config values
+the step depends on (which is also what Snakemake's params-based rerun trigger compares).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from radis.io import InputError, read_jsonl, write_json, write_jsonl, write_text
+
+
+def _settings(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--settings is not JSON: {e}") from None
+
+
+def cmd_validate(args) -> None:
+    from radis.config import load_config
+
+    load_config(args.config, *args.overlay)
+    print(f"{args.config}: valid")
+
+
+def cmd_prepare_data(args) -> None:
+    from radis.data import alma
+    from radis.languages import Direction
+
+    s = _settings(args.settings)
+    direction = Direction.parse(args.direction)
+    if s["source"] == "mirror":
+        records = alma.read_mirror(Path(s["mirror"]), direction, args.split)
+    else:
+        hub = s["hub"]["train" if args.split == "train" else "test"]
+        records = alma.read_hub(direction, args.split, hub["id"], hub["revision"])
+    records = alma.prepare(records, s["limit"], s["seed"])
+    alma.write_direction(Path(args.out), records)
+    print(f"{args.out}: {len(records)} records")
+
+
+def cmd_materialise(args) -> None:
+    from radis.backbones import materialise
+
+    s = _settings(args.settings)
+    record = materialise(args.name, s, Path(args.out))
+    print(json.dumps(record, indent=2))
+
+
+def _generator(s: dict, model_dir: str):
+    from radis.generation import load_generator
+
+    g = s["generation"]
+    return load_generator(g["backend"], model_dir, batch_size=g["batch_size"], dtype=g["dtype"],
+                          tensor_parallel_size=g.get("tensor_parallel_size", 1),
+                          trust_remote_code=s.get("trust_remote_code", False), seed=s["seed"])
+
+
+def cmd_synthesize(args) -> None:
+    from transformers import AutoTokenizer
+
+    from radis.config import DecodingParams
+    from radis.languages import Direction
+    from radis.provenance import config_hash, provenance
+    from radis.synth import synthesize, with_instructions
+
+    s = _settings(args.settings)
+    direction = Direction.parse(args.direction)
+    records = with_instructions(read_jsonl(args.data), direction, s["seed"])
+    params = DecodingParams.from_config(s["decoding"])
+    generator = _generator(s, args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    out, summary = synthesize(args.kind, generator, tokenizer, records, params)
+    write_jsonl(args.out, out)
+    write_json(args.meta, provenance(kind=args.kind, model_dir=args.model, config_hash=config_hash(s), direction=str(direction),
+                                     decoding=s["decoding"], generation=s["generation"], summary=summary))
+    print(json.dumps(summary))
+
+
+def cmd_build_trainset(args) -> None:
+    from radis.languages import Direction
+    from radis.methods import SYNTH_KIND, build_trainset
+    from radis.synth import with_instructions
+
+    s = _settings(args.settings)
+    kind = SYNTH_KIND[s["builder"]]
+    records = []
+    for data_path in args.data:
+        direction = Direction.parse(Path(data_path).stem)
+        if kind is None:
+            records += with_instructions(read_jsonl(data_path), direction, s["seed"])
+        else:
+            synth_path = Path(args.synth_dir) / f"{direction}.jsonl"
+            records += read_jsonl(synth_path)
+    examples = build_trainset(s["builder"], records)
+    write_jsonl(args.out, examples)
+    print(f"{args.out}: {len(examples)} examples from {len(records)} sentence pairs")
+
+
+def cmd_train(args) -> None:
+    from radis.train import train
+
+    s = _settings(args.settings)
+    summary = train(Path(args.backbone), read_jsonl(args.trainset), s["training"], Path(args.out),
+                    Path(args.checkpoints), seed=s["seed"], trust_remote_code=s.get("trust_remote_code", False))
+    print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
+
+
+def cmd_merge(args) -> None:
+    from radis.train import merge
+
+    s = _settings(args.settings)
+    merge(Path(args.backbone), Path(args.adapter), Path(args.out), bf16=s["bf16"],
+          trust_remote_code=s.get("trust_remote_code", False))
+
+
+def cmd_translate(args) -> None:
+    from transformers import AutoTokenizer
+
+    from radis.config import DecodingParams
+    from radis.evaluate.translation import extract_translation, translation_prompts
+    from radis.provenance import config_hash, provenance
+
+    s = _settings(args.settings)
+    records = read_jsonl(args.data)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    generator = _generator(s, args.model)
+    ev = s["evaluation"]
+    prompts = translation_prompts(tokenizer, records, ev["instruction"])
+    generations = generator.generate(prompts, DecodingParams.from_config(s["decoding"]))
+    out = [{**r, "output": g.text, "hypothesis": extract_translation(g.text, ev["postprocess"]),
+            "generated_tokens": g.n_tokens, "finished": g.finished} for r, g in zip(records, generations)]
+    write_jsonl(args.out, out)
+    write_json(args.meta, provenance(model_dir=args.model, config_hash=config_hash(s), decoding=s["decoding"], generation=s["generation"],
+                                     evaluation=ev, n=len(out)))
+
+
+def cmd_score(args) -> None:
+    from radis.evaluate.translation import score_translations
+    from radis.io import read_json
+    from radis.provenance import provenance
+
+    s = _settings(args.settings)
+    rows = read_jsonl(args.hypotheses)
+    if not rows:
+        raise InputError(f"{args.hypotheses}: no hypotheses")
+    metrics = score_translations([r["source"] for r in rows], [r["hypothesis"] for r in rows],
+                                 [r["reference"] for r in rows], rows[0]["tgt_lang"],
+                                 comet_model=s["comet_model"], comet_batch_size=s["comet_batch_size"],
+                                 comet_gpus=s.get("comet_gpus", 0))
+    write_json(args.out, {
+        "backbone": args.backbone, "method": args.method, "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",
+        "metrics": {k: metrics[k] for k in ("bleu", "chrf", "comet")},
+        "n": len(rows),
+        "provenance": provenance(signatures={k: v for k, v in metrics.items() if k not in ("bleu", "chrf", "comet")},
+                                 generation=read_json(args.generation_meta)),
+    })
+    print(json.dumps(metrics))
+
+
+def cmd_tables(args) -> None:
+    from radis.languages import Direction
+    from radis.tables import choose_metric, load_translation_results, translation_table, write_table
+
+    s = _settings(args.settings)
+    results = load_translation_results([Path(p) for p in args.results])
+    metric = choose_metric(results)
+    directions = [Direction.parse(d) for d in s["directions"]]
+    methods = ["base", *s["methods"]]
+    for stem, wanted in ((args.table1, lambda d: d.src == "en"), (args.table2, lambda d: d.tgt == "en")):
+        chosen = [str(d) for d in directions if wanted(d)]
+        if chosen:
+            table = translation_table(results, s["backbones"], methods, chosen, metric)
+            write_table(table, Path(stem))
+        else:  # a grid without this side still gets a file saying so
+            for ext in ("md", "csv", "tex"):
+                write_text(f"{stem}.{ext}", "n/a: no direction of this side in experiment.directions\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="radis", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name, func, help_, *arguments):
+        p = sub.add_parser(name, help=help_)
+        for flags, kwargs in arguments:
+            p.add_argument(*flags, **kwargs)
+        p.set_defaults(func=func)
+
+    req = {"required": True}
+    settings = (["--settings"], {"required": True, "help": "JSON of the config values this step uses"})
+    add("validate", cmd_validate, "validate a config file (with overlays merged on top)",
+        (["config"], {}), (["overlay"], {"nargs": "*"}))
+    add("prepare-data", cmd_prepare_data, "ALMA/WMT22 data of one direction as JSONL",
+        (["--direction"], req), (["--split"], {"choices": ["train", "test"], **req}), (["--out"], req), settings)
+    add("materialise", cmd_materialise, "a backbone as a local HF model directory",
+        (["--name"], req), (["--out"], req), settings)
+    add("synthesize", cmd_synthesize, "rationales / Seq-KD translations / SDFT paraphrases",
+        (["--kind"], {"choices": ["rationale", "seqkd", "sdft"], **req}), (["--model"], req),
+        (["--direction"], req), (["--data"], req), (["--out"], req), (["--meta"], req), settings)
+    add("build-trainset", cmd_build_trainset, "a method's training set (chat examples)",
+        (["--data"], {"nargs": "+", **req}), (["--synth-dir"], {}), (["--out"], req), settings)
+    add("train", cmd_train, "LoRA or full fine-tuning with resume",
+        (["--backbone"], req), (["--trainset"], req), (["--out"], req), (["--checkpoints"], req), settings)
+    add("merge", cmd_merge, "merge a LoRA adapter into its backbone",
+        (["--backbone"], req), (["--adapter"], req), (["--out"], req), settings)
+    add("translate", cmd_translate, "greedy translation of a test set",
+        (["--model"], req), (["--data"], req), (["--out"], req), (["--meta"], req), settings)
+    add("score", cmd_score, "BLEU/chrF/COMET of one table cell",
+        (["--hypotheses"], req), (["--generation-meta"], req), (["--backbone"], req), (["--method"], req),
+        (["--out"], req), settings)
+    add("tables", cmd_tables, "Tables 1 (EN→X) and 2 (X→EN)",
+        (["--results"], {"nargs": "+", **req}), (["--table1"], req), (["--table2"], req), settings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except InputError as e:
+        print(f"radis {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Data synthesis by the backbone itself: RaDis rationales, Seq-KD translations, SDFT paraphrases.
+
+Each function takes the prepared training records of one direction, renders prompts in the
+backbone's chat format, asks a :class:`~radis.generation.Generator`, and returns the records
+extended with the synthesized field plus a small summary (counts, rates) for provenance.
+Prompt construction and post-processing are pure functions so they are tested without a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from radis.config import DecodingParams
+from radis.generation import Generation, Generator
+from radis.languages import Direction
+from radis.prompts import (
+    assistant,
+    draw_templates,
+    render_continuation_prompt,
+    render_generation_prompt,
+    translation_instruction,
+    user,
+)
+
+KINDS = ("rationale", "seqkd", "sdft")
+
+#: SDFT's general distillation template (Yang et al. 2024, ``alpaca_distill_using``).
+SDFT_SYSTEM = (
+    "Below are an instruction that describes a task along with a reference answer. "
+    "Using the reference answer as a guide, write your own response."
+)
+SDFT_USER = "### Instruction:\n{instruction}\n\n### Reference Answer:\n{response}\n\n### Response:\n"
+#: SDFT rejects a paraphrase that talks about the distillation set-up instead of answering.
+SDFT_REJECT_PHRASES = ("reference answer", "your response", "my response", "your own response", "now it's your turn")
+SDFT_REJECT_PREFIX = "your turn"
+
+
+def with_instructions(records: list[dict], direction: Direction, seed: int) -> list[dict]:
+    """Attach the instruction (one of the 5 templates, drawn per sample with a fixed seed).
+
+    Every method draws the same way, so Vanilla-FT, Seq-KD, SDFT and RaDis see the same
+    instruction for the same sentence pair.
+    """
+    templates = draw_templates(len(records), seed, str(direction))
+    return [
+        {**r, "template": t, "instruction": translation_instruction(direction, r["source"], t)}
+        for r, t in zip(records, templates)
+    ]
+
+
+def enriched_response(reference: str, rationale: str) -> str:
+    """ŷ = CONCAT(y, r); an empty rationale (the model closed the turn at once) leaves y alone."""
+    rationale = rationale.rstrip()
+    return reference + rationale if rationale.strip() else reference
+
+
+def rationale_prompts(tokenizer, records: list[dict]) -> list[str]:
+    return [render_continuation_prompt(tokenizer, [user(r["instruction"]), assistant(r["reference"])]) for r in records]
+
+
+def seqkd_prompts(tokenizer, records: list[dict]) -> list[str]:
+    return [render_generation_prompt(tokenizer, [user(r["instruction"])]) for r in records]
+
+
+def sdft_messages(instruction: str, response: str) -> list[dict]:
+    return [
+        {"role": "system", "content": SDFT_SYSTEM},
+        user(SDFT_USER.format(instruction=instruction, response=response)),
+    ]
+
+
+def sdft_prompts(tokenizer, records: list[dict]) -> list[str]:
+    """SDFT prompts; chat formats without a system role get the system text folded into the user turn."""
+    from jinja2.exceptions import TemplateError
+
+    prompts = []
+    for r in records:
+        messages = sdft_messages(r["instruction"], r["reference"])
+        try:
+            prompts.append(render_generation_prompt(tokenizer, messages))
+        except TemplateError:
+            folded = [user(messages[0]["content"] + "\n\n" + messages[1]["content"])]
+            prompts.append(render_generation_prompt(tokenizer, folded))
+    return prompts
+
+
+def sdft_rejected(paraphrase: str) -> bool:
+    text = paraphrase.strip().lower()
+    return not text or any(p in text for p in SDFT_REJECT_PHRASES) or text.startswith(SDFT_REJECT_PREFIX)
+
+
+def _gen_fields(g: Generation) -> dict:
+    return {"generated_tokens": g.n_tokens, "finished": g.finished}
+
+
+def add_rationales(records: list[dict], generations: list[Generation]) -> tuple[list[dict], dict]:
+    out = []
+    for r, g in zip(records, generations, strict=True):
+        rationale = g.text.rstrip() if g.text.strip() else ""
+        out.append({**r, "rationale": rationale, "enriched_response": enriched_response(r["reference"], rationale),
+                    **_gen_fields(g)})
+    with_r = sum(1 for r in out if r["rationale"])
+    summary = {"n": len(out), "with_rationale": with_r, "rationale_rate": with_r / len(out) if out else 0.0,
+               "mean_rationale_tokens": _mean([g.n_tokens for g in generations])}
+    return out, summary
+
+
+def add_seqkd(records: list[dict], generations: list[Generation]) -> tuple[list[dict], dict]:
+    out = [{**r, "seqkd_response": g.text.strip(), **_gen_fields(g)} for r, g in zip(records, generations, strict=True)]
+    empty = sum(1 for r in out if not r["seqkd_response"])
+    return out, {"n": len(out), "empty": empty, "mean_tokens": _mean([g.n_tokens for g in generations])}
+
+
+def add_sdft(records: list[dict], generations: list[Generation]) -> tuple[list[dict], dict]:
+    out = []
+    for r, g in zip(records, generations, strict=True):
+        rejected = sdft_rejected(g.text)
+        out.append({**r, "sdft_paraphrase": g.text.strip(), "sdft_rejected": rejected,
+                    "sdft_response": r["reference"] if rejected else g.text.strip(), **_gen_fields(g)})
+    rejected = sum(1 for r in out if r["sdft_rejected"])
+    return out, {"n": len(out), "rejected": rejected, "rejection_rate": rejected / len(out) if out else 0.0}
+
+
+def _mean(values: list[int]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+#: kind -> (prompt builder, post-processor)
+SYNTHESIZERS: dict[str, tuple[Callable, Callable]] = {
+    "rationale": (rationale_prompts, add_rationales),
+    "seqkd": (seqkd_prompts, add_seqkd),
+    "sdft": (sdft_prompts, add_sdft),
+}
+
+
+def synthesize(kind: str, generator: Generator, tokenizer, records: list[dict], params: DecodingParams
+               ) -> tuple[list[dict], dict]:
+    """Run one kind of synthesis over records that already carry their instruction."""
+    build_prompts, postprocess = SYNTHESIZERS[kind]
+    generations = generator.generate(build_prompts(tokenizer, records), params)
+    return postprocess(records, generations)

@@ -1,0 +1,58 @@
+"""Label masks, accumulation and checkpoint handling of the trainer, with the embedded tokenizer."""
+
+import pytest
+from transformers import AutoTokenizer
+
+from radis.evaluate.translation import extract_translation
+from radis.io import InputError
+from radis.prompts import assistant, user
+from radis.train import IGNORE_INDEX, build_features, gradient_accumulation, last_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tokenizer(embedded_backbone):
+    return AutoTokenizer.from_pretrained(embedded_backbone)
+
+
+def test_loss_covers_the_assistant_reply_and_its_end_of_turn_only(tokenizer):
+    messages = [user("Translate from Czech to English:\nDobrý den"), assistant("Good day.\nIt is a greeting.")]
+    f = build_features(tokenizer, messages, max_length=512)
+    targets = [t for t, label in zip(f.input_ids, f.labels) if label != IGNORE_INDEX]
+    assert tokenizer.decode(targets) == "Good day.\nIt is a greeting.<|im_end|>"
+    assert targets[-1] == tokenizer.eos_token_id == 2
+    # the labelled span is contiguous and ends exactly at the end-of-turn token
+    first = next(i for i, label in enumerate(f.labels) if label != IGNORE_INDEX)
+    last = max(i for i, label in enumerate(f.labels) if label != IGNORE_INDEX)
+    assert all(label != IGNORE_INDEX for label in f.labels[first:last + 1])
+    assert f.input_ids[last] == 2 and all(label == IGNORE_INDEX for label in f.labels[last + 1:])
+    # nothing of the prompt (system, user turn, assistant header) is learned
+    assert tokenizer.decode(f.input_ids[:first]).endswith("<|im_start|>assistant\n")
+    assert f.n_target == len(targets) and not f.truncated
+
+
+def test_truncation_keeps_the_prompt(tokenizer):
+    messages = [user("Translate:\nx"), assistant("word " * 200)]
+    f = build_features(tokenizer, messages, max_length=64)
+    assert len(f.input_ids) == len(f.labels) == 64 and f.truncated
+
+
+def test_gradient_accumulation_reaches_the_effective_batch():
+    assert gradient_accumulation(128, 8, 4) == 4
+    assert gradient_accumulation(256, 8, 4) == 8
+    with pytest.raises(InputError, match="batch_size 100"):
+        gradient_accumulation(100, 8, 4)
+
+
+def test_checkpoints_of_other_settings_are_discarded(tmp_path):
+    ckpt = tmp_path / "checkpoints"
+    (ckpt / "checkpoint-3").mkdir(parents=True)
+    (ckpt / "fingerprint.txt").write_text("aaa\n")
+    assert last_checkpoint(ckpt, "aaa").endswith("checkpoint-3")
+    assert last_checkpoint(ckpt, "bbb") is None
+    assert not (ckpt / "checkpoint-3").exists()
+
+
+def test_translation_is_the_first_line_of_the_reply():
+    assert extract_translation("\n Guten Tag.\n\nExplanation: ...", "first_line") == "Guten Tag."
+    assert extract_translation("  ", "first_line") == ""
+    assert extract_translation(" A\nB ", "none") == "A\nB"

@@ -1,0 +1,76 @@
+# Validation, wildcard constraints, paths and the per-step settings every rule passes to `radis`.
+# A step's settings are exactly the config values it depends on: they go to the command as JSON
+# and are the rule's params, so Snakemake reruns a step (and only it and its dependants) when one
+# of them changes.
+import json
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from radis.config import ConfigError, method_training, validate_config  # noqa: E402
+
+try:
+    validate_config(config)
+except ConfigError as e:
+    raise WorkflowError(f"invalid configuration: {e}")
+
+RADIS = f"{shlex.quote(sys.executable)} -m radis"
+R = "results"
+REPO = Path(workflow.basedir)
+BACKBONES = config["experiment"]["backbones"]
+METHODS = config["experiment"]["methods"]
+DIRECTIONS = config["experiment"]["directions"]
+
+
+wildcard_constraints:
+    backbone="[A-Za-z0-9][A-Za-z0-9._-]*",
+    method="[A-Za-z0-9][A-Za-z0-9._-]*",
+    direction="[a-z]{2,3}-[a-z]{2,3}",
+    split="train|test",
+    kind="rationale|seqkd|sdft",
+
+
+def as_arg(obj):
+    """A JSON value as one shell-quoted argument."""
+    return shlex.quote(json.dumps(obj, sort_keys=True))
+
+
+def model_dir(backbone, method):
+    """`base` is the backbone untouched; every other method is its merged fine-tuned model."""
+    if method == "base":
+        return f"{R}/backbones/{backbone}"
+    return f"{R}/models/{backbone}/{method}/merged"
+
+
+def backbone_entry(backbone):
+    return config["backbones"][backbone]
+
+
+def generation_settings(backbone, decoding):
+    return {
+        "seed": config["seed"],
+        "generation": config["generation"],
+        "decoding": config["decoding"][decoding],
+        "trust_remote_code": backbone_entry(backbone).get("trust_remote_code", False),
+    }
+
+
+def synth_kind(method):
+    from radis.methods import SYNTH_KIND
+
+    return SYNTH_KIND[config["methods"][method]["builder"]]
+
+
+def translation_cells():
+    return expand(
+        f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.json",
+        backbone=BACKBONES,
+        method=["base", *METHODS],
+        direction=DIRECTIONS,
+    )
+
+
+def all_targets():
+    return [f"{R}/tables/table{n}.{ext}" for n in (1, 2) for ext in ("md", "csv", "tex")]

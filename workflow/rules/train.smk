@@ -1,0 +1,85 @@
+# Training-set building, fine-tuning (LoRA or full) and merging, per backbone × method.
+
+
+def trainset_inputs(w):
+    inputs = {"data": expand(f"{R}/data/train/{{direction}}.jsonl", direction=DIRECTIONS)}
+    kind = synth_kind(w.method)
+    if kind is not None:
+        inputs["synth"] = expand(
+            f"{R}/synth/{w.backbone}/{kind}/{{direction}}.jsonl", direction=DIRECTIONS
+        )
+    return inputs
+
+
+def synth_dir_arg(w):
+    kind = synth_kind(w.method)
+    return f"--synth-dir {R}/synth/{w.backbone}/{kind}" if kind else ""
+
+
+rule build_trainset:
+    input:
+        unpack(trainset_inputs),
+    output:
+        f"{R}/trainsets/{{backbone}}/{{method}}.jsonl",
+    params:
+        settings=lambda w: as_arg(
+            {"builder": config["methods"][w.method]["builder"], "seed": config["seed"]}
+        ),
+        synth_dir=synth_dir_arg,
+    log:
+        f"{R}/logs/build_trainset/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/build_trainset/{{backbone}}/{{method}}.tsv"
+    shell:
+        "{RADIS} build-trainset --data {input.data} {params.synth_dir} --out {output} "
+        "--settings {params.settings} > {log} 2>&1"
+
+
+rule train:
+    input:
+        backbone=f"{R}/backbones/{{backbone}}",
+        trainset=f"{R}/trainsets/{{backbone}}/{{method}}.jsonl",
+    output:
+        directory(f"{R}/models/{{backbone}}/{{method}}/adapter"),
+    params:
+        # Checkpoints live outside the declared output so that a failed or killed job keeps them
+        # and the rerun resumes (Snakemake deletes the outputs of failed jobs).
+        checkpoints=f"{R}/models/{{backbone}}/{{method}}/checkpoints",
+        settings=lambda w: as_arg(
+            {
+                "training": method_training(config, w.method),
+                "seed": config["seed"],
+                "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+            }
+        ),
+    threads: config["threads"]
+    log:
+        f"{R}/logs/train/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{backbone}}/{{method}}.tsv"
+    shell:
+        "OMP_NUM_THREADS={threads} {RADIS} train --backbone {input.backbone} --trainset {input.trainset} "
+        "--out {output} --checkpoints {params.checkpoints} --settings {params.settings} > {log} 2>&1"
+
+
+rule merge:
+    input:
+        backbone=f"{R}/backbones/{{backbone}}",
+        adapter=f"{R}/models/{{backbone}}/{{method}}/adapter",
+    output:
+        directory(f"{R}/models/{{backbone}}/{{method}}/merged"),
+    params:
+        settings=lambda w: as_arg(
+            {
+                "bf16": method_training(config, w.method)["bf16"],
+                "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+            }
+        ),
+    threads: config["threads"]
+    log:
+        f"{R}/logs/merge/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/merge/{{backbone}}/{{method}}.tsv"
+    shell:
+        "OMP_NUM_THREADS={threads} {RADIS} merge --backbone {input.backbone} --adapter {input.adapter} "
+        "--out {output} --settings {params.settings} > {log} 2>&1"
