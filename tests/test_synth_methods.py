@@ -9,6 +9,7 @@ from radis.synth import (
     add_sdft,
     add_seqkd,
     enriched_response,
+    summarize,
     sdft_messages,
     sdft_rejected,
     with_instructions,
@@ -37,7 +38,8 @@ def test_enriched_response_concatenates_reference_and_rationale():
 
 def test_rationale_rate_counts_empty_rationales_and_keeps_them_as_reference():
     gens = [Generation(" It means hi.", 5, True), Generation("", 1, True), Generation("\n", 2, True)]
-    out, summary = add_rationales(records(), gens)
+    out = add_rationales(records(), gens)
+    summary = summarize("rationale", out)
     assert summary["with_rationale"] == 1 and abs(summary["rationale_rate"] - 1 / 3) < 1e-9
     assert out[0]["enriched_response"] == "Sentence 0. It means hi."
     assert out[1]["enriched_response"] == "Sentence 1." and out[1]["rationale"] == ""
@@ -52,16 +54,17 @@ def test_sdft_template_and_rejection_filter():
                 "Here is your own response", "Now it's your turn.", "   "]:
         assert sdft_rejected(bad), bad
     assert not sdft_rejected("Sentence zero, paraphrased.")
-    out, summary = add_sdft(records(2), [Generation("Reference answer: x", 3, True), Generation(" Phrase 1. ", 3, True)])
+    out = add_sdft(records(2), [Generation("Reference answer: x", 3, True), Generation(" Phrase 1. ", 3, False)])
+    summary = summarize("sdft", out)
     assert [r["sdft_response"] for r in out] == ["Sentence 0.", "Phrase 1."]
-    assert summary["rejected"] == 1
+    assert summary["rejected"] == 1 and summary["unfinished"] == 1 and summary["mean_generated_tokens"] == 3
 
 
 def test_builders():
     recs = records(2)
-    rat, _ = add_rationales(recs, [Generation(" R0", 2, True), Generation("", 1, True)])
-    kd, _ = add_seqkd(recs, [Generation(" Own 0 ", 2, True), Generation("", 1, True)])
-    sd, _ = add_sdft(recs, [Generation("P0", 2, True), Generation("P1", 2, True)])
+    rat = add_rationales(recs, [Generation(" R0", 2, True), Generation("", 1, True)])
+    kd = add_seqkd(recs, [Generation(" Own 0 ", 2, True), Generation("", 1, True)])
+    sd = add_sdft(recs, [Generation("P0", 2, True), Generation("P1", 2, True)])
 
     vanilla = build_trainset("vanilla", recs)
     assert [e["messages"][1]["content"] for e in vanilla] == ["Sentence 0.", "Sentence 1."]

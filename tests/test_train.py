@@ -56,3 +56,36 @@ def test_translation_is_the_first_line_of_the_reply():
     assert extract_translation("\n Guten Tag.\n\nExplanation: ...", "first_line") == "Guten Tag."
     assert extract_translation("  ", "first_line") == ""
     assert extract_translation(" A\nB ", "none") == "A\nB"
+
+
+SETTINGS = {"finetuning": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"},
+            "epochs": 1, "learning_rate": 1e-3, "lr_scheduler": "cosine", "warmup_ratio": 0.0, "batch_size": 2,
+            "micro_batch_size": 1, "max_length": 96, "bf16": False, "gradient_checkpointing": False, "save_steps": 1}
+TRAINSET = [{"id": str(i), "messages": [user(f"Translate from German to English:\nHallo {i}"),
+                                         assistant(f"Hello {i}")]} for i in range(4)]
+
+
+@pytest.mark.parametrize("finetuning", ["lora", "full"])
+def test_train_resume_and_merge(embedded_backbone, tmp_path, finetuning):
+    import json
+
+    from safetensors.torch import load_file
+
+    from radis.train import merge, train
+
+    settings = {**SETTINGS, "finetuning": finetuning}
+    out, ckpt, merged = tmp_path / "adapter", tmp_path / "checkpoints", tmp_path / "merged"
+    first = train(embedded_backbone, TRAINSET, settings, out, ckpt, seed=1)
+    assert first["steps"] == 2 and first["gradient_accumulation"] == 2 and first["resumed_from"] is None
+    assert first["target_tokens"] > 0 and first["truncated"] == 0
+    assert (out / ("adapter_config.json" if finetuning == "lora" else "config.json")).exists()
+    # a rerun with the same settings resumes from the last checkpoint instead of step 0
+    again = train(embedded_backbone, TRAINSET, settings, out, ckpt, seed=1)
+    assert again["resumed_from"] and again["resumed_from"].endswith("checkpoint-2")
+    merge(embedded_backbone, out, merged)
+    weights = load_file(merged / "model.safetensors")
+    base = load_file(embedded_backbone / "model.safetensors")
+    assert set(weights) == set(base)  # a plain model again: no LoRA tensors left
+    changed = [k for k in base if not (weights[k] == base[k]).all()]
+    assert changed, "training changed no weight"
+    assert json.loads((merged / "radis_provenance.json").read_text())

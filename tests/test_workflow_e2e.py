@@ -85,8 +85,9 @@ def test_second_run_has_nothing_to_do(finished_run):
 
 @pytest.mark.e2e
 def test_changing_one_method_reruns_only_that_method(finished_run):
-    run = snakemake(finished_run, "-n", "all", "--config", "methods={'radis': {'builder': 'radis', "
-                    "'training': {'learning_rate': 0.0002}}}")
+    (finished_run / "lr.yaml").write_text(yaml.safe_dump({"methods": {"radis": {"training": {"learning_rate": 2e-4}}}}))
+    run = snakemake(finished_run, "-n", "all", "--configfile", str(finished_run / "overlay.yaml"),
+                    str(finished_run / "lr.yaml"))
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))

@@ -73,6 +73,7 @@ def fix_gguf_tokenizer(model_dir: Path) -> None:
         unk_token="<|endoftext|>",
         add_bos_token=False,
         clean_up_tokenization_spaces=False,
+        model_input_names=["input_ids", "attention_mask"],  # a llama takes no token_type_ids
         model_max_length=old_config.get("model_max_length", 8192),
     )
     tokenizer.chat_template = chat_template

@@ -61,25 +61,42 @@ def _generator(s: dict, model_dir: str):
                           trust_remote_code=s.get("trust_remote_code", False), seed=s["seed"])
 
 
-def cmd_synthesize(args) -> None:
-    from transformers import AutoTokenizer
-
-    from radis.config import DecodingParams
+def _per_direction(args, suffix: str) -> list[tuple]:
+    """(direction, input path, output path, meta path) for every direction of a multi-direction job."""
     from radis.languages import Direction
+
+    return [(Direction.parse(d), Path(args.data_dir) / f"{d}.jsonl", Path(args.out_dir) / f"{d}{suffix}.jsonl",
+             Path(args.out_dir) / f"{d}{suffix}.meta.json") for d in args.directions]
+
+
+def _regroup(flat: list, batches: list[list]) -> list[list]:
+    """Cut a flat list of results back into the per-direction batches it was made from."""
+    groups, start = [], 0
+    for batch in batches:
+        groups.append(flat[start:start + len(batch)])
+        start += len(batch)
+    return groups
+
+
+def cmd_synthesize(args) -> None:
+    """All directions in one job: the model is loaded once and batches mix directions by length."""
+    from radis.config import DecodingParams
     from radis.provenance import config_hash, provenance
-    from radis.synth import synthesize, with_instructions
+    from radis.synth import summarize, synthesize, with_instructions
 
     s = _settings(args.settings)
-    direction = Direction.parse(args.direction)
-    records = with_instructions(read_jsonl(args.data), direction, s["seed"])
-    params = DecodingParams.from_config(s["decoding"])
+    jobs = _per_direction(args, "")
+    batches = [with_instructions(read_jsonl(data), direction, s["seed"]) for direction, data, _, _ in jobs]
+    records = [r for batch in batches for r in batch]
     generator = _generator(s, args.model)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    out, summary = synthesize(args.kind, generator, tokenizer, records, params)
-    write_jsonl(args.out, out)
-    write_json(args.meta, provenance(kind=args.kind, model_dir=args.model, config_hash=config_hash(s), direction=str(direction),
-                                     decoding=s["decoding"], generation=s["generation"], summary=summary))
-    print(json.dumps(summary))
+    out = synthesize(args.kind, generator, records, DecodingParams.from_config(s["decoding"]))
+    for (direction, _, out_path, meta_path), part in zip(jobs, _regroup(out, batches)):
+        summary = summarize(args.kind, part)
+        write_jsonl(out_path, part)
+        write_json(meta_path, provenance(kind=args.kind, model_dir=args.model, direction=str(direction),
+                                         config_hash=config_hash(s), decoding=s["decoding"],
+                                         generation=s["generation"], summary=summary))
+        print(direction, json.dumps(summary))
 
 
 def cmd_build_trainset(args) -> None:
@@ -120,24 +137,26 @@ def cmd_merge(args) -> None:
 
 
 def cmd_translate(args) -> None:
-    from transformers import AutoTokenizer
-
+    """Every test direction of one model in one job: the model is loaded once."""
     from radis.config import DecodingParams
     from radis.evaluate.translation import extract_translation, translation_prompts
     from radis.provenance import config_hash, provenance
 
     s = _settings(args.settings)
-    records = read_jsonl(args.data)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    generator = _generator(s, args.model)
     ev = s["evaluation"]
-    prompts = translation_prompts(tokenizer, records, ev["instruction"])
-    generations = generator.generate(prompts, DecodingParams.from_config(s["decoding"]))
+    jobs = _per_direction(args, ".hyp")
+    batches = [read_jsonl(data) for _, data, _, _ in jobs]
+    records = [r for batch in batches for r in batch]
+    generator = _generator(s, args.model)
+    generations = generator.generate(translation_prompts(generator.tokenizer, records, ev["instruction"]),
+                                     DecodingParams.from_config(s["decoding"]))
     out = [{**r, "output": g.text, "hypothesis": extract_translation(g.text, ev["postprocess"]),
             "generated_tokens": g.n_tokens, "finished": g.finished} for r, g in zip(records, generations)]
-    write_jsonl(args.out, out)
-    write_json(args.meta, provenance(model_dir=args.model, config_hash=config_hash(s), decoding=s["decoding"], generation=s["generation"],
-                                     evaluation=ev, n=len(out)))
+    for (direction, _, out_path, meta_path), part in zip(jobs, _regroup(out, batches)):
+        write_jsonl(out_path, part)
+        write_json(meta_path, provenance(model_dir=args.model, direction=str(direction), config_hash=config_hash(s),
+                                         decoding=s["decoding"], generation=s["generation"], evaluation=ev,
+                                         n=len(part)))
 
 
 def cmd_score(args) -> None:
@@ -193,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     req = {"required": True}
+    per_direction = ((["--directions"], {"nargs": "+", **req}),
+                     (["--data-dir"], {"required": True, "help": "holds {direction}.jsonl"}),
+                     (["--out-dir"], {"required": True, "help": "gets {direction}[.hyp].jsonl and .meta.json"}))
     settings = (["--settings"], {"required": True, "help": "JSON of the config values this step uses"})
     add("validate", cmd_validate, "validate a config file (with overlays merged on top)",
         (["config"], {}), (["overlay"], {"nargs": "*"}))
@@ -201,16 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("materialise", cmd_materialise, "a backbone as a local HF model directory",
         (["--name"], req), (["--out"], req), settings)
     add("synthesize", cmd_synthesize, "rationales / Seq-KD translations / SDFT paraphrases",
-        (["--kind"], {"choices": ["rationale", "seqkd", "sdft"], **req}), (["--model"], req),
-        (["--direction"], req), (["--data"], req), (["--out"], req), (["--meta"], req), settings)
+        (["--kind"], {"choices": ["rationale", "seqkd", "sdft"], **req}), (["--model"], req), *per_direction,
+        settings)
     add("build-trainset", cmd_build_trainset, "a method's training set (chat examples)",
         (["--data"], {"nargs": "+", **req}), (["--synth-dir"], {}), (["--out"], req), settings)
     add("train", cmd_train, "LoRA or full fine-tuning with resume",
         (["--backbone"], req), (["--trainset"], req), (["--out"], req), (["--checkpoints"], req), settings)
     add("merge", cmd_merge, "merge a LoRA adapter into its backbone",
         (["--backbone"], req), (["--adapter"], req), (["--out"], req), settings)
-    add("translate", cmd_translate, "greedy translation of a test set",
-        (["--model"], req), (["--data"], req), (["--out"], req), (["--meta"], req), settings)
+    add("translate", cmd_translate, "greedy translation of the test sets",
+        (["--model"], req), *per_direction, settings)
     add("score", cmd_score, "BLEU/chrF/COMET of one table cell",
         (["--hypotheses"], req), (["--generation-meta"], req), (["--backbone"], req), (["--method"], req),
         (["--out"], req), settings)

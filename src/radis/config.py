@@ -39,6 +39,11 @@ def _explain(error):
         for sub in error.context:
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
         matching = [errs for errs in branches.values() if not any(e.validator == "const" for e in errs)]
+        if not matching:
+            kinds = [e.validator_value for errs in branches.values() for e in errs if e.validator == "const"]
+            if kinds:
+                error.message = f"kind must be one of {', '.join(map(repr, kinds))}"
+            break
         if len(matching) != 1:
             break
         error = jsonschema.exceptions.best_match(matching[0])
@@ -59,13 +64,13 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
                 f"(defined: {', '.join(sorted(config['backbones']))})"
             )
     for i, name in enumerate(experiment["methods"]):
+        if name == "base":
+            raise ConfigError(f"config key 'experiment.methods.{i}': 'base' is the untouched backbone, always evaluated")
         if name not in config["methods"]:
             raise ConfigError(
                 f"config key 'experiment.methods.{i}': method {name!r} is not defined under 'methods' "
                 f"(defined: {', '.join(sorted(config['methods']))})"
             )
-        if name == "base":
-            raise ConfigError(f"config key 'experiment.methods.{i}': 'base' is the untouched backbone, always evaluated")
     for i, text in enumerate(experiment["directions"]):
         try:
             direction = Direction.parse(text)

@@ -93,36 +93,42 @@ def _gen_fields(g: Generation) -> dict:
     return {"generated_tokens": g.n_tokens, "finished": g.finished}
 
 
-def add_rationales(records: list[dict], generations: list[Generation]) -> tuple[list[dict], dict]:
+def add_rationales(records: list[dict], generations: list[Generation]) -> list[dict]:
     out = []
     for r, g in zip(records, generations, strict=True):
         rationale = g.text.rstrip() if g.text.strip() else ""
         out.append({**r, "rationale": rationale, "enriched_response": enriched_response(r["reference"], rationale),
                     **_gen_fields(g)})
-    with_r = sum(1 for r in out if r["rationale"])
-    summary = {"n": len(out), "with_rationale": with_r, "rationale_rate": with_r / len(out) if out else 0.0,
-               "mean_rationale_tokens": _mean([g.n_tokens for g in generations])}
-    return out, summary
+    return out
 
 
-def add_seqkd(records: list[dict], generations: list[Generation]) -> tuple[list[dict], dict]:
-    out = [{**r, "seqkd_response": g.text.strip(), **_gen_fields(g)} for r, g in zip(records, generations, strict=True)]
-    empty = sum(1 for r in out if not r["seqkd_response"])
-    return out, {"n": len(out), "empty": empty, "mean_tokens": _mean([g.n_tokens for g in generations])}
+def add_seqkd(records: list[dict], generations: list[Generation]) -> list[dict]:
+    return [{**r, "seqkd_response": g.text.strip(), **_gen_fields(g)} for r, g in zip(records, generations, strict=True)]
 
 
-def add_sdft(records: list[dict], generations: list[Generation]) -> tuple[list[dict], dict]:
+def add_sdft(records: list[dict], generations: list[Generation]) -> list[dict]:
     out = []
     for r, g in zip(records, generations, strict=True):
         rejected = sdft_rejected(g.text)
         out.append({**r, "sdft_paraphrase": g.text.strip(), "sdft_rejected": rejected,
                     "sdft_response": r["reference"] if rejected else g.text.strip(), **_gen_fields(g)})
-    rejected = sum(1 for r in out if r["sdft_rejected"])
-    return out, {"n": len(out), "rejected": rejected, "rejection_rate": rejected / len(out) if out else 0.0}
+    return out
 
 
-def _mean(values: list[int]) -> float:
-    return sum(values) / len(values) if values else 0.0
+def summarize(kind: str, records: list[dict]) -> dict:
+    """Counts and rates of one synthesized file (the paper reports the rationale rate, §3.1)."""
+    n = len(records)
+    summary = {"n": n, "mean_generated_tokens": sum(r["generated_tokens"] for r in records) / n if n else 0.0,
+               "unfinished": sum(1 for r in records if not r["finished"])}
+    if kind == "rationale":
+        hits = sum(1 for r in records if r["rationale"])
+        summary.update(with_rationale=hits, rationale_rate=hits / n if n else 0.0)
+    elif kind == "seqkd":
+        summary.update(empty=sum(1 for r in records if not r["seqkd_response"]))
+    elif kind == "sdft":
+        rejected = sum(1 for r in records if r["sdft_rejected"])
+        summary.update(rejected=rejected, rejection_rate=rejected / n if n else 0.0)
+    return summary
 
 
 #: kind -> (prompt builder, post-processor)
@@ -133,9 +139,8 @@ SYNTHESIZERS: dict[str, tuple[Callable, Callable]] = {
 }
 
 
-def synthesize(kind: str, generator: Generator, tokenizer, records: list[dict], params: DecodingParams
-               ) -> tuple[list[dict], dict]:
+def synthesize(kind: str, generator: Generator, records: list[dict], params: DecodingParams) -> list[dict]:
     """Run one kind of synthesis over records that already carry their instruction."""
     build_prompts, postprocess = SYNTHESIZERS[kind]
-    generations = generator.generate(build_prompts(tokenizer, records), params)
+    generations = generator.generate(build_prompts(generator.tokenizer, records), params)
     return postprocess(records, generations)

@@ -1,4 +1,5 @@
-# Translation evaluation (Tables 1-2): greedy translation of WMT22, then BLEU/chrF/COMET per cell.
+# Translation evaluation (Tables 1-2): greedy translation of WMT22 (one job per model, all
+# directions: the model is loaded once), then BLEU/chrF/COMET per cell.
 # Generation and scoring are separate jobs: COMET runs in its own environment and a metric change
 # never regenerates translations.
 
@@ -6,10 +7,16 @@
 rule translate:
     input:
         model=lambda w: model_dir(w.backbone, w.method),
-        data=f"{R}/data/test/{{direction}}.jsonl",
+        data=expand(f"{R}/data/test/{{direction}}.jsonl", direction=DIRECTIONS),
     output:
-        hyp=f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.hyp.jsonl",
-        meta=f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.hyp.meta.json",
+        hyp=expand(
+            f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.jsonl",
+            direction=DIRECTIONS,
+        ),
+        meta=expand(
+            f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.meta.json",
+            direction=DIRECTIONS,
+        ),
     params:
         settings=lambda w: as_arg(
             {
@@ -17,14 +24,17 @@ rule translate:
                 "evaluation": config["evaluation"]["translation"],
             }
         ),
+        directions=" ".join(DIRECTIONS),
     threads: config["threads"]
     log:
-        f"{R}/logs/translate/{{backbone}}/{{method}}/{{direction}}.log",
+        f"{R}/logs/translate/{{backbone}}/{{method}}.log",
     benchmark:
-        f"{R}/benchmarks/translate/{{backbone}}/{{method}}/{{direction}}.tsv"
+        f"{R}/benchmarks/translate/{{backbone}}/{{method}}.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {RADIS} translate --model {input.model} --data {input.data} "
-        "--out {output.hyp} --meta {output.meta} --settings {params.settings} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {RADIS} translate --model {input.model} "
+        "--directions {params.directions} --data-dir {R}/data/test "
+        "--out-dir {R}/eval/{wildcards.backbone}/{wildcards.method}/translation "
+        "--settings {params.settings} > {log} 2>&1"
 
 
 rule score_translation:

@@ -1,22 +1,25 @@
 # Data synthesis by the backbone itself (paper §3.2 and Appendix A): RaDis rationales, Seq-KD
-# self-translations, SDFT paraphrases. One job per backbone × kind × direction.
+# self-translations, SDFT paraphrases. One job per backbone × kind covers every direction: a 7B
+# model is loaded once per job, and length-sorted batches mix directions. Outputs stay per direction.
 
 
 rule synthesize:
     input:
         model=f"{R}/backbones/{{backbone}}",
-        data=f"{R}/data/train/{{direction}}.jsonl",
+        data=expand(f"{R}/data/train/{{direction}}.jsonl", direction=DIRECTIONS),
     output:
-        data=f"{R}/synth/{{backbone}}/{{kind}}/{{direction}}.jsonl",
-        meta=f"{R}/synth/{{backbone}}/{{kind}}/{{direction}}.meta.json",
+        data=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.jsonl", direction=DIRECTIONS),
+        meta=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.meta.json", direction=DIRECTIONS),
     params:
         settings=lambda w: as_arg(generation_settings(w.backbone, w.kind)),
+        directions=" ".join(DIRECTIONS),
     threads: config["threads"]
     log:
-        f"{R}/logs/synthesize/{{backbone}}/{{kind}}/{{direction}}.log",
+        f"{R}/logs/synthesize/{{backbone}}/{{kind}}.log",
     benchmark:
-        f"{R}/benchmarks/synthesize/{{backbone}}/{{kind}}/{{direction}}.tsv"
+        f"{R}/benchmarks/synthesize/{{backbone}}/{{kind}}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {RADIS} synthesize --kind {wildcards.kind} --model {input.model} "
-        "--direction {wildcards.direction} --data {input.data} --out {output.data} --meta {output.meta} "
+        "--directions {params.directions} --data-dir {R}/data/train "
+        "--out-dir {R}/synth/{wildcards.backbone}/{wildcards.kind} "
         "--settings {params.settings} > {log} 2>&1"

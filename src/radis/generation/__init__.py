@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from radis.config import DecodingParams
 
@@ -25,6 +25,8 @@ class Generation:
 
 class Generator(Protocol):
     model_dir: Path
+    #: the model's Hugging Face tokenizer; prompts are rendered with its chat template
+    tokenizer: Any
 
     def generate(self, prompts: list[str], params: DecodingParams) -> list[Generation]:
         """Continue each fully rendered prompt (special tokens included; no BOS is added)."""

@@ -1,0 +1,64 @@
+"""The DAG as Snakemake plans it (dry runs: no model, no network)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def dry_run(tmp_path, *configfiles):
+    """``snakemake -n all`` (targets before --configfile, which takes several values)."""
+    cmd = [str(SNAKEMAKE), "all", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n",
+           "--cores", "1"]
+    if configfiles:
+        cmd += ["--configfile", *map(str, configfiles)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    stats = output.split("Job stats:")[1].split("\n\n")[0]
+    return {name: int(n) for name, n in re.findall(r"^(\w+)\s+(\d+)$", stats, re.M)}
+
+
+def test_paper_grid_is_planned_without_network(tmp_path):
+    run = dry_run(tmp_path, REPO / "config/paper.yaml")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    jobs = job_counts(out)
+    # 2 backbones; 4 methods; 3 synthesis kinds; 8 directions × 2 splits; (4 methods + base) × 8 cells
+    assert jobs["materialise_backbone"] == 2
+    assert jobs["synthesize"] == 2 * 3
+    assert jobs["train"] == jobs["merge"] == 2 * 4
+    assert jobs["prepare_data"] == 16
+    assert jobs["translate"] == 2 * 5
+    assert jobs["score_translation"] == 2 * 5 * 8
+    for backbone in ("llama-2-7b-chat", "mistral-7b-instruct-v0.2"):
+        assert f"results/eval/{backbone}/radis/translation/en-cs.json" in out
+
+
+def test_default_grid_is_planned(tmp_path):
+    run = dry_run(tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = job_counts(run.stdout + run.stderr)
+    assert jobs["train"] == 4 and jobs["score_translation"] == 5 * 8
+
+
+def test_a_bad_config_stops_the_dag_with_the_key_named(tmp_path):
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"training": {"learning_rate": -1}}))
+    run = dry_run(tmp_path, tmp_path / "bad.yaml")
+    assert run.returncode != 0
+    assert "training.learning_rate" in run.stderr + run.stdout
+
+
+def test_directions_are_config_not_hard_wired(tmp_path):
+    (tmp_path / "is.yaml").write_text(yaml.safe_dump({"experiment": {"directions": ["is-en", "en-is", "de-en"]}}))
+    run = dry_run(tmp_path, tmp_path / "is.yaml")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert "results/eval/smollm2-135m/radis/translation/en-is.json" in out
+    assert job_counts(out)["score_translation"] == 5 * 3
