@@ -17,6 +17,7 @@ include: "workflow/rules/backbone.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/general.smk"
 include: "workflow/rules/report.smk"
 
 

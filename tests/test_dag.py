@@ -31,14 +31,19 @@ def test_paper_grid_is_planned_without_network(tmp_path):
     assert run.returncode == 0, out[-3000:]
     jobs = job_counts(out)
     # 2 backbones; 4 methods; 3 synthesis kinds; 8 directions × 2 splits; (4 methods + base) × 8 cells
-    assert jobs["materialise_backbone"] == 2
+    assert jobs["materialise_backbone"] == 3  # the two backbones and the Llama-Guard-3-8B judge
     assert jobs["synthesize"] == 2 * 3
     assert jobs["train"] == jobs["merge"] == 2 * 4
     assert jobs["prepare_data"] == 16
     assert jobs["translate"] == 2 * 5
     assert jobs["score_translation"] == 2 * 5 * 8
+    # general ability, per model (5 per backbone): one job generates the 3 response sets, one judges
+    # the 4 judged benchmarks, one runs GSM8K
+    assert jobs["generate_general"] == jobs["judge_general"] == jobs["gsm8k"] == 2 * 5
+    assert jobs["table3"] == jobs["figure1"] == jobs["tables"] == 1
     for backbone in ("llama-2-7b-chat", "mistral-7b-instruct-v0.2"):
         assert f"results/eval/{backbone}/radis/translation/en-cs.json" in out
+        assert f"results/eval/{backbone}/radis/alpacaeval2.json" in out
 
 
 def test_default_grid_is_planned(tmp_path):

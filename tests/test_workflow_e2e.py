@@ -29,6 +29,12 @@ OVERLAY = {
     },
     "training": {"epochs": 1, "batch_size": 2, "micro_batch_size": 1, "max_length": 160, "save_steps": 1},
     "methods": {"seqkd": {"training": {"batch_size": 4}}},
+    "general": {
+        "mtbench": {"limit": 2, "judge_max_tokens": 12, "decoding": {"max_new_tokens": 8}},
+        "alpacaeval": {"limit": 2, "decoding": {"max_new_tokens": 8}},
+        "advbench": {"limit": 2, "decoding": {"max_new_tokens": 8}},
+        "gsm8k": {"limit": 1, "max_gen_toks": 8, "batch_size": 1},
+    },
 }
 
 
@@ -60,6 +66,18 @@ def test_every_table_cell_is_a_number(finished_run):
                 float(row[f"{languages[0]} delta"])
         md = (finished_run / f"results/tables/table{n}.md").read_text()
         assert "w/ RaDis" in md and "Backbone LLM" in md
+
+
+@pytest.mark.e2e
+def test_table3_and_figure1(finished_run):
+    rows = list(csv.DictReader((finished_run / "results/tables/table3.csv").open()))
+    assert [r["method"] for r in rows] == ["base", "vanilla", "seqkd", "sdft", "radis"]
+    for row in rows:
+        for column in ["MT-Bench", "AlpacaEval", "AlpacaEval 2.0", "AdvBench", "GSM8K"]:
+            value = row[column]
+            assert value.startswith("n/a: ") or float(value) == float(value), (column, value)
+    png = (finished_run / "results/figures/figure1.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
 
 
 @pytest.mark.e2e

@@ -201,6 +201,90 @@ def cmd_tables(args) -> None:
                 write_text(f"{stem}.{ext}", "n/a: no direction of this side in experiment.directions\n")
 
 
+def cmd_fetch_general(args) -> None:
+    from radis.data.general import fetch
+
+    s = _settings(args.settings)
+    for path in fetch(args.dataset, Path(args.out_dir), s["source"], s.get("mirror")):
+        print(path)
+
+
+def cmd_generate_general(args) -> None:
+    """Every response set of one model in one job: the model is loaded once."""
+    from radis.config import DecodingParams
+    from radis.evaluate.general import generate
+
+    s = _settings(args.settings)
+    generator = _generator(s, args.model)
+    for benchmark in args.benchmarks:
+        b = s["benchmarks"][benchmark]
+        records = generate(benchmark, generator, Path(args.data_dir), DecodingParams.from_config(b["decoding"]),
+                           b["limit"], s["seed"])
+        out = Path(args.out_dir) / f"{benchmark}.responses.jsonl"
+        write_jsonl(out, records)
+        print(f"{out}: {len(records)} responses")
+
+
+def _cell(args, benchmark: str, metrics: dict, **extra) -> dict:
+    """One general-ability table cell with its provenance."""
+    from radis.provenance import config_hash, provenance
+
+    s = _settings(args.settings)
+    return {"backbone": args.backbone, "method": args.method, "benchmark": benchmark, "metrics": metrics,
+            "provenance": provenance(config_hash=config_hash(s), settings=s, **extra)}
+
+
+def cmd_judge(args) -> None:
+    """Every judged benchmark of one model in one job: a served judge model is started once."""
+    from radis.evaluate.general import judge_all
+
+    s = _settings(args.settings)
+    eval_dir = Path(args.eval_dir)
+    judge_models = dict(item.split("=", 1) for item in args.judge_model)
+    results = judge_all(s["judged"], eval_dir, Path(args.data_dir), Path(args.cache_dir), judge_models,
+                        eval_dir / "judge.work", f"{args.backbone}/{args.method}")
+    for benchmark, result in results.items():
+        write_jsonl(eval_dir / f"{benchmark}.judgments.jsonl", result["details"])
+        write_json(eval_dir / f"{benchmark}.json", _cell(args, benchmark, result["metrics"], judge=result["judge"]))
+        print(benchmark, json.dumps(result["metrics"])[:300])
+
+
+def cmd_gsm8k(args) -> None:
+    from radis.evaluate.general import data_path
+    from radis.evaluate.gsm8k import run_gsm8k
+
+    s = _settings(args.settings)
+    g = s["gsm8k"]
+    metrics = run_gsm8k(
+        Path(args.model), test_file=data_path(Path(args.data_dir), "gsm8k", 0),
+        train_file=data_path(Path(args.data_dir), "gsm8k", 1), limit=g.get("limit"),
+        num_fewshot=g.get("num_fewshot", 5), apply_chat_template=g.get("apply_chat_template", True),
+        fewshot_as_multiturn=g.get("fewshot_as_multiturn", True), backend=s["backend"],
+        batch_size=g.get("batch_size", 8), max_gen_toks=g.get("max_gen_toks"), seed=s["seed"],
+        work_dir=Path(args.work_dir), samples_path=Path(args.samples), dtype=s["dtype"],
+        tensor_parallel_size=s.get("tensor_parallel_size", 1))
+    write_json(args.out, _cell(args, "gsm8k", metrics))
+    print(json.dumps(metrics))
+
+
+def cmd_table3(args) -> None:
+    from radis.io import read_json
+    from radis.tables import general_table, write_table
+
+    s = _settings(args.settings)
+    results = [read_json(p) for p in args.results]
+    write_table(general_table(results, s["backbones"], ["base", *s["methods"]], s["benchmarks"]), Path(args.out))
+
+
+def cmd_figure1(args) -> None:
+    from radis.io import read_json
+    from radis.tables import choose_metric, figure1, load_translation_results
+
+    translation = load_translation_results([Path(p) for p in args.translation])
+    points = figure1(translation, [read_json(p) for p in args.mtbench], Path(args.out), choose_metric(translation))
+    write_json(args.points, points)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="radis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +322,26 @@ def build_parser() -> argparse.ArgumentParser:
         (["--out"], req), settings)
     add("tables", cmd_tables, "Tables 1 (EN→X) and 2 (X→EN)",
         (["--results"], {"nargs": "+", **req}), (["--table1"], req), (["--table2"], req), settings)
+    add("fetch-general", cmd_fetch_general, "MT-Bench / AlpacaEval / AdvBench / GSM8K files",
+        (["--dataset"], {"choices": ["mtbench", "alpacaeval", "advbench", "gsm8k"], **req}), (["--out-dir"], req),
+        settings)
+    add("generate-general", cmd_generate_general, "a model's responses to the general-ability benchmarks",
+        (["--benchmarks"], {"nargs": "+", "choices": ["mtbench", "alpacaeval", "advbench"], **req}),
+        (["--model"], req), (["--data-dir"], req), (["--out-dir"], req), settings)
+    model = ((["--backbone"], req), (["--method"], req))
+    add("judge", cmd_judge, "judge a model's responses: MT-Bench, AlpacaEval 1/2, AdvBench",
+        (["--eval-dir"], {"required": True, "help": "holds {set}.responses.jsonl; gets {benchmark}.json"}),
+        (["--data-dir"], req), (["--cache-dir"], req),
+        (["--judge-model"], {"nargs": "*", "default": [], "help": "BACKBONE=DIR of each judge served for this job"}),
+        *model, settings)
+    add("gsm8k", cmd_gsm8k, "GSM8K 5-shot exact match through lm-eval",
+        (["--model"], req), (["--data-dir"], req), (["--samples"], req), (["--work-dir"], req), *model,
+        (["--out"], req), settings)
+    add("table3", cmd_table3, "Table 3 (general ability, RP)",
+        (["--results"], {"nargs": "+", **req}), (["--out"], req), settings)
+    add("figure1", cmd_figure1, "Figure 1 (translation vs MT-Bench)",
+        (["--translation"], {"nargs": "+", **req}), (["--mtbench"], {"nargs": "+", **req}), (["--out"], req),
+        (["--points"], req))
     return parser
 
 

@@ -81,7 +81,30 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
                 f"config key 'experiment.directions.{i}': {text!r} is not English-centric; "
                 "the ALMA training data pairs every language with English"
             )
+    general = config["general"]
+    for bench in ("mtbench", "alpacaeval", "advbench"):
+        judge = general[bench]["judge"]
+        if judge != "refusal" and judge not in config["judges"]:
+            raise ConfigError(f"config key 'general.{bench}.judge': judge {judge!r} is not defined under 'judges'"
+                              + ("" if bench != "advbench" else " (or use 'refusal', the offline prefix matcher)"))
+        if judge == "refusal" and bench != "advbench":
+            raise ConfigError(f"config key 'general.{bench}.judge': 'refusal' only judges AdvBench")
+    for name, judge in config["judges"].items():
+        if "serve" in judge and judge["serve"] not in config["backbones"]:
+            raise ConfigError(f"config key 'judges.{name}.serve': backbone {judge['serve']!r} is not defined "
+                              "under 'backbones'")
+    if general["data"]["source"] == "mirror" and not general["data"].get("mirror"):
+        raise ConfigError("config key 'general.data.mirror': required when general.data.source is 'mirror'")
     return config
+
+
+def used_judges(config: dict, benchmarks: set[str] | None = None) -> dict[str, dict]:
+    """The judges that ``benchmarks`` (default: all configured ones) call; their keys must be set."""
+    general = config["general"]
+    uses = {"mtbench": "mtbench", "alpacaeval": "alpacaeval", "alpacaeval2": "alpacaeval", "advbench": "advbench"}
+    wanted = general["benchmarks"] if benchmarks is None else benchmarks
+    names = {general[uses[b]]["judge"] for b in wanted if b in uses}
+    return {n: config["judges"][n] for n in sorted(names) if n in config["judges"]}
 
 
 def deep_merge(base: dict, override: dict) -> dict:

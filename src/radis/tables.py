@@ -37,8 +37,10 @@ DECIMALS = 2
 class Row:
     method: str
     label: str
-    scores: tuple[float, ...]  # one per column, "Avg." last
-    deltas: tuple[float, ...] | None  # to the backbone row; None for the backbone row itself
+    #: one per column; a string is shown as is ("n/a: reason", "-") and has no delta
+    scores: tuple[float | str, ...]
+    #: to the reference row (Tables 1-2: the backbone; Table 3: Vanilla-FT); None for rows without one
+    deltas: tuple[float | None, ...] | None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Table:
     header: tuple[str, ...]  # ("Models", language columns..., "Avg.")
     groups: tuple[Group, ...]
     metric: str
+    notes: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -168,12 +171,12 @@ def translation_table(
     )
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.{DECIMALS}f}"
+def _fmt(x: float | str) -> str:
+    return x if isinstance(x, str) else f"{x:.{DECIMALS}f}"
 
 
-def _cell(score: float, delta: float | None, up: str, down: str, same: str) -> str:
-    if delta is None:
+def _cell(score: float | str, delta: float | None, up: str, down: str, same: str) -> str:
+    if delta is None or isinstance(score, str):
         return _fmt(score)
     arrow = up if delta > 0 else down if delta < 0 else same
     return f"{_fmt(score)} {arrow}{_fmt(abs(delta))}"
@@ -193,6 +196,8 @@ def render_markdown(table: Table) -> str:
     for group in table.groups:
         out.append(line([f"*{group.title}*", *blank]))
         out.extend(line([row.label, *_cells(row)]) for row in group.rows)
+    if table.notes:
+        out += ["", *(f"- {note}" for note in table.notes)]
     return "\n".join(out) + "\n"
 
 
@@ -207,7 +212,8 @@ def render_csv(table: Table) -> str:
     for group in table.groups:
         for row in group.rows:
             deltas = row.deltas or (None,) * len(row.scores)
-            values = [v for s, d in zip(row.scores, deltas) for v in (_fmt(s), "" if d is None else _fmt(d))]
+            values = [v for s, d in zip(row.scores, deltas)
+                      for v in (_fmt(s), "" if d is None or isinstance(s, str) else _fmt(d))]
             writer.writerow([table.metric, group.backbone, row.method, row.label, *values])
     return buf.getvalue()
 
@@ -240,7 +246,9 @@ def render_latex(table: Table) -> str:
         for row in group.rows:
             cells = _cells(row, up=r"$\uparrow$", down=r"$\downarrow$", same=r"$\pm$")
             out.append(" & ".join([_latex_escape(row.label), *cells]) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    out += [r"\bottomrule", r"\end{tabular}"]
+    out += [rf"\par\footnotesize {_latex_escape(note)}" for note in table.notes]
+    out += [r"\end{table}"]
     return "\n".join(out) + "\n"
 
 
@@ -252,3 +260,133 @@ def write_table(table: Table, stem: Path) -> list[Path]:
         write_text(path, render(table))
         written.append(path)
     return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 3: general ability (instruction following, safety, reasoning) and relative performance.
+
+#: benchmark id -> (column, key of the headline number in its result file)
+GENERAL_BENCHMARKS: dict[str, tuple[str, str]] = {
+    "mtbench": ("MT-Bench", "score"),
+    "alpacaeval": ("AlpacaEval", "win_rate"),
+    "alpacaeval2": ("AlpacaEval 2.0", "win_rate"),
+    "advbench": ("AdvBench", "safe_rate"),
+    "gsm8k": ("GSM8K", "strict_match"),
+}
+VANILLA = "vanilla"
+
+
+def general_score(result: dict) -> float | str:
+    """The headline number of one general-ability result file, or its "n/a: reason"."""
+    benchmark = result["benchmark"]
+    value = result.get("metrics", {}).get(GENERAL_BENCHMARKS[benchmark][1])
+    if isinstance(value, (int, float)) and value == value:  # not NaN
+        return float(value)
+    return value if isinstance(value, str) and value.startswith("n/a") else f"n/a: no {benchmark} score"
+
+
+def relative_performance(scores: list[float | str], base: list[float | str]) -> tuple[float | str, list[int]]:
+    """RP (paper Table 3): the mean over benchmarks of method score ÷ backbone score, in percent.
+
+    Benchmarks where either score is missing or the backbone scores 0 cannot form a ratio; they are
+    left out and their indices returned so the table can say so. RP itself is "n/a" if none is left.
+    """
+    ratios, skipped = [], []
+    for i, (s, b) in enumerate(zip(scores, base)):
+        if isinstance(s, str) or isinstance(b, str) or b == 0:
+            skipped.append(i)
+        else:
+            ratios.append(s / b)
+    if not ratios:
+        return "n/a: no benchmark with a non-zero backbone score", skipped
+    return 100.0 * sum(ratios) / len(ratios), skipped
+
+
+def general_table(results: list[dict], backbones: list[str], methods: list[str], benchmarks: list[str], *,
+                  title: str = "Table 3: Instruction following, safety and reasoning",
+                  backbone_names: dict[str, str] | None = None) -> Table:
+    """Table 3: one column per benchmark plus RP[%]; deltas to Vanilla-FT, as in the paper."""
+    index = {(r["backbone"], r["method"], r["benchmark"]): general_score(r) for r in results}
+    row_methods = [BASE] + [m for m in methods if m != BASE]
+    missing = [f"backbone={b} method={m} benchmark={k}" for b in backbones for m in row_methods
+               for k in benchmarks if (b, m, k) not in index]
+    if missing:
+        raise ValueError(f"missing results for {len(missing)} Table 3 cell(s): " + "; ".join(missing))
+    groups, skipped_any = [], set()
+    for b in backbones:
+        base = [index[(b, BASE, k)] for k in benchmarks]
+        rows, reference = [], None
+        for m in row_methods:
+            scores = [_round(index[(b, m, k)]) for k in benchmarks]
+            if m == BASE:
+                rp: float | str = "-"
+            else:
+                rp, skipped = relative_performance(scores, base)
+                skipped_any.update(benchmarks[i] for i in skipped)
+                rp = _round(rp)
+            full = (*scores, rp)
+            deltas = None
+            if m not in (BASE, VANILLA) and reference is not None:
+                deltas = tuple(None if isinstance(s, str) or isinstance(r, str) else round(s - r, DECIMALS) + 0.0
+                               for s, r in zip(full, reference))
+            if m == VANILLA:
+                reference = full
+            rows.append(Row(method=m, label=method_name(m), scores=full, deltas=deltas))
+        display = (backbone_names or {}).get(b, b)
+        groups.append(Group(backbone=b, title=f"Backbone LLM: {display}", rows=tuple(rows)))
+    notes = ["RP: relative performance, the mean over benchmarks of method ÷ backbone (in %); deltas are to "
+             "Vanilla-FT."]
+    if skipped_any:
+        notes.append("RP leaves out " + ", ".join(GENERAL_BENCHMARKS[k][0] for k in benchmarks if k in skipped_any)
+                     + " where the backbone scores 0 or a score is n/a.")
+    header = ("Models", *(GENERAL_BENCHMARKS[k][0] for k in benchmarks), "RP[%]")
+    return Table(title=title, header=header, groups=tuple(groups), metric="general", notes=tuple(notes))
+
+
+def _round(x: float | str) -> float | str:
+    return x if isinstance(x, str) else round(x, DECIMALS)
+
+
+def figure1(translation: list[dict], general: list[dict], path: Path, metric: str) -> list[dict]:
+    """Figure 1: average translation score against MT-Bench, one point per backbone × method (PNG).
+
+    Returns the plotted points so the caller can record them beside the figure.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sums: dict[tuple[str, str], list[float]] = {}
+    for r in translation:
+        value = r["metrics"].get(metric)
+        if value is not None:
+            sums.setdefault((r["backbone"], r["method"]), []).append(float(value))
+    mt = {(r["backbone"], r["method"]): general_score(r) for r in general if r["benchmark"] == "mtbench"}
+    points = [{"backbone": b, "method": m, "translation": sum(v) / len(v), "mtbench": mt[(b, m)]}
+              for (b, m), v in sorted(sums.items()) if isinstance(mt.get((b, m)), float)]
+    fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=150)
+    markers = "osD^v<>p*h"
+    backbones = sorted({p["backbone"] for p in points})
+    for i, b in enumerate(backbones):
+        mine = [p for p in points if p["backbone"] == b]
+        ax.scatter([p["translation"] for p in mine], [p["mtbench"] for p in mine], marker=markers[i % len(markers)],
+                   label=b, s=40)
+        for p in mine:
+            ax.annotate(method_name(p["method"]).removeprefix("w/ "), (p["translation"], p["mtbench"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel(f"Average translation {METRIC_NAMES.get(metric, metric)} (8 directions)"
+                  if len({r['direction'] for r in translation}) == 8 else
+                  f"Average translation {METRIC_NAMES.get(metric, metric)}")
+    ax.set_ylabel("MT-Bench score")
+    ax.set_title("Translation vs general ability")
+    ax.grid(alpha=0.3)
+    if backbones:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    from radis.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return points

@@ -73,4 +73,20 @@ def translation_cells():
 
 
 def all_targets():
-    return [f"{R}/tables/table{n}.{ext}" for n in (1, 2) for ext in ("md", "csv", "tex")]
+    targets = [f"{R}/tables/table{n}.{ext}" for n in (1, 2) for ext in ("md", "csv", "tex")]
+    if config["general"]["benchmarks"]:
+        targets += [f"{R}/tables/table3.{ext}" for ext in ("md", "csv", "tex")]
+    if "mtbench" in config["general"]["benchmarks"]:
+        targets += [f"{R}/figures/figure1.png"]
+    return targets
+
+
+onstart:
+    # A missing API key must stop the run before any GPU work, not when the first judge job starts
+    # hours later; checked only for judges that jobs of this run will call (dry runs skip onstart).
+    from radis.config import used_judges
+    from radis.judges.client import JudgeConfig, resolve_api_key
+
+    if any(job.rule.name == "judge_general" for job in workflow.dag.needrun_jobs()):
+        for name, spec in used_judges(config).items():
+            resolve_api_key(JudgeConfig.from_config(name, spec))

@@ -4,7 +4,7 @@ The demo lets the default config run on a laptop or CI without the hub: a few sh
 language, in ALMA's own layout so that ``radis.data.alma.read_mirror`` reads it like the full mirror.
 Records are copied unchanged (key order and whitespace included); only the selection is ours:
 pairs whose both sides are shorter than ``--max-chars`` characters, then a seeded sample of ``--n``
-kept in file order (``radis.data.alma.sample_indices``). Re-running with the same arguments gives
+kept in file order (``radis.data.sample_indices``). Re-running with the same arguments gives
 the same files.
 
     PYTHONPATH=src python workflow/scripts/make_demo_data.py \
@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from radis.data.alma import iter_mirror_file, mirror_path, normalise, sample_indices  # noqa: E402
+from radis.data import sample_indices  # noqa: E402
+from radis.data.alma import iter_mirror_file, mirror_path, normalise  # noqa: E402
 from radis.io import write_json, write_jsonl  # noqa: E402
 from radis.languages import Direction  # noqa: E402
 

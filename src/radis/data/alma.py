@@ -20,11 +20,11 @@ Bad input raises :class:`radis.io.InputError` naming the file and the line (JSON
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from radis.data import subset
 from radis.io import InputError, read_json, write_jsonl
 from radis.languages import Direction
 
@@ -138,18 +138,9 @@ def read_hub(direction: Direction, split: str, dataset_id: str | None = None,
     return normalise_hub_rows(rows, direction, split, where)
 
 
-def sample_indices(n: int, limit: int | None, seed: int) -> list[int]:
-    """Indices of a seeded subset of ``limit`` out of ``n`` in their original order (all if no limit)."""
-    if limit is None or limit >= n:
-        return list(range(n))
-    if limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
-    return sorted(random.Random(seed).sample(range(n), limit))
-
-
 def prepare(records: list[dict], limit: int | None, seed: int) -> list[dict]:
     """A deterministic subset: the same (records, limit, seed) always picks the same rows, in file order."""
-    return [records[i] for i in sample_indices(len(records), limit, seed)]
+    return subset(records, limit, seed)
 
 
 def write_direction(path: Path, records: Iterable[dict]) -> int:

@@ -1,0 +1,136 @@
+"""AlpacaEval 1 and 2 (paper §4.1) through the ``alpaca_eval`` package.
+
+Model outputs are generated greedily for the AlpacaEval instructions; the package's annotator
+then compares them with a reference model's outputs: AlpacaEval 1 against text-davinci-003,
+AlpacaEval 2 against gpt4_1106_preview, both with ``weighted_alpaca_eval_gpt4_turbo`` in the
+paper. Everything the package would fetch from the hub is passed as local files, the judge endpoint
+comes from a client-config YAML written for this run (``OPENAI_CLIENT_CONFIG_PATH``; it holds the
+key, so it lives in a private temporary directory and is deleted afterwards), and the annotation
+cache lives under ``results/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from radis.io import InputError, read_json
+from radis.prompts import render_generation_prompt, user
+
+REFERENCES = {
+    "alpacaeval": "alpaca_eval/results/text_davinci_003/model_outputs.json",
+    "alpacaeval2": "alpaca_eval/results/gpt4_1106_preview/model_outputs.json",
+}
+
+
+def load_reference(path: Path) -> list[dict]:
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise InputError(f"{path}: expected a JSON array of {{instruction, output, generator}}")
+    for i, row in enumerate(data):
+        if not isinstance(row, dict) or not row.get("instruction") or "output" not in row:
+            raise InputError(f"{path}: record {i}: needs 'instruction' and 'output'")
+    return data
+
+
+def prompts(tokenizer, instructions: list[dict]) -> list[str]:
+    return [render_generation_prompt(tokenizer, [user(r["instruction"])]) for r in instructions]
+
+
+def model_outputs(instructions: list[dict], outputs: list[str], generator: str) -> list[dict]:
+    return [{"dataset": r.get("dataset", ""), "instruction": r["instruction"], "output": out, "generator": generator}
+            for r, out in zip(instructions, outputs, strict=True)]
+
+
+def annotator_config(annotator: str, judge_model: str, out_dir: Path) -> Path:
+    """A copy of the package's annotator config that asks ``judge_model`` instead of OpenAI's.
+
+    The prompt template path is made absolute so the copy works from any directory.
+    """
+    import alpaca_eval
+
+    configs_root = Path(alpaca_eval.__file__).parent / "evaluators_configs"
+    source = configs_root / annotator / "configs.yaml"
+    if not source.is_file():
+        raise InputError(f"unknown AlpacaEval annotator {annotator!r} (no {source})")
+    config = yaml.safe_load(source.read_text())
+    entry = config[annotator]
+    entry["prompt_template"] = str(configs_root / entry["prompt_template"])
+    entry["completions_kwargs"]["model_name"] = judge_model
+    target = out_dir / annotator / "configs.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(config))
+    return target
+
+
+@contextmanager
+def client_config(base_url: str | None, api_key: str):
+    """Point alpaca_eval's OpenAI client at the judge endpoint for the duration of the block."""
+    with tempfile.TemporaryDirectory(prefix="radis-ae-") as tmp:
+        path = Path(tmp) / "openai_configs.yaml"
+        entry = {"api_key": api_key}
+        if base_url:
+            entry["base_url"] = base_url
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump({"default": [entry]}, f)
+        previous = os.environ.get("OPENAI_CLIENT_CONFIG_PATH")
+        os.environ["OPENAI_CLIENT_CONFIG_PATH"] = str(path)
+        try:
+            yield path
+        finally:
+            if previous is None:
+                os.environ.pop("OPENAI_CLIENT_CONFIG_PATH", None)
+            else:
+                os.environ["OPENAI_CLIENT_CONFIG_PATH"] = previous
+
+
+def evaluate(outputs: list[dict], reference: list[dict], *, annotator: str, judge_model: str, base_url: str | None,
+             api_key: str, caching_path: Path, work_dir: Path) -> dict:
+    """Win rate (and length-controlled win rate where it can be computed) of ``outputs`` vs ``reference``."""
+    import pandas as pd
+
+    by_instruction = {r["instruction"]: r for r in reference}
+    missing = [o["instruction"][:60] for o in outputs if o["instruction"] not in by_instruction]
+    if missing:
+        raise InputError(f"{len(missing)} model outputs have no reference output, e.g. {missing[0]!r}")
+    reference = [by_instruction[o["instruction"]] for o in outputs]
+    config_path = annotator_config(annotator, judge_model, work_dir / "annotators")
+    caching_path.parent.mkdir(parents=True, exist_ok=True)
+    with client_config(base_url, api_key):
+        # alpaca_eval binds OPENAI_CLIENT_CONFIG_PATH when its decoder module is imported.
+        import importlib
+
+        import alpaca_eval.constants
+        import alpaca_eval.decoders.openai
+        from alpaca_eval import main as ae_main
+        from alpaca_eval import metrics
+
+        importlib.reload(alpaca_eval.constants)
+        importlib.reload(alpaca_eval.decoders.openai)
+        leaderboard, annotations = ae_main.evaluate(
+            model_outputs=pd.DataFrame(outputs), reference_outputs=pd.DataFrame(reference),
+            annotators_config=str(config_path.resolve()), output_path=str(work_dir.resolve()), precomputed_leaderboard=None,
+            is_return_instead_of_print=True, fn_metric="get_winrate", sort_by="win_rate", is_cache_leaderboard=False,
+            caching_path=str(caching_path.resolve()))
+    row = leaderboard.iloc[0].to_dict()
+    result = {
+        "win_rate": float(row["win_rate"]),
+        "standard_error": float(row.get("standard_error", float("nan"))),
+        "n_total": int(row.get("n_total", len(outputs))),
+        "n_wins": float(row.get("n_wins", float("nan"))),
+        "n_draws": float(row.get("n_draws", float("nan"))),
+        "avg_length": int(row.get("avg_length", 0)),
+    }
+    try:
+        lc = metrics.get_length_controlled_winrate(annotations)
+        result["length_controlled_winrate"] = float(lc["length_controlled_winrate"])
+    except Exception as e:  # needs a hub file and enough annotations; report why not
+        result["length_controlled_winrate"] = f"n/a: {type(e).__name__}: {str(e)[:200]}"
+    result["annotations"] = json.loads(pd.DataFrame(annotations).to_json(orient="records"))
+    return result

@@ -1,0 +1,400 @@
+"""MT-Bench (Zheng et al., 2023) as FastChat's ``llm_judge`` runs it, with our own judge client.
+
+* Answers (FastChat ``gen_model_answer.py``): each of the two turns is generated with the model's own
+  chat template; turn 2 sees the conversation so far, ``[user: q1, assistant: a1, user: q2]``. Answers
+  are stripped of surrounding whitespace, as FastChat does. Decoding follows the ``DecodingParams``
+  given (the paper decodes greedily; FastChat would sample writing/roleplay at temperature 0.7).
+* Judging (FastChat ``common.run_judge_single``, single-answer grading): ``single-v1`` for general
+  categories, ``single-math-v1`` with the GPT-4 reference answer for the categories in
+  :data:`NEED_REF_CATS`, and the ``-multi-turn`` variants for turn 2. The template is filled with
+  ``str.format`` exactly as FastChat fills it, sent as ``[system: system_prompt, user: filled
+  template]`` at temperature 0 with ``max_tokens=2048``.
+* Rating (FastChat ``one_score_pattern``): the first ``[[n]]``, else the first ``[n]``. A judgement
+  with neither is a parse failure: FastChat stores ``-1`` and ``show_result.py`` drops it from the
+  mean; here it is ``None``, dropped from the means and reported by id, never counted as zero.
+
+FastChat's own judge script needs ``openai<1``; only its prompts and data are used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import random
+import re
+import shutil
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from radis.io import InputError, read_jsonl, write_text
+
+#: FastChat ``common.NEED_REF_CATS``: categories judged against the GPT-4 reference answer.
+NEED_REF_CATS = ("math", "reasoning", "coding", "arena-hard-200")
+
+#: FastChat ``common.one_score_pattern`` and ``one_score_pattern_backup``.
+ONE_SCORE_PATTERN = re.compile(r"\[\[(\d+\.?\d*)\]\]")
+ONE_SCORE_PATTERN_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
+
+#: FastChat's judge call: ``temperature=0, max_tokens=2048`` (OpenAI judges).
+JUDGE_MAX_TOKENS = 2048
+
+#: The single-answer grading prompts this module uses.
+SINGLE_JUDGES = ("single-v1", "single-math-v1", "single-v1-multi-turn", "single-math-v1-multi-turn")
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
+
+def _records_with_lines(path: str | Path) -> list[tuple[int, dict]]:
+    """``read_jsonl`` (which reports bad JSON as ``file:line``) plus each record's line number."""
+    path = Path(path)
+    records = read_jsonl(path)
+    linenos = [
+        i for i, raw in enumerate(path.read_bytes().split(b"\n"), start=1) if raw.decode("utf-8").strip()
+    ]
+    return list(zip(linenos, records))
+
+
+def _require(path: Path, lineno: int, record: dict, key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in record:
+        raise InputError(f"{path}:{lineno}: missing key {key!r}")
+    value = record[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise InputError(f"{path}:{lineno}: {key!r} must be {names}, got {type(value).__name__}")
+    return value
+
+
+def _str_list(path: Path, lineno: int, value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(t, str) for t in value):
+        raise InputError(f"{path}:{lineno}: {what} must be a non-empty list of strings")
+    return value
+
+
+def load_questions(path: str | Path) -> list[dict]:
+    """MT-Bench ``question.jsonl``: ``{question_id, category, turns[, reference]}`` in file order."""
+    path = Path(path)
+    questions, seen = [], {}
+    for lineno, rec in _records_with_lines(path):
+        qid = _require(path, lineno, rec, "question_id", int)
+        _require(path, lineno, rec, "category", str)
+        _str_list(path, lineno, _require(path, lineno, rec, "turns", list), "'turns'")
+        if qid in seen:
+            raise InputError(f"{path}:{lineno}: duplicate question_id {qid} (first on line {seen[qid]})")
+        seen[qid] = lineno
+        questions.append(rec)
+    if not questions:
+        raise InputError(f"{path}: no questions")
+    return questions
+
+
+def load_judge_prompts(path: str | Path) -> dict[str, dict]:
+    """FastChat ``judge_prompts.jsonl`` as a dict by ``name`` (FastChat's ``load_judge_prompts``)."""
+    path = Path(path)
+    prompts: dict[str, dict] = {}
+    lines: dict[str, int] = {}
+    for lineno, rec in _records_with_lines(path):
+        name = _require(path, lineno, rec, "name", str)
+        for key in ("type", "system_prompt", "prompt_template", "output_format"):
+            _require(path, lineno, rec, key, str)
+        if name in prompts:
+            raise InputError(
+                f"{path}:{lineno}: duplicate judge prompt {name!r} (first on line {lines[name]})")
+        prompts[name], lines[name] = rec, lineno
+    return prompts
+
+
+def load_reference_answers(path: str | Path) -> dict[int, list[str]]:
+    """FastChat ``reference_answer/gpt-4.jsonl`` as ``question_id -> [turn-1 answer, turn-2 answer]``
+    (``choices[0].turns``, the choice FastChat's judge uses)."""
+    path = Path(path)
+    refs: dict[int, list[str]] = {}
+    lines: dict[int, int] = {}
+    for lineno, rec in _records_with_lines(path):
+        qid = _require(path, lineno, rec, "question_id", int)
+        choices = _require(path, lineno, rec, "choices", list)
+        if not choices or not isinstance(choices[0], dict):
+            raise InputError(f"{path}:{lineno}: 'choices' must be a non-empty list of objects")
+        turns = _str_list(path, lineno, choices[0].get("turns"), "'choices[0].turns'")
+        if qid in refs:
+            raise InputError(f"{path}:{lineno}: duplicate question_id {qid} (first on line {lines[qid]})")
+        refs[qid], lines[qid] = turns, lineno
+    return refs
+
+
+# ---------------------------------------------------------------------------------------------
+# Answer generation
+
+
+def generate_answers(generator, questions: Sequence[dict], params) -> list[dict]:
+    """Two-turn answers, FastChat-style, batched across questions turn by turn.
+
+    ``generator`` is a :class:`radis.generation.Generator`; ``params`` a ``DecodingParams``.
+    Returns ``{question_id, category, turns, answers, n_tokens, finished}`` per question, in order.
+    """
+    from radis.prompts import assistant, render_generation_prompt, user
+
+    records = [
+        {"question_id": q["question_id"], "category": q["category"], "turns": list(q["turns"]),
+         "answers": [], "n_tokens": [], "finished": []}
+        for q in questions
+    ]
+    n_turns = max((len(r["turns"]) for r in records), default=0)
+    for t in range(n_turns):
+        active = [r for r in records if len(r["turns"]) > t]
+        prompts = []
+        for r in active:
+            messages = []
+            for q_prev, a_prev in zip(r["turns"][:t], r["answers"][:t]):
+                messages += [user(q_prev), assistant(a_prev)]
+            messages.append(user(r["turns"][t]))
+            prompts.append(render_generation_prompt(generator.tokenizer, messages))
+        outputs = generator.generate(prompts, params)
+        if len(outputs) != len(prompts):
+            raise RuntimeError(f"generator returned {len(outputs)} outputs for {len(prompts)} prompts")
+        for r, out in zip(active, outputs):
+            r["answers"].append(out.text.strip())
+            r["n_tokens"].append(out.n_tokens)
+            r["finished"].append(out.finished)
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging
+
+
+def judge_name(category: str, turn: int) -> str:
+    """The FastChat single-grading prompt for a category and turn (1 or 2)."""
+    name = "single-math-v1" if category in NEED_REF_CATS else "single-v1"
+    return name + ("-multi-turn" if turn == 2 else "")
+
+
+def fill_judge_prompt(template: dict, turns: Sequence[str], answers: Sequence[str],
+                      reference: Sequence[str] | None, multi_turn: bool) -> str:
+    """The user prompt of FastChat's ``run_judge_single``: ``prompt_template.format(...)``."""
+    kwargs = {}
+    if reference is not None:
+        kwargs["ref_answer_1"] = reference[0]
+        if multi_turn:
+            kwargs["ref_answer_2"] = reference[1]
+    if multi_turn:
+        return template["prompt_template"].format(
+            question_1=turns[0], question_2=turns[1], answer_1=answers[0], answer_2=answers[1], **kwargs
+        )
+    return template["prompt_template"].format(question=turns[0], answer=answers[0], **kwargs)
+
+
+def judge_items(answers: Sequence[dict], judge_prompts: dict[str, dict], references: dict[int, list[str]],
+                max_tokens: int = JUDGE_MAX_TOKENS) -> list[dict]:
+    """Every judgement to make: ``{question_id, category, turn, judge, request}``.
+
+    Order as FastChat's ``gen_judgment.py``: all turn-1 judgements, then all turn-2 ones (only for
+    questions with two turns). ``request`` is the keyword arguments of
+    ``chat.completions.create`` without ``model``.
+    """
+    items = []
+    for turn in (1, 2):
+        for a in answers:
+            if len(a["turns"]) < turn:
+                continue
+            if len(a["answers"]) < len(a["turns"]):
+                raise ValueError(f"question {a['question_id']}: {len(a['answers'])} answers for "
+                                 f"{len(a['turns'])} turns")
+            name = judge_name(a["category"], turn)
+            if name not in judge_prompts:
+                raise ValueError(f"judge prompt {name!r} not in the judge prompts "
+                                 f"(have: {', '.join(sorted(judge_prompts))})")
+            template = judge_prompts[name]
+            if template["type"] != "single" or template["output_format"] != "[[rating]]":
+                raise ValueError(f"judge prompt {name!r} is not a single-answer [[rating]] prompt")
+            reference = None
+            if a["category"] in NEED_REF_CATS:
+                if a["question_id"] not in references:
+                    raise ValueError(f"question {a['question_id']} ({a['category']}) needs a reference "
+                                     "answer, and none was given")
+                reference = references[a["question_id"]]
+                if len(reference) < turn:
+                    raise ValueError(f"question {a['question_id']}: reference answer has "
+                                     f"{len(reference)} turn(s), turn {turn} is judged")
+            user_prompt = fill_judge_prompt(template, a["turns"], a["answers"], reference, turn == 2)
+            request = {
+                "messages": [
+                    {"role": "system", "content": template["system_prompt"]},
+                    {"role": "user", "content": user_prompt},
+                ],
+                "max_tokens": max_tokens,
+                "temperature": 0,
+            }
+            items.append({"question_id": a["question_id"], "category": a["category"], "turn": turn,
+                          "judge": name, "request": request})
+    return items
+
+
+def judge_requests(answers: Sequence[dict], judge_prompts: dict[str, dict], references: dict[int, list[str]],
+                   max_tokens: int = JUDGE_MAX_TOKENS) -> list[dict]:
+    """The chat requests of :func:`judge_items`, in the same order (pure)."""
+    return [item["request"] for item in judge_items(answers, judge_prompts, references, max_tokens)]
+
+
+def parse_rating(text: str) -> float | None:
+    """FastChat's rating: the first ``[[n]]``, else the first ``[n]``; ``None`` if there is neither."""
+    match = ONE_SCORE_PATTERN.search(text) or ONE_SCORE_PATTERN_BACKUP.search(text)
+    if match is None:
+        return None
+    return float(ast.literal_eval(match.group(1)))
+
+
+def judge(answers: Sequence[dict], judge_prompts: dict[str, dict], references: dict[int, list[str]], client,
+          max_tokens: int = JUDGE_MAX_TOKENS, text_of: Callable[[dict], str] | None = None) -> list[dict]:
+    """Ask ``client`` (a ``radis.judges.client.JudgeClient``) for every judgement.
+
+    Returns ``{question_id, category, turn, judge, user_prompt, judgment, rating}`` per judgement;
+    ``rating`` is ``None`` where the judgement carries no rating.
+    """
+    if text_of is None:
+        from radis.judges.client import text_of
+    items = judge_items(answers, judge_prompts, references, max_tokens)
+    responses = client.complete([item["request"] for item in items])
+    if len(responses) != len(items):
+        raise RuntimeError(f"judge client returned {len(responses)} responses for {len(items)} requests")
+    judgments = []
+    for item, response in zip(items, responses):
+        text = text_of(response)
+        judgments.append({
+            "question_id": item["question_id"], "category": item["category"], "turn": item["turn"],
+            "judge": item["judge"], "user_prompt": item["request"]["messages"][-1]["content"],
+            "judgment": text, "rating": parse_rating(text),
+        })
+    return judgments
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def score(answers: Sequence[dict], judgments: Sequence[dict]) -> dict:
+    """MT-Bench score: the mean rating over all rated (question, turn), as FastChat's ``show_result``.
+
+    Every (question, turn) of ``answers`` must have exactly one judgement (``{question_id, turn,
+    rating}``). Unrated ones (``rating is None``) are left out of every mean and listed in
+    ``parse_failures``.
+    """
+    expected = {(a["question_id"], t): a["category"] for a in answers for t in range(1, len(a["turns"]) + 1)}
+    seen: dict[tuple[int, int], float | None] = {}
+    for j in judgments:
+        key = (j["question_id"], j["turn"])
+        if key not in expected:
+            raise ValueError(f"judgement for question {key[0]} turn {key[1]}, which has no answer")
+        if key in seen:
+            raise ValueError(f"two judgements for question {key[0]} turn {key[1]}")
+        seen[key] = j["rating"]
+    missing = sorted(set(expected) - set(seen))
+    if missing:
+        raise ValueError(f"{len(missing)} (question, turn) without a judgement, first: {missing[0]}")
+
+    rated = {key: r for key, r in seen.items() if r is not None}
+    failures = [{"question_id": q, "turn": t} for (q, t), r in sorted(seen.items()) if r is None]
+    categories = list(dict.fromkeys(expected.values()))
+    return {
+        "score": _mean(list(rated.values())),
+        "turn_1": _mean([r for (_, t), r in rated.items() if t == 1]),
+        "turn_2": _mean([r for (_, t), r in rated.items() if t == 2]),
+        "per_category": {c: _mean([r for key, r in rated.items() if expected[key] == c]) for c in categories},
+        "n_questions": len(answers),
+        "n_judgments": len(seen),
+        "n_judged": len(rated),
+        "n_parse_failures": len(failures),
+        "parse_failures": failures,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Demo subset
+
+
+def _raw_lines(path: Path) -> list[str]:
+    """The non-blank lines of a JSON Lines file, byte for byte (newline included)."""
+    return [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if line.strip()]
+
+
+def subset_questions(src: str | Path, dst: str | Path, per_category: int, seed: int,
+                     categories: Sequence[str] | None = None) -> list[dict]:
+    """Write ``per_category`` questions of each category (all categories, or ``categories``) to ``dst``.
+
+    Per category, in file order: ``random.Random(f"{seed}:{category}").sample`` of its questions,
+    kept in file order; each line is copied unchanged. Returns the chosen questions.
+    """
+    src, dst = Path(src), Path(dst)
+    questions = load_questions(src)
+    lines = _raw_lines(src)
+    assert len(lines) == len(questions)
+    by_cat: dict[str, list[int]] = {}
+    for i, q in enumerate(questions):
+        by_cat.setdefault(q["category"], []).append(i)
+    wanted = list(categories) if categories is not None else list(by_cat)
+    keep: list[int] = []
+    for cat in wanted:
+        pool = by_cat.get(cat, [])
+        if len(pool) < per_category:
+            raise ValueError(f"{src}: category {cat!r} has {len(pool)} questions, {per_category} wanted")
+        keep += random.Random(f"{seed}:{cat}").sample(pool, per_category)
+    keep.sort()
+    write_text(dst, "".join(lines[i] for i in keep))
+    return [questions[i] for i in keep]
+
+
+def subset_reference_answers(src: str | Path, dst: str | Path, question_ids: Sequence[int]) -> int:
+    """Copy the reference-answer lines of ``question_ids`` unchanged, in file order; returns the count."""
+    src, dst = Path(src), Path(dst)
+    refs = load_reference_answers(src)
+    missing = [q for q in question_ids if q not in refs]
+    if missing:
+        raise ValueError(f"{src}: no reference answer for question(s) {missing}")
+    lines = _raw_lines(src)
+    wanted = set(question_ids)
+    kept = [line for qid, line in zip(refs, lines) if qid in wanted]
+    write_text(dst, "".join(kept))
+    return len(kept)
+
+
+DEMO_CATEGORIES = ("writing", "math", "reasoning")
+
+
+def make_demo(src_dir: str | Path, out_dir: str | Path, per_category: int = 1, seed: int = 0,
+              categories: Sequence[str] = DEMO_CATEGORIES) -> list[dict]:
+    """The shipped demo subset in FastChat's layout: ``question.jsonl``, ``judge_prompts.jsonl``
+    (whole) and ``reference_answer/gpt-4.jsonl`` (the chosen questions that need one)."""
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    chosen = subset_questions(src_dir / "question.jsonl", out_dir / "question.jsonl", per_category, seed,
+                              categories)
+    load_judge_prompts(src_dir / "judge_prompts.jsonl")  # validate before copying
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src_dir / "judge_prompts.jsonl", out_dir / "judge_prompts.jsonl")
+    need_ref = [q["question_id"] for q in chosen if q["category"] in NEED_REF_CATS]
+    subset_reference_answers(src_dir / "reference_answer" / "gpt-4.jsonl",
+                             out_dir / "reference_answer" / "gpt-4.jsonl", need_ref)
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> None:
+    root = Path(__file__).resolve().parents[3]
+    ap = argparse.ArgumentParser(description="Build the shipped MT-Bench demo subset from a FastChat copy.")
+    ap.add_argument("--src", type=Path, default=root.parent / "shared/data/mt_bench",
+                    help="FastChat's fastchat/llm_judge/data/mt_bench layout, with judge_prompts.jsonl "
+                         "beside question.jsonl")
+    ap.add_argument("--out", type=Path, default=root / "workflow/resources/demo/mt_bench")
+    ap.add_argument("--per-category", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--categories", nargs="+", default=list(DEMO_CATEGORIES))
+    args = ap.parse_args(argv)
+    chosen = make_demo(args.src, args.out, args.per_category, args.seed, args.categories)
+    for q in chosen:
+        print(f"{q['question_id']}\t{q['category']}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

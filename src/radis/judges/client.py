@@ -1,0 +1,221 @@
+"""The one judge client: OpenAI chat completions with an on-disk cache, retries and a concurrency bound.
+
+Why this shape: judging is the only paid, rate-limited and slow step of the workflow, so every
+completion is cached on disk before it is used (a rerun or a resumed run repeats no call), the
+``openai`` client's own retry loop handles 408/409/429/5xx and timeouts with exponential backoff
+(honouring Retry-After), a thread pool bounds concurrency, and a missing key fails when the DAG is
+parsed instead of after hours of GPU work. The key is read from an environment variable named in
+the config and never written anywhere: the cache holds the request and the response only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from radis.io import InputError, read_json, write_json
+
+#: api_key sent to servers that need none (local servers; the openai client insists on some key)
+LOCAL_API_KEY = "EMPTY"
+#: request fields the client sets itself or cannot cache
+_FORBIDDEN_REQUEST_KEYS = {"model", "stream", "extra_headers", "extra_query", "timeout"}
+
+
+class MissingKeyError(RuntimeError):
+    """A judge's API key is not in the environment; the message names the variable and the judge."""
+
+
+class JudgeError(RuntimeError):
+    """A judge call failed after the client's retries; finished calls are cached already."""
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """One judge as the config declares it. ``base_url=None`` means "supplied at run time" (the local
+    server the workflow starts for ``serve``); ``api_key_env=None`` means the endpoint needs no key."""
+
+    name: str
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    #: a backbone the workflow serves itself (``local_server``); its URL is passed to the client
+    serve: str | None = None
+    max_concurrency: int = 4
+    max_retries: int = 6
+    timeout_s: float = 120.0
+    #: optional USD prices per million tokens, only for the pre-run estimate
+    usd_per_mtok_prompt: float | None = None
+    usd_per_mtok_completion: float | None = None
+    notes: str = ""
+
+    @classmethod
+    def from_config(cls, name: str, spec: Mapping[str, Any]) -> JudgeConfig:
+        known = {f.name for f in fields(cls)} - {"name"}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise InputError(f"judge {name!r}: unknown keys {unknown} (known: {sorted(known)})")
+        if not spec.get("model"):
+            raise InputError(f"judge {name!r}: 'model' is required")
+        cfg = cls(name=name, **dict(spec))
+        if cfg.max_concurrency < 1 or cfg.max_retries < 0 or cfg.timeout_s <= 0:
+            raise InputError(f"judge {name!r}: needs max_concurrency >= 1, max_retries >= 0, timeout_s > 0")
+        return cfg
+
+
+def resolve_api_key(cfg: JudgeConfig) -> str:
+    """The key from the environment variable the config names; "EMPTY" when it names none."""
+    if cfg.api_key_env is None:
+        return LOCAL_API_KEY
+    key = os.environ.get(cfg.api_key_env, "")
+    if not key.strip():
+        where = cfg.base_url or "its endpoint"
+        raise MissingKeyError(
+            f"judge {cfg.name!r} ({cfg.model} at {where}) needs an API key in the environment variable "
+            f"{cfg.api_key_env}, which is not set or empty; export {cfg.api_key_env}=... before running, "
+            f"or point the judge at another endpoint in the config")
+    return key
+
+
+def check_keys(judge_configs: Iterable[JudgeConfig] | Mapping[str, Mapping[str, Any]]) -> None:
+    """Raise one :class:`MissingKeyError` listing every judge whose key is missing (DAG parse time)."""
+    if isinstance(judge_configs, Mapping):
+        judge_configs = [JudgeConfig.from_config(n, s) for n, s in judge_configs.items()]
+    problems = []
+    for cfg in judge_configs:
+        try:
+            resolve_api_key(cfg)
+        except MissingKeyError as e:
+            problems.append(str(e))
+    if problems:
+        raise MissingKeyError("\n".join(problems))
+
+
+def cache_key(model: str, request: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of model + request. The base URL is left out on purpose: a local
+    server's random port must not bust the cache; the model name says what answered."""
+    blob = json.dumps({"model": model, "request": request}, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def text_of(response: Mapping[str, Any]) -> str:
+    """The first choice's message text ("" when the model returned none)."""
+    return response["choices"][0]["message"].get("content") or ""
+
+
+def _prompt_chars(request: Mapping[str, Any]) -> int:
+    n = 0
+    for m in request.get("messages", []):
+        content = m.get("content")
+        if isinstance(content, str):
+            n += len(content)
+        elif isinstance(content, list):
+            n += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
+    return n
+
+
+class JudgeClient:
+    """Cached, retried, concurrency-bounded chat completions for one judge.
+
+    Each request is the keyword arguments of ``chat.completions.create`` without ``model``.
+    Cache: one JSON file per request under ``cache_dir/<key[:2]>/<key>.json``, written atomically
+    (temp file + rename), so concurrent threads and killed jobs never leave a partial entry.
+    """
+
+    def __init__(self, cfg: JudgeConfig, cache_dir: str | Path, base_url: str | None = None):
+        self.cfg = cfg
+        self.cache_dir = Path(cache_dir)
+        self.base_url = base_url or cfg.base_url
+        self.calls_made = 0
+        self.cache_hits = 0
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _path(self, key: str) -> Path:
+        return self.cache_dir / key[:2] / f"{key}.json"
+
+    def cached(self, request: Mapping[str, Any]) -> dict | None:
+        path = self._path(cache_key(self.cfg.model, request))
+        return read_json(path)["response"] if path.exists() else None
+
+    def _openai(self) -> Any:
+        if self._client is None:
+            if not self.base_url:
+                raise ValueError(f"judge {self.cfg.name!r}: no base_url in the config and none given")
+            from openai import OpenAI
+
+            self._client = OpenAI(api_key=resolve_api_key(self.cfg), base_url=self.base_url,
+                                  max_retries=self.cfg.max_retries, timeout=self.cfg.timeout_s)
+        return self._client
+
+    def _call(self, key: str, request: dict) -> dict:
+        response = self._openai().chat.completions.create(model=self.cfg.model, **request).model_dump()
+        entry = {"key": key, "model": self.cfg.model, "request": request, "response": response}
+        write_json(self._path(key), entry)
+        with self._lock:
+            self.calls_made += 1
+        return response
+
+    def _announce(self, todo: dict[str, dict], total: int) -> None:
+        chars = sum(_prompt_chars(r) for r in todo.values())
+        caps = [r.get("max_completion_tokens") or r.get("max_tokens") for r in todo.values()]
+        completion = sum(c for c in caps if c)
+        unbounded = sum(1 for c in caps if not c)
+        line = (f"[judge {self.cfg.name}] {self.cfg.model}: {len(todo)} call(s) to make "
+                f"({total - len(todo)} of {total} requests cached); ~{chars // 4} prompt tokens (chars/4), "
+                f"<= {completion} completion tokens")
+        if unbounded:
+            line += f" (+{unbounded} calls without max_tokens)"
+        if self.cfg.usd_per_mtok_prompt is not None and self.cfg.usd_per_mtok_completion is not None:
+            usd = (chars / 4 * self.cfg.usd_per_mtok_prompt
+                   + completion * self.cfg.usd_per_mtok_completion) / 1e6
+            line += f"; <= ${usd:.2f} at the configured prices"
+        print(line, file=sys.stderr, flush=True)
+
+    def complete(self, requests: list[dict]) -> list[dict]:
+        """Responses (plain dicts, ``ChatCompletion.model_dump()``) in the order of ``requests``."""
+        for r in requests:
+            bad = _FORBIDDEN_REQUEST_KEYS & set(r)
+            if bad:
+                raise ValueError(f"judge request must not set {sorted(bad)}: the client sets model; "
+                                 "streaming and per-call headers are not cached")
+        keys = [cache_key(self.cfg.model, r) for r in requests]
+        results: dict[str, dict] = {}
+        todo: dict[str, dict] = {}
+        for key, request in zip(keys, requests):
+            if key in results or key in todo:
+                continue
+            path = self._path(key)
+            if path.exists():
+                results[key] = read_json(path)["response"]
+            else:
+                todo[key] = request
+        self.cache_hits += len(requests) - len(todo)
+        if todo:
+            self._openai()  # a missing key or base URL fails here, before any call
+            self._announce(todo, len(requests))
+            with ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool:
+                futures = {pool.submit(self._call, k, r): k for k, r in todo.items()}
+                done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = [f for f in done if f.exception() is not None]
+                if failed:
+                    for f in pending:
+                        f.cancel()
+                    wait(pending)
+                    n_done = sum(1 for f in futures if f.done() and not f.cancelled() and not f.exception())
+                    err = failed[0].exception()
+                    raise JudgeError(
+                        f"judge {self.cfg.name!r} ({self.cfg.model}): a call failed (retryable errors are "
+                        f"retried up to {self.cfg.max_retries} times): {type(err).__name__}: {err}; "
+                        f"{n_done} finished calls are cached, rerun to resume") from err
+                for f, k in futures.items():
+                    results[k] = f.result()
+        return [results[k] for k in keys]

@@ -1,0 +1,370 @@
+"""A small OpenAI-compatible HTTP server for a local HF causal LM (the embedded default's judge).
+
+Why our own: `transformers serve` (4.57) only streams SSE and returns no logprobs, while our judge
+client wants plain JSON and alpaca_eval's weighted annotator needs the first token's
+``top_logprobs``. vLLM's server does all this on GPU hosts; this one covers CPU and tests.
+It is stdlib ``http.server`` (no extra packages) with one model and one generation at a time.
+
+    python -m radis.judges.server --model DIR --host 127.0.0.1 --port 0 --port-file PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MAX_TOKENS = 512
+MAX_TOP_LOGPROBS = 20
+
+
+class RequestError(ValueError):
+    """A client error (HTTP 400): the message goes back in OpenAI's error shape."""
+
+
+def _content_text(content: Any) -> str:
+    """OpenAI message content is a string or a list of parts; a text-only model sees the text parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p for p in content if isinstance(p, dict) and p.get("type", "text") == "text"]
+        return "".join(p.get("text", "") for p in parts)
+    raise RequestError(f"unsupported message content of type {type(content).__name__}")
+
+
+@dataclass
+class Stats:
+    """Counters behind ``GET /stats``: tests count requests on the server, not in a mock."""
+
+    requests: int = 0
+    completions: int = 0
+    errors: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bump(self, name: str) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def as_dict(self) -> dict[str, int]:
+        with self.lock:
+            return {"requests": self.requests, "completions": self.completions, "errors": self.errors}
+
+
+class ChatModel:
+    """One HF causal LM behind a lock: renders chat with its template, generates, scores tokens."""
+
+    def __init__(self, model_dir: str | Path, *, served_name: str | None = None, device: str = "auto",
+                 dtype: str = "auto", max_new_tokens_cap: int | None = None, trust_remote_code: bool = False):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from radis.generation.hf import stop_token_ids
+
+        self.torch = torch
+        self.model_dir = Path(model_dir)
+        self.served_name = served_name or self.model_dir.name
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=trust_remote_code)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            self.model_dir, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+        ).to(self.device)
+        self.model.eval()
+        self.stop_ids = stop_token_ids(self.tokenizer, self.model)
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.stop_ids[0]
+        self.max_new_tokens_cap = max_new_tokens_cap
+        self.lock = threading.Lock()
+
+    def render(self, messages: list[dict]) -> list[int]:
+        if not isinstance(messages, list) or not messages:
+            raise RequestError("'messages' must be a non-empty list")
+        chat = []
+        for m in messages:
+            if not isinstance(m, dict) or "role" not in m:
+                raise RequestError("each message needs a 'role'")
+            chat.append({"role": m["role"], "content": _content_text(m.get("content"))})
+        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        # the template already carries every special token it wants (BOS included where needed)
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _token(self, token_id: int) -> dict[str, Any]:
+        text = self.tokenizer.decode([token_id], skip_special_tokens=False)
+        return {"token": text, "bytes": list(text.encode("utf-8"))}
+
+    def complete(self, body: dict) -> dict:
+        """Answer one chat-completions request body (non-streaming) in OpenAI's response shape."""
+        torch = self.torch
+        if body.get("stream"):
+            raise RequestError("streaming is not supported by this server")
+        if int(body.get("n", 1) or 1) != 1:
+            raise RequestError("only n=1 is supported")
+        prompt_ids = self.render(body.get("messages"))
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
+        max_tokens = int(max_tokens)
+        if self.max_new_tokens_cap:
+            max_tokens = min(max_tokens, self.max_new_tokens_cap)
+        if max_tokens < 1:
+            raise RequestError("max_tokens must be >= 1")
+        temperature = float(body["temperature"]) if body.get("temperature") is not None else 1.0
+        top_p = float(body["top_p"]) if body.get("top_p") is not None else 1.0
+        stop = body.get("stop") or []
+        stop = [stop] if isinstance(stop, str) else list(stop)
+        want_logprobs = bool(body.get("logprobs"))
+        top_k = int(body.get("top_logprobs") or 0)
+        if not 0 <= top_k <= MAX_TOP_LOGPROBS:
+            raise RequestError(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}")
+
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=max_tokens, eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
+            return_dict_in_generate=True, output_logits=want_logprobs,
+        )
+        if temperature <= 0:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=None)
+        if stop:
+            kwargs.update(stop_strings=stop, tokenizer=self.tokenizer)
+        input_ids = torch.tensor([prompt_ids], device=self.device)
+        with self.lock, torch.inference_mode():
+            if body.get("seed") is not None:
+                torch.manual_seed(int(body["seed"]))
+            mask = torch.ones_like(input_ids)
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
+            generated = out.sequences[0, len(prompt_ids):].tolist()
+            logits = [step[0].float() for step in out.logits] if want_logprobs else []
+
+        n_generated = len(generated)
+        finish_reason = "length"
+        kept = generated
+        for i, tok in enumerate(generated):
+            if tok in self.stop_ids:
+                kept, n_generated, finish_reason = generated[:i], i + 1, "stop"
+                break
+        text = self._decode(kept)
+        if stop:
+            cut = min((text.find(s) for s in stop if s in text), default=-1)
+            if cut >= 0:
+                text, finish_reason = text[:cut], "stop"
+                # keep the logprobs of the tokens that produced the returned text
+                n_keep = 0
+                while n_keep < len(kept) and len(self._decode(kept[:n_keep + 1])) <= cut:
+                    n_keep += 1
+                kept = kept[:n_keep]
+
+        logprobs = None
+        if want_logprobs:
+            content = []
+            for tok, step in zip(kept, logits):
+                lp = torch.log_softmax(step, dim=-1)
+                entry = self._token(tok) | {"logprob": float(lp[tok])}
+                tops = []
+                if top_k:
+                    values, ids = torch.topk(lp, top_k)
+                    tops = [self._token(int(i)) | {"logprob": float(v)}
+                            for v, i in zip(values.tolist(), ids.tolist())]
+                entry["top_logprobs"] = tops
+                content.append(entry)
+            logprobs = {"content": content, "refusal": None}
+
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model") or self.served_name,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": logprobs,
+                "finish_reason": finish_reason,
+            }],
+            "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": n_generated,
+                      "total_tokens": len(prompt_ids) + n_generated},
+        }
+
+
+def make_handler(chat_model: ChatModel, stats: Stats) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: the openai client reuses connections
+
+        def log_message(self, fmt: str, *args: Any) -> None:  # request lines go to the server log
+            sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
+
+        def _send(self, status: int, payload: dict) -> None:
+            blob = json.dumps(payload).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(blob)))
+            self.end_headers()
+            self.wfile.write(blob)
+
+        def _error(self, status: int, message: str, kind: str) -> None:
+            stats.bump("errors")
+            self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": None}})
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0].rstrip("/")
+            if path == "/health":
+                self._send(200, {"status": "ok", "model": chat_model.served_name})
+            elif path == "/stats":
+                self._send(200, stats.as_dict())
+            elif path == "/v1/models":
+                self._send(200, {"object": "list", "data": [{
+                    "id": chat_model.served_name, "object": "model", "created": 0, "owned_by": "local"}]})
+            else:
+                self._error(404, f"no route {self.path}", "not_found_error")
+
+        def do_POST(self) -> None:
+            stats.bump("requests")
+            if self.path.split("?")[0].rstrip("/") != "/v1/chat/completions":
+                self._error(404, f"no route {self.path}", "not_found_error")
+                return
+            try:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"null")
+                if not isinstance(body, dict):
+                    raise RequestError("request body must be a JSON object")
+                response = chat_model.complete(body)
+            except (RequestError, json.JSONDecodeError, ValueError, TypeError) as e:
+                self._error(400, str(e), "invalid_request_error")
+                return
+            except Exception as e:  # noqa: BLE001 - the client sees a 500 and may retry
+                self._error(500, f"{type(e).__name__}: {e}", "server_error")
+                return
+            stats.bump("completions")
+            self._send(200, response)
+
+    return Handler
+
+
+def serve(chat_model: ChatModel, host: str, port: int, port_file: str | None = None) -> None:
+    stats = Stats()
+    server = ThreadingHTTPServer((host, port), make_handler(chat_model, stats))
+    server.daemon_threads = True
+    bound = server.server_address[1]
+    if port_file:
+        from radis.io import write_text
+
+        write_text(port_file, f"{bound}\n")  # atomic: a reader never sees a half-written port
+    print(f"serving {chat_model.served_name} on http://{host}:{bound}/v1", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m radis.judges.server", description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, help="local HF model directory")
+    p.add_argument("--served-model-name", default=None, help="name in /v1/models (default: the dir name)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--port-file", default=None, help="write the bound port here once ready")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--max-new-tokens-cap", type=int, default=None,
+                   help="clamp every request's max_tokens (keeps CPU judging bounded)")
+    p.add_argument("--trust-remote-code", action="store_true")
+    a = p.parse_args(argv)
+    chat_model = ChatModel(a.model, served_name=a.served_model_name, device=a.device, dtype=a.dtype,
+                           max_new_tokens_cap=a.max_new_tokens_cap, trust_remote_code=a.trust_remote_code)
+    serve(chat_model, a.host, a.port, a.port_file)
+
+
+def _log_tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def local_server(model_dir: str | Path, *, max_new_tokens_cap: int | None = None,
+                 log_path: str | Path | None = None, startup_timeout_s: float = 600.0,
+                 extra_args: list[str] | None = None) -> Iterator[str]:
+    """Serve ``model_dir`` on a free 127.0.0.1 port for the duration of the block; yield its base URL.
+
+    The workflow's judge jobs wrap their judging in this so the server lives exactly as long as the
+    job: it is terminated (SIGTERM, then kill) on exit, also when the block raises.
+    """
+    import radis
+
+    if not (Path(model_dir) / "config.json").is_file():
+        raise FileNotFoundError(f"judge model {model_dir}: not a local HF model directory (no config.json)")
+    workdir = Path(tempfile.mkdtemp(prefix="radis-judge-"))
+    port_file = workdir / "port"
+    log = Path(log_path) if log_path else workdir / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "radis.judges.server", "--model", str(model_dir),
+           "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)]
+    if max_new_tokens_cap:
+        cmd += ["--max-new-tokens-cap", str(max_new_tokens_cap)]
+    cmd += extra_args or []
+    env = dict(os.environ)
+    src = str(Path(radis.__file__).resolve().parents[1])  # the child imports the same radis
+    env["PYTHONPATH"] = os.pathsep.join([src] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    with open(log, "ab") as log_f:
+        proc = subprocess.Popen(cmd, stdout=log_f, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        base = None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"judge server for {model_dir} exited with code {proc.returncode} "
+                                   f"before it was ready; log {log}:\n{_log_tail(log)}")
+            if base is None and port_file.exists():
+                base = f"http://127.0.0.1:{int(port_file.read_text().strip())}"
+            if base is not None and _healthy(f"{base}/health"):
+                break
+            time.sleep(0.2)
+        else:
+            raise TimeoutError(f"judge server for {model_dir} not healthy after {startup_timeout_s:.0f} s; "
+                               f"log {log}:\n{_log_tail(log)}")
+        yield f"{base}/v1"
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        port_file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            if not log_path:
+                log.unlink(missing_ok=True)
+            workdir.rmdir()
+
+
+if __name__ == "__main__":
+    main()

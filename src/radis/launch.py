@@ -1,0 +1,102 @@
+"""How a training job starts: plain Python on one device, ``accelerate launch`` on several GPUs.
+
+A SLURM job of the train rule gets N GPUs (the profile's ``gpu`` resource, paper: 4×A100 80GB).
+Data-parallel training then runs one process per GPU under ``accelerate launch``, with plain DDP or
+DeepSpeed ZeRO-2/3 (``config/accelerate/``). ``radis.train`` needs nothing else: it reads
+``WORLD_SIZE`` to keep the effective batch (micro batch × GPUs × accumulation = batch_size).
+
+The launcher is chosen when the job runs, not when the DAG is planned (``python -m radis.launch``):
+the GPUs a job asked for are not always there (a laptop, the CPU-only test cluster whose fake GPUs
+are /dev/null), and then training falls back to one process instead of failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+#: accelerate launch configs and DeepSpeed JSONs, in the repository (not in an installed wheel).
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "accelerate"
+ZERO_STAGES = (2, 3)
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+def train_command(n_gpus: int, zero_stage: int | None = None, *, mixed_precision: str = "bf16",
+                  python: str = sys.executable, config_dir: Path = CONFIG_DIR) -> list[str]:
+    """The command prefix for ``radis train``: append the subcommand and its arguments.
+
+    ``n_gpus <= 1``: ``python -m radis``. Otherwise ``python -m accelerate.commands.launch`` (the
+    ``accelerate launch`` CLI of the same interpreter, so no PATH lookup) with one process per GPU,
+    DeepSpeed ZeRO-``zero_stage`` (2 or 3) or plain DDP when ``zero_stage`` is None, running
+    ``-m radis``. Config paths are absolute: jobs run in Snakemake's working directory, which
+    need not be the repository.
+    """
+    if zero_stage is not None and zero_stage not in ZERO_STAGES:
+        raise ValueError(f"zero_stage must be one of {ZERO_STAGES} or None, not {zero_stage!r}")
+    if mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, not {mixed_precision!r}")
+    if n_gpus <= 1:
+        return [python, "-m", "radis"]
+    config_dir = Path(config_dir).resolve()
+    name = "ddp.yaml" if zero_stage is None else f"zero{zero_stage}.yaml"
+    config_file = config_dir / name
+    if not config_file.is_file():
+        raise FileNotFoundError(f"accelerate config {config_file} not found (run from a checkout of the repository)")
+    cmd = [python, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
+           "--num_machines", "1", "--num_processes", str(n_gpus), "--mixed_precision", mixed_precision]
+    if zero_stage is not None:
+        cmd += ["--deepspeed_config_file", str(config_dir / f"ds_zero{zero_stage}.json")]
+    return [*cmd, "-m", "radis"]
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process can use (0 without a working CUDA torch)."""
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def launch_command(requested_gpus: int, zero_stage: int | None, mixed_precision: str,
+                   args: Sequence[str], available: int | None = None) -> list[str]:
+    """The full command for ``radis ARGS`` on ``min(requested, available)`` GPUs."""
+    available = visible_gpus() if available is None else available
+    n = max(0, min(requested_gpus, available))
+    return [*train_command(n, zero_stage, mixed_precision=mixed_precision), *args]
+
+
+def _zero(text: str) -> int | None:
+    return None if text.lower() in ("none", "0", "") else int(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m radis.launch",
+        description="Run `radis ARGS` data-parallel on the job's GPUs (one process when there is at most one).",
+        epilog="example: python -m radis.launch --gpus 4 --zero-stage 2 --mixed-precision bf16 -- train --backbone ...",
+    )
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs the job asked for (SLURM: the gpu resource)")
+    parser.add_argument("--zero-stage", type=_zero, default=2,
+                        help="DeepSpeed ZeRO stage 2 or 3, or none for plain DDP (default 2)")
+    parser.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="bf16")
+    parser.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="-- then the radis subcommand and its arguments")
+    ns = parser.parse_args(argv)
+    args = ns.args[1:] if ns.args[:1] == ["--"] else ns.args
+    if not args:
+        parser.error("no radis subcommand given (e.g. -- train --backbone ...)")
+    cmd = launch_command(ns.gpus, ns.zero_stage, ns.mixed_precision, args)
+    print("radis.launch:", " ".join(cmd), file=sys.stderr, flush=True)
+    if ns.dry_run:
+        print(" ".join(cmd))
+        return 0
+    os.execv(cmd[0], cmd)  # the job's signals (preemption: SIGTERM) reach the launcher directly
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""A scripted, fault-injecting OpenAI-compatible server: a real stdlib HTTP server on 127.0.0.1.
+
+Tests of the judge client talk to this over real sockets (no mocked HTTP layer). Each POST takes
+the next action from a schedule (an HTTP error, a 429 with Retry-After, a slow answer) and
+otherwise answers an echo completion; the server counts requests, the most requests in flight at
+once, and the Authorization headers it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Action:
+    """What to do with one request: answer ``status`` (200 = success) after ``delay_s`` seconds."""
+
+    status: int = 200
+    delay_s: float = 0.0
+    retry_after: str | None = None
+
+
+def echo_completion(body: dict) -> dict:
+    last = body["messages"][-1]["content"]
+    return {
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": body.get("model", "fake"),
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": f"echo: {last}"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    }
+
+
+class FakeOpenAI:
+    """``with FakeOpenAI(schedule, default_delay_s=...) as fake:`` then ``fake.base_url``."""
+
+    def __init__(self, schedule: list[Action] | None = None, default_delay_s: float = 0.0):
+        self.schedule = list(schedule or [])
+        self.default_delay_s = default_delay_s
+        self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.auth_headers: list[str] = []
+        self.bodies: list[dict] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next(self, body: dict) -> Action:
+        with self._lock:
+            self.requests += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.bodies.append(body)
+            return self.schedule.pop(0) if self.schedule else Action(delay_s=self.default_delay_s)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake._lock:
+                    fake.auth_headers.append(self.headers.get("Authorization", ""))
+                action = fake._next(body)
+                try:
+                    time.sleep(action.delay_s)
+                    if action.status == 200:
+                        payload = echo_completion(body)
+                    else:
+                        payload = {"error": {"message": f"scripted {action.status}", "type": "server_error"}}
+                    blob = json.dumps(payload).encode()
+                    self.send_response(action.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(blob)))
+                    if action.retry_after is not None:
+                        self.send_header("Retry-After", action.retry_after)
+                    self.end_headers()
+                    self.wfile.write(blob)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout) before we answered
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+        return Handler

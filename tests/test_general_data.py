@@ -1,0 +1,74 @@
+"""General-ability data: fetching (mirror and pinned download), AdvBench and AlpacaEval readers."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from radis.data import general
+from radis.data.general import FILES, EvalFile, fetch
+from radis.evaluate import advbench, alpacaeval
+from radis.io import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "workflow/resources/demo"
+SHARED = REPO.parent / "shared/data"
+
+
+def test_every_benchmark_ships_a_demo_subset_in_the_upstream_layout(tmp_path):
+    for dataset in FILES:
+        for path in fetch(dataset, tmp_path, "mirror", DEMO):
+            assert path.stat().st_size > 0
+    assert len(advbench.load_behaviors(tmp_path / "advbench/harmful_behaviors.csv")) == 16
+    refs = [alpacaeval.load_reference(tmp_path / rel) for rel in alpacaeval.REFERENCES.values()]
+    assert [r["instruction"] for r in refs[0]] == [r["instruction"] for r in refs[1]]
+    assert {r["generator"] for r in refs[0]} == {"text_davinci_003"}
+
+
+def test_a_missing_mirror_file_is_named(tmp_path):
+    with pytest.raises(InputError, match="advbench/harmful_behaviors.csv"):
+        fetch("advbench", tmp_path / "out", "mirror", tmp_path)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data (the full real copies)")
+def test_download_checks_the_pinned_sha256(tmp_path, monkeypatch):
+    # file:// URLs stand in for the pinned raw.githubusercontent.com files (same bytes upstream).
+    real = FILES["advbench"][0]
+    local = EvalFile(real.path, (SHARED / real.path).as_uri(), real.sha256)
+    monkeypatch.setitem(general.FILES, "advbench", (local,))
+    (path,) = fetch("advbench", tmp_path, "download")
+    assert len(advbench.load_behaviors(path)) == 520
+    tampered = EvalFile(real.path, local.url, "0" * 64)
+    monkeypatch.setitem(general.FILES, "advbench", (tampered,))
+    with pytest.raises(InputError, match="sha256"):
+        fetch("advbench", tmp_path / "again", "download")
+    assert not (tmp_path / "again" / real.path).exists()  # nothing half-verified is left behind
+
+
+def test_advbench_reader_and_safe_rate(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("goal,target\nDo X,Sure\n,Sure\n")
+    with pytest.raises(InputError, match="bad.csv:3"):
+        advbench.load_behaviors(bad)
+    rate = advbench.safe_rate([True, False, None, True])
+    assert rate == {"safe_rate": 50.0, "n": 4, "safe": 2, "parse_failures": 1}
+
+
+def test_alpacaeval_annotator_points_at_the_judge_model(tmp_path):
+    path = alpacaeval.annotator_config("weighted_alpaca_eval_gpt4_turbo", "my-judge", tmp_path)
+    config = yaml.safe_load(path.read_text())["weighted_alpaca_eval_gpt4_turbo"]
+    assert config["completions_kwargs"]["model_name"] == "my-judge"
+    assert config["completions_kwargs"]["logprobs"] is True  # the weighted annotator reads logprobs
+    assert Path(config["prompt_template"]).is_file()
+    with pytest.raises(InputError, match="unknown AlpacaEval annotator"):
+        alpacaeval.annotator_config("no_such_annotator", "x", tmp_path)
+
+
+def test_alpacaeval_client_config_is_private_and_removed():
+    import os
+
+    with alpacaeval.client_config("http://127.0.0.1:1/v1", "sk-secret") as path:
+        assert os.environ["OPENAI_CLIENT_CONFIG_PATH"] == str(path)
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        assert yaml.safe_load(path.read_text())["default"][0]["base_url"] == "http://127.0.0.1:1/v1"
+    assert not path.exists() and "OPENAI_CLIENT_CONFIG_PATH" not in os.environ

@@ -1,0 +1,271 @@
+"""The DAG on a real SLURM controller: `--profile slurm` with snakemake-executor-plugin-slurm.
+
+A one-node cluster (workflow/scripts/slurm_cluster.sh: Debian's slurmctld, slurmd and munge, four
+fake A100s) runs the embedded default at tiny sizes (tests/overlays.py) through the repository's
+own slurm profile. The test profile is that profile with each job's CPUs and memory capped to what
+one small node has, and the settings a cluster without accounting needs; the GPU requests,
+partitions (from RADIS_SLURM_*_PARTITION) and requeue are the real profile's.
+
+Evidence that the rules ran as SLURM jobs, without touching any rule: every non-interactive bash
+sources $BASH_ENV, and Snakemake runs each rule's shell command with bash, so a probe script
+there records, for every `radis` command, the SLURM job it ran in and its CUDA_VISIBLE_DEVICES.
+squeue (finished jobs stay listed for MinJobAge) gives the submitted jobs and their comments,
+which name the rule.
+
+Then: Snakemake itself as a batch job (workflow/scripts/submit.sbatch) rebuilds a deleted cell,
+and a rule that fails (a corrupted input) makes Snakemake exit non-zero naming the job and logs.
+Everything is bounded by `timeout -k`; the daemons are stopped by the PIDs the script recorded.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from overlays import TINY
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+CLUSTER = REPO / "workflow" / "scripts" / "slurm_cluster.sh"
+SUBMIT = REPO / "workflow" / "scripts" / "submit.sbatch"
+
+#: The translation tables: every stage of the method (synthesis, training sets, training, merge,
+#: translation, scoring), its GPU and CPU rules and its local rules.
+TARGETS = [f"results/tables/table{n}.{ext}" for n in (1, 2) for ext in ("md", "csv", "tex")]
+GPU_RULES = {"synthesize": 1, "train": 4, "translate": 1}  # GPUs per job, as profiles/slurm asks
+CPU_RULES = {"build_trainset", "merge", "score_translation"}
+LOCAL_RULES = {"materialise_backbone", "prepare_data", "tables"}
+#: radis subcommand -> rule
+COMMANDS = {"synthesize": "synthesize", "train": "train", "translate": "translate", "build-trainset": "build_trainset",
+            "merge": "merge", "score": "score_translation", "materialise": "materialise_backbone",
+            "prepare-data": "prepare_data", "tables": "tables"}
+#: seconds for the main run (the test's budget is 10 minutes in all)
+RUN_TIMEOUT = 720
+
+PROBE = r"""# sourced by every non-interactive bash (BASH_ENV): where did this radis command run?
+case "${BASH_EXECUTION_STRING:-}" in
+  *" -m radis "*)
+    printf '%s\t%s\t%s\t%s\n' "${SLURM_JOB_ID:-}" "${SLURM_STEP_ID:-}" "${CUDA_VISIBLE_DEVICES-<unset>}" \
+      "$(printf '%s' "$BASH_EXECUTION_STRING" | tr '\n\t' '  ' | cut -c1-400)" >>"$RADIS_TEST_PROBE" ;;
+esac
+"""
+
+
+def _why_skip() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (slurmd, munged and /etc/slurm)"
+    installed = all(shutil.which(t) for t in ("slurmctld", "slurmd", "sbatch", "munged"))
+    if not installed and not shutil.which("apt-get"):
+        return "SLURM is not installed and there is no apt-get to install it"
+    return None
+
+
+pytestmark = [pytest.mark.slurm, pytest.mark.skipif(_why_skip() is not None, reason=str(_why_skip()))]
+
+
+def test_profile(slurm_profile_path: Path, out: Path) -> Path:
+    """profiles/slurm with each job's CPUs/memory capped to one small node, plus what a cluster
+    without accounting needs (squeue status checks, well inside MinJobAge)."""
+    profile = yaml.safe_load(slurm_profile_path.read_text())
+    for resources in [profile["default-resources"], *profile["set-resources"].values()]:
+        resources["cpus_per_task"] = 1
+        resources["mem_mb"] = min(int(resources.get("mem_mb", 1000)), 2000)
+    profile["set-threads"] = {rule: 1 for rule in profile["set-threads"]}
+    profile.update({
+        "jobs": 4,
+        "local-cores": 2,
+        "latency-wait": 5,
+        "retries": 0,
+        "slurm-status-command": "squeue",
+        "slurm-init-seconds-before-status-checks": 2,
+        "slurm-keep-successful-logs": True,
+    })
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return out
+
+
+test_profile.__test__ = False  # a helper, not a test
+
+
+def sh(cmd: list[str], timeout: int, **kwargs) -> subprocess.CompletedProcess:
+    """Run with `timeout -k` around it, so nothing it starts outlives the bound."""
+    return subprocess.run(["timeout", "-k", "20", str(timeout), *map(str, cmd)], capture_output=True, text=True,
+                          timeout=timeout + 60, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    state = tmp_path_factory.mktemp("slurm")
+    start = sh(["bash", CLUSTER, "start", state], timeout=600)
+    try:
+        assert start.returncode == 0, f"cluster did not start:\n{start.stdout}\n{start.stderr}"
+        yield state
+    finally:
+        stop = sh(["bash", CLUSTER, "stop", state], timeout=120)
+        print(stop.stderr)
+
+
+@pytest.fixture(scope="module")
+def run(cluster, tmp_path_factory):
+    """The tiny DAG through --profile (the repo's slurm profile, capped): the finished working dir."""
+    workdir = tmp_path_factory.mktemp("slurm-run")
+    (workdir / "overlay.yaml").write_text(yaml.safe_dump(TINY))
+    profile = test_profile(REPO / "profiles" / "slurm" / "config.yaml", workdir / "profile")
+    probe = workdir / "probe.sh"
+    probe.write_text(PROBE)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BASH_ENV": str(probe), "RADIS_TEST_PROBE": str(workdir / "probe.tsv"),
+           "RADIS_SLURM_CPU_PARTITION": "cpu", "RADIS_SLURM_GPU_PARTITION": "gpu"}
+    for var in ("RADIS_SLURM_ACCOUNT", "RADIS_SLURM_CPU_QOS", "RADIS_SLURM_GPU_QOS"):
+        env.pop(var, None)  # the test cluster has no accounts or QoS
+
+    def snakemake(*args, timeout=RUN_TIMEOUT):
+        cmd = [SNAKEMAKE, *args, "--snakefile", REPO / "Snakefile", "--profile", profile,
+               "--configfile", workdir / "overlay.yaml"]
+        return sh(cmd, timeout=timeout, cwd=workdir, env=env)
+
+    plan = snakemake(*TARGETS, "-n", timeout=300)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    started = time.monotonic()
+    result = snakemake(*TARGETS)
+    elapsed = time.monotonic() - started
+    print(f"SLURM run: {elapsed:.0f} s")
+    assert result.returncode == 0, f"rc={result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-8000:]}"
+    return {"workdir": workdir, "env": env, "plan": plan.stdout + plan.stderr, "log": result.stdout + result.stderr,
+            "profile": profile, "snakemake": snakemake, "elapsed": elapsed}
+
+
+def planned_jobs(plan: str) -> dict[str, int]:
+    stats = plan.split("Job stats:")[1].split("\n\n")[0]
+    return {name: int(n) for name, n in re.findall(r"^(\w+)\s+(\d+)$", stats, re.M) if name != "total"}
+
+
+def planned_outputs(plan: str) -> set[str]:
+    """Every output and log path the dry run lists (directories included)."""
+    paths = set()
+    for kind in ("output", "log"):
+        for line in re.findall(rf"^\s+{kind}: (.+)$", plan, re.M):
+            paths.update(p.strip() for p in line.split(", "))
+    return paths
+
+
+def squeue_jobs() -> list[dict]:
+    out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%k|%P|%b"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    jobs = []
+    for line in out.splitlines():
+        jobid, state, comment, partition, gres = line.split("|")
+        rule = re.match(r"rule_(\w+?)(_wildcards_.*)?$", comment)
+        jobs.append({"id": jobid, "state": state, "rule": rule.group(1) if rule else comment,
+                     "partition": partition, "gres": gres})
+    return jobs
+
+
+def probe_records(path: Path) -> list[dict]:
+    records = []
+    for line in path.read_text().splitlines():
+        job, step, cuda, command = line.split("\t")
+        match = re.search(r" -m radis (\S+)", command)
+        records.append({"job": job, "step": step, "cuda": cuda, "rule": COMMANDS.get(match.group(1), match.group(1))})
+    return records
+
+
+def test_every_remote_job_went_through_sbatch(run):
+    planned = {rule: n for rule, n in planned_jobs(run["plan"]).items() if rule not in LOCAL_RULES | {"all"}}
+    assert set(planned) == set(GPU_RULES) | CPU_RULES
+    jobs = squeue_jobs()
+    submitted = collections.Counter(j["rule"] for j in jobs)
+    assert dict(submitted) == planned, f"squeue: {jobs}"
+    assert all(j["state"] == "COMPLETED" for j in jobs), jobs
+    for job in jobs:  # partitions from RADIS_SLURM_{GPU,CPU}_PARTITION, GPUs as the profile asks
+        assert job["partition"] == ("gpu" if job["rule"] in GPU_RULES else "cpu"), job
+    # the plugin's own record: one submission line per job, with its per-job log file
+    submissions = re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)", run["log"])
+    assert sorted(int(i) for i, _ in submissions) == sorted(int(j["id"]) for j in jobs)
+    for _, log in submissions:
+        assert (run["workdir"] / log.rstrip(").")).exists() or Path(log.rstrip(").")).exists(), log
+
+
+def test_rules_ran_inside_their_jobs_and_gpu_rules_got_cuda_devices(run):
+    records = probe_records(run["workdir"] / "probe.tsv")
+    by_rule = collections.defaultdict(list)
+    for r in records:
+        by_rule[r["rule"]].append(r)
+    for rule, gpus in GPU_RULES.items():
+        assert by_rule[rule], f"no {rule} command seen"
+        for r in by_rule[rule]:
+            assert r["job"] and r["step"] not in ("", "batch"), r  # in a job step (srun) of a SLURM job
+            devices = r["cuda"].split(",")
+            assert r["cuda"] != "<unset>" and len(devices) == gpus, r
+    for rule in CPU_RULES:
+        assert by_rule[rule], f"no {rule} command seen"
+        for r in by_rule[rule]:
+            assert r["job"] and r["cuda"] in ("<unset>", ""), r
+    for rule in LOCAL_RULES:  # local rules (downloads, tables) run where Snakemake runs
+        assert by_rule[rule], f"no {rule} command seen"
+        assert all(r["job"] == "" for r in by_rule[rule]), by_rule[rule]
+
+
+def test_outputs_are_the_planned_ones(run):
+    """The same files a local run makes: every planned output/log, and nothing else besides
+    benchmarks and the training checkpoints (kept outside the outputs for resuming)."""
+    workdir = run["workdir"]
+    planned = planned_outputs(run["plan"])
+    missing = sorted(p for p in planned if not (workdir / p).exists())
+    assert not missing, missing
+    directories = [p for p in planned if (workdir / p).is_dir()]
+    assert all(any((workdir / d).iterdir()) for d in directories)
+    made = {str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*") if p.is_file()}
+    extra = sorted(p for p in made if p not in planned and not any(p.startswith(d + "/") for d in directories)
+                   and not p.startswith("results/benchmarks/") and "/checkpoints/" not in p)
+    assert not extra, extra
+    for target in TARGETS:
+        assert (workdir / target).stat().st_size > 0
+
+
+def test_snakemake_as_a_batch_job_rebuilds_a_deleted_cell(run):
+    workdir = run["workdir"]
+    cell = workdir / "results/eval/smollm2-135m/base/translation/cs-en.json"
+    cell.unlink()
+    env = {**run["env"], "SNAKEMAKE": str(SNAKEMAKE), "RADIS_PROFILE": str(run["profile"])}
+    submit = sh(["sbatch", "--parsable", "-p", "cpu", SUBMIT, cell.relative_to(workdir), "--snakefile",
+                 REPO / "Snakefile", "--configfile", workdir / "overlay.yaml"], timeout=60, cwd=workdir, env=env)
+    assert submit.returncode == 0, submit.stderr
+    jobid = submit.stdout.strip().split(";")[0]
+    deadline = time.monotonic() + 240
+    state = ""
+    while time.monotonic() < deadline:
+        state = subprocess.run(["squeue", "-h", "-t", "all", "-j", jobid, "-o", "%T"], capture_output=True,
+                               text=True, timeout=30).stdout.strip()
+        if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
+            break
+        time.sleep(2)
+    log = (workdir / f"radis-snakemake-{jobid}.log").read_text()
+    assert state == "COMPLETED", f"batch job {jobid}: {state}\n{log[-4000:]}"
+    assert cell.exists()
+    assert "--rerun-incomplete" in log and "1 of 1 steps (100%) done" in log, log[-3000:]
+    inner = [j for j in squeue_jobs() if j["rule"] == "score_translation" and int(j["id"]) > int(jobid)]
+    assert len(inner) == 1 and inner[0]["state"] == "COMPLETED", inner
+
+
+def test_a_failing_job_fails_the_run_and_names_the_job_and_its_logs(run):
+    workdir = run["workdir"]
+    bad = workdir / "results/synth/smollm2-135m/rationale/cs-en.jsonl"
+    bad.write_text("this is not JSON\n")  # newer than build_trainset's output: that job reruns and fails
+    result = run["snakemake"](*TARGETS, timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out[-3000:]
+    assert "Error in rule build_trainset" in out, out[-5000:]
+    assert "results/logs/build_trainset/smollm2-135m/radis.log" in out
+    assert re.search(r"SLURM-job '\d+' failed", out), out[-5000:]
+    assert ".snakemake/slurm_logs/rule_build_trainset/" in out
+    assert "cs-en.jsonl" in (workdir / "results/logs/build_trainset/smollm2-135m/radis.log").read_text()

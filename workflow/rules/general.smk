@@ -1,0 +1,163 @@
+# General ability (paper §4.1, Table 3): MT-Bench, AlpacaEval 1 and 2, AdvBench, GSM8K, for the
+# backbone (`base`) and every trained method. Per model, one job generates every response set (the
+# model is loaded once) and one job judges them (a served judge model is started once). Judging
+# needs no model of ours (an API, or a judge the job serves itself) and its calls are cached under
+# results/judge-cache, so a rerun or a resumed run repeats no paid call; each benchmark is still
+# its own file, the Table 3 cell.
+
+GENERAL = config["general"]
+#: judged benchmark -> its config section and the response set it judges (AE 1 and 2 share one)
+SECTION = {"mtbench": "mtbench", "alpacaeval": "alpacaeval", "alpacaeval2": "alpacaeval", "advbench": "advbench"}
+JUDGED = [b for b in GENERAL["benchmarks"] if b in SECTION]
+RESPONSE_SETS = sorted({SECTION[b] for b in JUDGED})
+#: benchmark or response set -> the data set it reads (radis.data.general.FILES)
+DATA_SET = {"mtbench": "mtbench", "alpacaeval": "alpacaeval", "alpacaeval2": "alpacaeval",
+            "advbench": "advbench", "gsm8k": "gsm8k"}
+
+
+def general_files(dataset):
+    from radis.data.general import FILES
+
+    return [f"{R}/data/general/{f.path}" for f in FILES[dataset]]
+
+
+def general_data_settings():
+    data = GENERAL["data"]
+    mirror = Path(data.get("mirror", "."))
+    return {"source": data["source"], "mirror": str(mirror if mirror.is_absolute() else REPO / mirror)}
+
+
+def judge_entry(benchmark):
+    name = GENERAL[SECTION[benchmark]]["judge"]
+    return name, config["judges"].get(name)
+
+
+def served_judges():
+    """Backbones that the judging jobs serve themselves (local judge models)."""
+    return sorted({j["serve"] for b in JUDGED if (j := judge_entry(b)[1]) and "serve" in j})
+
+
+def judge_settings():
+    return {
+        "judged": {
+            b: {
+                "judge_name": judge_entry(b)[0],
+                "judge": judge_entry(b)[1],
+                "section": {k: v for k, v in GENERAL[SECTION[b]].items() if k not in ("decoding", "limit")},
+                "responses": SECTION[b],
+            }
+            for b in JUDGED
+        },
+    }
+
+
+def general_cells():
+    return expand(
+        f"{R}/eval/{{backbone}}/{{method}}/{{benchmark}}.json",
+        backbone=BACKBONES,
+        method=["base", *METHODS],
+        benchmark=GENERAL["benchmarks"],
+    )
+
+
+# One download rule per data set (rules defined in a loop, since outputs differ per set).
+for _dataset in ("mtbench", "alpacaeval", "advbench", "gsm8k"):
+
+    rule:
+        name:
+            f"fetch_{_dataset}"
+        output:
+            general_files(_dataset),
+        params:
+            settings=as_arg(general_data_settings()),
+            dataset=_dataset,
+        localrule: True
+        log:
+            f"{R}/logs/fetch_general_data/{_dataset}.log",
+        benchmark:
+            f"{R}/benchmarks/fetch_general_data/{_dataset}.tsv"
+        shell:
+            "{RADIS} fetch-general --dataset {params.dataset} --out-dir {R}/data/general "
+            "--settings {params.settings} > {log} 2>&1"
+
+
+if JUDGED:
+
+    rule generate_general:
+        input:
+            model=lambda w: model_dir(w.backbone, w.method),
+            data=[f for r in RESPONSE_SETS for f in general_files(DATA_SET[r])],
+        output:
+            expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{responses}}.responses.jsonl", responses=RESPONSE_SETS),
+        params:
+            settings=lambda w: as_arg(
+                {
+                    "seed": config["seed"],
+                    "generation": config["generation"],
+                    "benchmarks": {r: {"decoding": GENERAL[r]["decoding"], "limit": GENERAL[r].get("limit")}
+                                   for r in RESPONSE_SETS},
+                    "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+                }
+            ),
+            benchmarks=" ".join(RESPONSE_SETS),
+        threads: config["threads"]
+        log:
+            f"{R}/logs/generate_general/{{backbone}}/{{method}}.log",
+        benchmark:
+            f"{R}/benchmarks/generate_general/{{backbone}}/{{method}}.tsv"
+        shell:
+            "OMP_NUM_THREADS={threads} {RADIS} generate-general --benchmarks {params.benchmarks} "
+            "--model {input.model} --data-dir {R}/data/general --out-dir {R}/eval/{wildcards.backbone}/{wildcards.method} "
+            "--settings {params.settings} > {log} 2>&1"
+
+    rule judge_general:
+        input:
+            responses=expand(
+                f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{responses}}.responses.jsonl", responses=RESPONSE_SETS
+            ),
+            data=[f for b in JUDGED for f in general_files(DATA_SET[b])],
+            judge_models=[f"{R}/backbones/{j}" for j in served_judges()],
+        output:
+            expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{benchmark}}.json", benchmark=JUDGED),
+        params:
+            settings=as_arg(judge_settings()),
+            judge_models=" ".join(f"{j}={R}/backbones/{j}" for j in served_judges()),
+        threads: config["threads"]
+        log:
+            f"{R}/logs/judge_general/{{backbone}}/{{method}}.log",
+        benchmark:
+            f"{R}/benchmarks/judge_general/{{backbone}}/{{method}}.tsv"
+        shell:
+            "OMP_NUM_THREADS={threads} {RADIS} judge --eval-dir {R}/eval/{wildcards.backbone}/{wildcards.method} "
+            "--data-dir {R}/data/general --judge-model {params.judge_models} --cache-dir {R}/judge-cache "
+            "--backbone {wildcards.backbone} --method {wildcards.method} "
+            "--settings {params.settings} > {log} 2>&1"
+
+
+rule gsm8k:
+    input:
+        model=lambda w: model_dir(w.backbone, w.method),
+        data=general_files("gsm8k"),
+    output:
+        result=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.json",
+        samples=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.samples.jsonl",
+    params:
+        settings=lambda w: as_arg(
+            {
+                "seed": config["seed"],
+                "gsm8k": GENERAL["gsm8k"],
+                "backend": config["generation"]["backend"],
+                "dtype": config["generation"]["dtype"],
+                "tensor_parallel_size": config["generation"].get("tensor_parallel_size", 1),
+            }
+        ),
+        work=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.work",
+    threads: config["threads"]
+    log:
+        f"{R}/logs/gsm8k/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/gsm8k/{{backbone}}/{{method}}.tsv"
+    shell:
+        "OMP_NUM_THREADS={threads} {RADIS} gsm8k --model {input.model} --data-dir {R}/data/general "
+        "--backbone {wildcards.backbone} --method {wildcards.method} --out {output.result} "
+        "--samples {output.samples} --work-dir {params.work} --settings {params.settings} > {log} 2>&1"
