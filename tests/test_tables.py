@@ -218,3 +218,20 @@ def test_table3_na_cells_and_rp_without_zero_backbone_scores():
     assert rows["radis"].scores[-1] == 100.0 and rows["radis"].deltas[2] is None
     assert any("GSM8K" in note for note in table.notes)
     assert "n/a: judge gave no logprobs" in render_csv(table)
+
+
+def test_figure1_places_scored_models_and_names_the_rest(tmp_path):
+    import json
+
+    from radis.tables import figure1
+
+    translation = [{"backbone": "b", "method": m, "direction": d, "metrics": {"chrf": v}}
+                   for m, v in (("base", 40.0), ("radis", 50.0)) for d in ("cs-en", "en-cs")]
+    general = [{"backbone": "b", "method": "base", "benchmark": "mtbench", "metrics": {"score": 6.5}},
+               {"backbone": "b", "method": "radis", "benchmark": "mtbench",
+                "metrics": {"score": "n/a: 2 of 2 judgments had no [[rating]]"}}]
+    points = figure1(translation, general, tmp_path / "f.png", "chrf")
+    assert (tmp_path / "f.png").read_bytes().startswith(b"\x89PNG")
+    assert points[0] == {"backbone": "b", "method": "base", "translation": 40.0, "mtbench": 6.5}
+    assert points[1]["mtbench"].startswith("n/a: 2 of 2")
+    json.dumps(points)

@@ -363,18 +363,25 @@ def figure1(translation: list[dict], general: list[dict], path: Path, metric: st
         if value is not None:
             sums.setdefault((r["backbone"], r["method"]), []).append(float(value))
     mt = {(r["backbone"], r["method"]): general_score(r) for r in general if r["benchmark"] == "mtbench"}
-    points = [{"backbone": b, "method": m, "translation": sum(v) / len(v), "mtbench": mt[(b, m)]}
-              for (b, m), v in sorted(sums.items()) if isinstance(mt.get((b, m)), float)]
+    points = [{"backbone": b, "method": m, "translation": sum(v) / len(v), "mtbench": mt.get((b, m), "n/a: no result")}
+              for (b, m), v in sorted(sums.items())]
+    plotted = [p for p in points if isinstance(p["mtbench"], float)]
     fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=150)
     markers = "osD^v<>p*h"
-    backbones = sorted({p["backbone"] for p in points})
+    backbones = sorted({p["backbone"] for p in plotted})
     for i, b in enumerate(backbones):
-        mine = [p for p in points if p["backbone"] == b]
+        mine = [p for p in plotted if p["backbone"] == b]
         ax.scatter([p["translation"] for p in mine], [p["mtbench"] for p in mine], marker=markers[i % len(markers)],
                    label=b, s=40)
         for p in mine:
             ax.annotate(method_name(p["method"]).removeprefix("w/ "), (p["translation"], p["mtbench"]),
                         textcoords="offset points", xytext=(4, 4), fontsize=7)
+    missing = [p for p in points if not isinstance(p["mtbench"], float)]
+    if missing:  # say which models could not be placed, and why, instead of dropping them silently
+        lines = [f"{p['backbone']} {method_name(p['method'])}: MT-Bench {p['mtbench']}" for p in missing[:6]]
+        if len(missing) > 6:
+            lines.append(f"... and {len(missing) - 6} more")
+        ax.text(0.02, 0.98, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=5, wrap=True)
     ax.set_xlabel(f"Average translation {METRIC_NAMES.get(metric, metric)} (8 directions)"
                   if len({r['direction'] for r in translation}) == 8 else
                   f"Average translation {METRIC_NAMES.get(metric, metric)}")
