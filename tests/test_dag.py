@@ -30,17 +30,19 @@ def test_paper_grid_is_planned_without_network(tmp_path):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     jobs = job_counts(out)
-    # 2 backbones; 4 methods; 3 synthesis kinds; 8 directions × 2 splits; (4 methods + base) × 8 cells
-    assert jobs["materialise_backbone"] == 3  # the two backbones and the Llama-Guard-3-8B judge
-    assert jobs["synthesize"] == 2 * 3
-    assert jobs["train"] == jobs["merge"] == 2 * 4
+    # 2 backbones × (base + 4 methods), plus Table 5's two external-rationale RaDis runs (Mistral only)
+    models = 2 * 5 + 2
+    assert jobs["materialise_backbone"] == 4  # 2 backbones, Llama-3-70B (rationales), Llama-Guard-3-8B
+    assert jobs["synthesize"] == 2 * 3 + 2
+    assert jobs["train"] == jobs["merge"] == jobs["build_trainset"] == 2 * 4 + 2
     assert jobs["prepare_data"] == 16
-    assert jobs["translate"] == 2 * 5
-    assert jobs["score_translation"] == 2 * 5 * 8
-    # general ability, per model (5 per backbone): one job generates the 3 response sets, one judges
-    # the 4 judged benchmarks, one runs GSM8K
-    assert jobs["generate_general"] == jobs["judge_general"] == jobs["gsm8k"] == 2 * 5
-    assert jobs["table3"] == jobs["figure1"] == jobs["tables"] == 1
+    assert jobs["translate"] == models
+    assert jobs["score_translation"] == models * 8
+    # general ability, per model: one job generates the 3 response sets, one judges the 4 judged
+    # benchmarks, one runs GSM8K
+    assert jobs["generate_general"] == jobs["judge_general"] == jobs["gsm8k"] == models
+    assert jobs["table3"] == jobs["table5"] == jobs["figure1"] == jobs["tables"] == 1
+    assert "results/synth/mistral-7b-instruct-v0.2/rationale-radis-llama-3-70b-instruct/en-cs.jsonl" in out
     for backbone in ("llama-2-7b-chat", "mistral-7b-instruct-v0.2"):
         assert f"results/eval/{backbone}/radis/translation/en-cs.json" in out
         assert f"results/eval/{backbone}/radis/alpacaeval2.json" in out
@@ -50,7 +52,8 @@ def test_default_grid_is_planned(tmp_path):
     run = dry_run(tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = job_counts(run.stdout + run.stderr)
-    assert jobs["train"] == 4 and jobs["score_translation"] == 5 * 8
+    # 4 methods + RaDis on the merged Vanilla-FT model's rationales (Table 5)
+    assert jobs["train"] == 5 and jobs["score_translation"] == 6 * 8
 
 
 def test_a_bad_config_stops_the_dag_with_the_key_named(tmp_path):
@@ -66,4 +69,4 @@ def test_directions_are_config_not_hard_wired(tmp_path):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     assert "results/eval/smollm2-135m/radis/translation/en-is.json" in out
-    assert job_counts(out)["score_translation"] == 5 * 3
+    assert job_counts(out)["score_translation"] == 6 * 3

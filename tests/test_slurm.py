@@ -72,7 +72,7 @@ def _why_skip() -> str | None:
 pytestmark = [pytest.mark.slurm, pytest.mark.skipif(_why_skip() is not None, reason=str(_why_skip()))]
 
 
-def test_profile(slurm_profile_path: Path, out: Path) -> Path:
+def capped_profile(slurm_profile_path: Path, out: Path) -> Path:
     """profiles/slurm with each job's CPUs/memory capped to one small node, plus what a cluster
     without accounting needs (squeue status checks, well inside MinJobAge)."""
     profile = yaml.safe_load(slurm_profile_path.read_text())
@@ -92,9 +92,6 @@ def test_profile(slurm_profile_path: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return out
-
-
-test_profile.__test__ = False  # a helper, not a test
 
 
 def sh(cmd: list[str], timeout: int, **kwargs) -> subprocess.CompletedProcess:
@@ -120,7 +117,7 @@ def run(cluster, tmp_path_factory):
     """The tiny DAG through --profile (the repo's slurm profile, capped): the finished working dir."""
     workdir = tmp_path_factory.mktemp("slurm-run")
     (workdir / "overlay.yaml").write_text(yaml.safe_dump(TINY))
-    profile = test_profile(REPO / "profiles" / "slurm" / "config.yaml", workdir / "profile")
+    profile = capped_profile(REPO / "profiles" / "slurm" / "config.yaml", workdir / "profile")
     probe = workdir / "probe.sh"
     probe.write_text(PROBE)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BASH_ENV": str(probe), "RADIS_TEST_PROBE": str(workdir / "probe.tsv"),
@@ -237,7 +234,8 @@ def test_snakemake_as_a_batch_job_rebuilds_a_deleted_cell(run):
     cell = workdir / "results/eval/smollm2-135m/base/translation/cs-en.json"
     cell.unlink()
     env = {**run["env"], "SNAKEMAKE": str(SNAKEMAKE), "RADIS_PROFILE": str(run["profile"])}
-    submit = sh(["sbatch", "--parsable", "-p", "cpu", SUBMIT, cell.relative_to(workdir), "--snakefile",
+    # one CPU (the script asks for 2, all this node has: its rule job could never start)
+    submit = sh(["sbatch", "--parsable", "-p", "cpu", "--cpus-per-task=1", SUBMIT, cell.relative_to(workdir), "--snakefile",
                  REPO / "Snakefile", "--configfile", workdir / "overlay.yaml"], timeout=60, cwd=workdir, env=env)
     assert submit.returncode == 0, submit.stderr
     jobid = submit.stdout.strip().split(";")[0]

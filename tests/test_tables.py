@@ -235,3 +235,20 @@ def test_figure1_places_scored_models_and_names_the_rest(tmp_path):
     assert points[0] == {"backbone": "b", "method": "base", "translation": 40.0, "mtbench": 6.5}
     assert points[1]["mtbench"].startswith("n/a: 2 of 2")
     json.dumps(points)
+
+
+def test_table5_rows_and_columns():
+    from radis.tables import GENERAL_BENCHMARKS, render_markdown, table5
+
+    translation = [{"backbone": "m", "method": meth, "direction": d, "metrics": {"comet": v}}
+                   for meth, base in (("vanilla", 80.0), ("radis", 81.0), ("radis-llama", 82.0))
+                   for d, v in (("cs-en", base), ("de-en", base + 2), ("en-cs", base - 10))]
+    general = [{"backbone": "m", "method": meth, "benchmark": k, "metrics": {GENERAL_BENCHMARKS[k][1]: 1.0}}
+               for meth in ("vanilla", "radis", "radis-llama") for k in BENCHMARKS]
+    table = table5(translation, general, ["m"], {"m": ["vanilla", "radis", "radis-llama"]},
+                   {"radis-llama": {"backbone": "llama-2-7b-chat"}}, BENCHMARKS, "comet")
+    assert table.header[:3] == ("Models", "X→EN", "EN→X")
+    rows = table.groups[0].rows
+    assert [r.label for r in rows] == ["w/ Vanilla-FT", "w/ RaDis (self-generated)", "w/ RaDis (llama-2-7b-chat)"]
+    assert rows[2].scores[:2] == (83.0, 72.0)  # X→EN averages cs-en and de-en
+    assert "| w/ RaDis (llama-2-7b-chat) | 83.00 | 72.00 | 1.00 |" in render_markdown(table)

@@ -81,6 +81,25 @@ def test_table3_and_figure1(finished_run):
 
 
 @pytest.mark.e2e
+def test_table5_external_rationales(finished_run):
+    rows = list(csv.DictReader((finished_run / "results/tables/table5.csv").open()))
+    assert [r["method"] for r in rows] == ["vanilla", "radis", "radis-vanilla"]
+    for row in rows:
+        float(row["X→EN"]), float(row["EN→X"])
+    meta = (finished_run / "results/synth/smollm2-135m/rationale-radis-vanilla/cs-en.meta.json").read_text()
+    assert "models/smollm2-135m/vanilla/merged" in meta  # written by the merged Vanilla-FT model
+
+
+@pytest.mark.e2e
+def test_html_report_has_every_table_and_figure(finished_run):
+    run = snakemake(finished_run, "--report", str(finished_run / "report.html"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (finished_run / "report.html").read_text(errors="replace")
+    for name in ("table1.csv", "table2.csv", "table3.csv", "table5.csv", "figure1.png"):
+        assert name in html, name
+
+
+@pytest.mark.e2e
 def test_results_carry_provenance_and_rationale_rate(finished_run):
     import json
 

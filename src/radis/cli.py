@@ -285,6 +285,35 @@ def cmd_figure1(args) -> None:
     write_json(args.points, points)
 
 
+def cmd_table5(args) -> None:
+    from radis.io import read_json
+    from radis.tables import choose_metric, load_translation_results, table5, write_table
+
+    s = _settings(args.settings)
+    translation = load_translation_results([Path(p) for p in args.translation])
+    table = table5(translation, [read_json(p) for p in args.general], s["backbones"], s["methods"],
+                   s["generators"], s["benchmarks"], choose_metric(translation))
+    write_table(table, Path(args.out))
+
+
+def cmd_cell(args) -> None:
+    """Print (or run) the file target and Snakemake command of one table cell."""
+    import subprocess
+
+    from radis.cells import cell_targets, describe, format_command, snakemake_command
+    from radis.config import load_config
+
+    config = load_config(args.config_base, *args.configfile)
+    targets = cell_targets(args.table, args.backbone, args.method, args.column, config["experiment"]["directions"])
+    overlays = [str(p) for p in args.configfile]
+    cmd = snakemake_command(targets, profile=args.profile, configfiles=overlays or None, force=args.force)
+    print(describe(args.table, args.backbone, args.method, args.column))
+    print("\n".join(targets))
+    print(format_command(cmd))
+    if args.run:
+        raise SystemExit(subprocess.call(cmd))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="radis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -342,6 +371,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("figure1", cmd_figure1, "Figure 1 (translation vs MT-Bench)",
         (["--translation"], {"nargs": "+", **req}), (["--mtbench"], {"nargs": "+", **req}), (["--out"], req),
         (["--points"], req))
+    add("table5", cmd_table5, "Table 5 (RaDis with rationales from other models)",
+        (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), (["--out"], req),
+        settings)
+    add("cell", cmd_cell, "the result file(s) of one table cell and the command that rebuilds it",
+        (["table"], {"type": int, "choices": [1, 2, 3, 5]}), (["backbone"], {}), (["method"], {}),
+        (["column"], {"help": "a language (Czech, cs), a benchmark (MT-Bench, GSM8K), Avg., RP, X→EN, EN→X"}),
+        (["--configfile"], {"nargs": "*", "default": [], "help": "the run's config overlays (as for snakemake)"}),
+        (["--config-base"], {"default": "config/config.yaml"}),
+        (["--profile"], {"default": "profiles/local"}),
+        (["--force"], {"action": "store_true", "help": "recompute the cell even if it is up to date"}),
+        (["--run"], {"action": "store_true", "help": "run the command"}))
     return parser
 
 

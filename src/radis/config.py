@@ -71,6 +71,20 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
                 f"config key 'experiment.methods.{i}': method {name!r} is not defined under 'methods' "
                 f"(defined: {', '.join(sorted(config['methods']))})"
             )
+    for i, name in enumerate(experiment.get("external_rationales", [])):
+        key = f"config key 'experiment.external_rationales.{i}'"
+        entry = config["methods"].get(name)
+        if entry is None:
+            raise ConfigError(f"{key}: method {name!r} is not defined under 'methods'")
+        generator = entry.get("rationale_generator")
+        if entry["builder"] != "radis" or generator is None:
+            raise ConfigError(f"{key}: {name!r} needs builder radis and a rationale_generator")
+        if "backbone" in generator and generator["backbone"] not in config["backbones"]:
+            raise ConfigError(f"config key 'methods.{name}.rationale_generator.backbone': "
+                              f"{generator['backbone']!r} is not defined under 'backbones'")
+        if "method" in generator and generator["method"] not in experiment["methods"]:
+            raise ConfigError(f"config key 'methods.{name}.rationale_generator.method': "
+                              f"{generator['method']!r} is not in experiment.methods")
     for i, text in enumerate(experiment["directions"]):
         try:
             direction = Direction.parse(text)

@@ -397,3 +397,44 @@ def figure1(translation: list[dict], general: list[dict], path: Path, metric: st
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return points
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 5: RaDis with rationales from other models.
+
+
+def generator_label(method: str, generator: dict | None) -> str:
+    if generator is None:
+        return method_name(method) + (" (self-generated)" if method == "radis" else "")
+    source = generator.get("backbone") or f"{method_name(generator['method']).removeprefix('w/ ')} model"
+    return f"w/ RaDis ({source})"
+
+
+def table5(translation: list[dict], general: list[dict], backbones: list[str], methods: dict[str, list[str]],
+           generators: dict[str, dict], benchmarks: list[str], metric: str) -> Table:
+    """Average X→EN and EN→X translation plus the general benchmarks, per method of each backbone."""
+    tr: dict[tuple[str, str, str], list[float]] = {}
+    for r in translation:
+        d = Direction.parse(r["direction"])
+        side = "X→EN" if d.tgt == "en" else "EN→X"
+        value = r["metrics"].get(metric)
+        if value is not None:
+            tr.setdefault((r["backbone"], r["method"], side), []).append(float(value))
+    gen = {(r["backbone"], r["method"], r["benchmark"]): general_score(r) for r in general}
+    groups = []
+    for b in backbones:
+        rows = []
+        for m in methods[b]:
+            scores: list[float | str] = []
+            for side in ("X→EN", "EN→X"):
+                values = tr.get((b, m, side))
+                scores.append(round(sum(values) / len(values), DECIMALS) if values else f"n/a: no {side} result")
+            for k in benchmarks:
+                if (b, m, k) not in gen:
+                    raise ValueError(f"missing result for Table 5 cell backbone={b} method={m} benchmark={k}")
+                scores.append(_round(gen[(b, m, k)]))
+            rows.append(Row(method=m, label=generator_label(m, generators.get(m)), scores=tuple(scores), deltas=None))
+        groups.append(Group(backbone=b, title=f"Backbone LLM: {b}", rows=tuple(rows)))
+    header = ("Models", "X→EN", "EN→X", *(GENERAL_BENCHMARKS[k][0] for k in benchmarks))
+    return Table(title=f"Table 5: RaDis with rationales from other models (translation: {METRIC_NAMES.get(metric, metric)})",
+                 header=header, groups=tuple(groups), metric=metric)

@@ -21,6 +21,8 @@ R = "results"
 REPO = Path(workflow.basedir)
 BACKBONES = config["experiment"]["backbones"]
 METHODS = config["experiment"]["methods"]
+#: Table 5: RaDis trained on rationales of another model (methods with a rationale_generator)
+EXTERNAL = config["experiment"].get("external_rationales", [])
 DIRECTIONS = config["experiment"]["directions"]
 
 
@@ -29,7 +31,7 @@ wildcard_constraints:
     method="[A-Za-z0-9][A-Za-z0-9._-]*",
     direction="[a-z]{2,3}-[a-z]{2,3}",
     split="train|test",
-    kind="rationale|seqkd|sdft",
+    kind="rationale|seqkd|sdft|rationale-[A-Za-z0-9][A-Za-z0-9._-]*",
 
 
 def as_arg(obj):
@@ -58,16 +60,44 @@ def generation_settings(backbone, decoding):
 
 
 def synth_kind(method):
+    """The synthesized data a method trains on; `rationale-{method}` for another model's rationales."""
     from radis.methods import SYNTH_KIND
 
-    return SYNTH_KIND[config["methods"][method]["builder"]]
+    entry = config["methods"][method]
+    if "rationale_generator" in entry:
+        return f"rationale-{method}"
+    return SYNTH_KIND[entry["builder"]]
 
 
-def translation_cells():
-    return expand(
+def generator_dir(backbone, kind):
+    """The model that synthesizes `kind` data for `backbone`: itself, or a method's external generator."""
+    if not kind.startswith("rationale-"):
+        return f"{R}/backbones/{backbone}"
+    generator = config["methods"][kind.removeprefix("rationale-")]["rationale_generator"]
+    if "backbone" in generator:
+        return f"{R}/backbones/{generator['backbone']}"
+    return model_dir(backbone, generator["method"])
+
+
+def methods_of(backbone, methods):
+    """The methods that apply to a backbone (a method may be restricted to some backbones)."""
+    return [m for m in methods if backbone in config["methods"][m].get("backbones", [backbone])]
+
+
+def model_cells(pattern, methods, **wildcards):
+    """`pattern` for every backbone × (base + its applicable methods) × the other wildcards."""
+    return [
+        f
+        for b in BACKBONES
+        for m in ["base", *methods_of(b, methods)]
+        for f in expand(pattern, backbone=b, method=m, **wildcards)
+    ]
+
+
+def translation_cells(methods=None):
+    return model_cells(
         f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.json",
-        backbone=BACKBONES,
-        method=["base", *METHODS],
+        METHODS + EXTERNAL if methods is None else methods,
         direction=DIRECTIONS,
     )
 
@@ -78,6 +108,8 @@ def all_targets():
         targets += [f"{R}/tables/table3.{ext}" for ext in ("md", "csv", "tex")]
     if "mtbench" in config["general"]["benchmarks"]:
         targets += [f"{R}/figures/figure1.png"]
+    if EXTERNAL:
+        targets += [f"{R}/tables/table5.{ext}" for ext in ("md", "csv", "tex")]
     return targets
 
 

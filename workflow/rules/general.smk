@@ -51,11 +51,10 @@ def judge_settings():
     }
 
 
-def general_cells():
-    return expand(
+def general_cells(methods=None):
+    return model_cells(
         f"{R}/eval/{{backbone}}/{{method}}/{{benchmark}}.json",
-        backbone=BACKBONES,
-        method=["base", *METHODS],
+        METHODS + EXTERNAL if methods is None else methods,
         benchmark=GENERAL["benchmarks"],
     )
 

@@ -9,10 +9,14 @@ localrules:
 
 rule tables:
     input:
-        translation_cells(),
+        translation_cells(METHODS),
     output:
-        multiext(f"{R}/tables/table1", ".md", ".csv", ".tex"),
-        multiext(f"{R}/tables/table2", ".md", ".csv", ".tex"),
+        f"{R}/tables/table1.md",
+        report(f"{R}/tables/table1.csv", caption="../report/table1.rst", category="Tables"),
+        f"{R}/tables/table1.tex",
+        f"{R}/tables/table2.md",
+        report(f"{R}/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
+        f"{R}/tables/table2.tex",
     params:
         settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "directions": DIRECTIONS}),
     log:
@@ -26,9 +30,11 @@ rule tables:
 
 rule table3:
     input:
-        general_cells(),
+        general_cells(METHODS),
     output:
-        multiext(f"{R}/tables/table3", ".md", ".csv", ".tex"),
+        f"{R}/tables/table3.md",
+        report(f"{R}/tables/table3.csv", caption="../report/table3.rst", category="Tables"),
+        f"{R}/tables/table3.tex",
     params:
         settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "benchmarks": GENERAL["benchmarks"]}),
     log:
@@ -41,12 +47,10 @@ rule table3:
 
 rule figure1:
     input:
-        translation=translation_cells(),
-        mtbench=expand(
-            f"{R}/eval/{{backbone}}/{{method}}/mtbench.json", backbone=BACKBONES, method=["base", *METHODS]
-        ),
+        translation=translation_cells(METHODS),
+        mtbench=model_cells(f"{R}/eval/{{backbone}}/{{method}}/mtbench.json", METHODS),
     output:
-        png=f"{R}/figures/figure1.png",
+        png=report(f"{R}/figures/figure1.png", caption="../report/figure1.rst", category="Figures"),
         points=f"{R}/figures/figure1.json",
     log:
         f"{R}/logs/figure1.log",
@@ -55,3 +59,32 @@ rule figure1:
     shell:
         "{RADIS} figure1 --translation {input.translation} --mtbench {input.mtbench} --out {output.png} "
         "--points {output.points} > {log} 2>&1"
+
+
+if EXTERNAL:
+
+    rule table5:
+        input:
+            translation=translation_cells(),
+            general=general_cells(),
+        output:
+            f"{R}/tables/table5.md",
+            report(f"{R}/tables/table5.csv", caption="../report/table5.rst", category="Tables"),
+            f"{R}/tables/table5.tex",
+        params:
+            settings=as_arg(
+                {
+                    "backbones": BACKBONES,
+                    "methods": {b: ["vanilla", "radis", *methods_of(b, EXTERNAL)] for b in BACKBONES},
+                    "generators": {m: config["methods"][m]["rationale_generator"] for m in EXTERNAL},
+                    "benchmarks": GENERAL["benchmarks"],
+                }
+            ),
+        localrule: True
+        log:
+            f"{R}/logs/table5.log",
+        benchmark:
+            f"{R}/benchmarks/table5.tsv"
+        shell:
+            "{RADIS} table5 --translation {input.translation} --general {input.general} "
+            "--out {R}/tables/table5 --settings {params.settings} > {log} 2>&1"

@@ -1,17 +1,23 @@
 # Data synthesis by the backbone itself (paper §3.2 and Appendix A): RaDis rationales, Seq-KD
-# self-translations, SDFT paraphrases. One job per backbone × kind covers every direction: a 7B
+# self-translations, SDFT paraphrases; and (Table 5) rationales of another model, kind
+# `rationale-{method}`, written by that method's rationale_generator. One job per backbone × kind covers every direction: a 7B
 # model is loaded once per job, and length-sorted batches mix directions. Outputs stay per direction.
+
+
+def synth_type(kind):
+    return "rationale" if kind.startswith("rationale-") else kind
 
 
 rule synthesize:
     input:
-        model=f"{R}/backbones/{{backbone}}",
+        model=lambda w: generator_dir(w.backbone, w.kind),
         data=expand(f"{R}/data/train/{{direction}}.jsonl", direction=DIRECTIONS),
     output:
         data=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.jsonl", direction=DIRECTIONS),
         meta=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.meta.json", direction=DIRECTIONS),
     params:
-        settings=lambda w: as_arg(generation_settings(w.backbone, w.kind)),
+        settings=lambda w: as_arg(generation_settings(w.backbone, synth_type(w.kind))),
+        type=lambda w: synth_type(w.kind),
         directions=" ".join(DIRECTIONS),
     threads: config["threads"]
     log:
@@ -19,7 +25,7 @@ rule synthesize:
     benchmark:
         f"{R}/benchmarks/synthesize/{{backbone}}/{{kind}}.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {RADIS} synthesize --kind {wildcards.kind} --model {input.model} "
+        "OMP_NUM_THREADS={threads} {RADIS} synthesize --kind {params.type} --model {input.model} "
         "--directions {params.directions} --data-dir {R}/data/train "
         "--out-dir {R}/synth/{wildcards.backbone}/{wildcards.kind} "
         "--settings {params.settings} > {log} 2>&1"

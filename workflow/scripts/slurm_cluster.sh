@@ -110,6 +110,7 @@ JobAcctGatherType=jobacct_gather/none
 MinJobAge=300
 ReturnToService=2
 SlurmctldTimeout=30
+KillWait=5
 SlurmdTimeout=30
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:a100:4 State=UNKNOWN
 PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP
@@ -168,7 +169,20 @@ start() {
 }
 
 stop() {
-    # Only what this script started, by the PIDs it recorded; slurmd first (it holds job steps).
+    # Jobs first (a job's processes outlive slurmd), through the controller while it is up; then
+    # only the daemons this script started, by the PIDs it recorded, slurmd first.
+    if alive "$state/slurmctld.pid" && alive "$state/slurmd.pid"; then
+        local jobs
+        jobs=$(squeue -h -t PD,R,CG,S -o %i 2>/dev/null || true)
+        if [[ -n "$jobs" ]]; then
+            log "cancelling jobs: $(echo $jobs)"
+            scancel $jobs 2>/dev/null || true
+            for _ in $(seq 60); do
+                [[ -z "$(squeue -h -t PD,R,CG,S -o %i 2>/dev/null || true)" ]] && break
+                sleep 0.5
+            done
+        fi
+    fi
     stop_pid slurmd "$state/slurmd.pid"
     stop_pid slurmctld "$state/slurmctld.pid"
     stop_pid munged "$state/munged.pid"

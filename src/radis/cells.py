@@ -1,0 +1,91 @@
+"""Table cells → the one file the DAG writes for each, and the command that rebuilds it.
+
+A researcher asks for "Mistral + RaDis, EN→CS COMET"; this module answers with
+``results/eval/mistral-7b-instruct-v0.2/radis/translation/en-cs.json`` and the Snakemake command
+that rebuilds exactly that file (and whatever it needs that is missing or stale), nothing else.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from radis.languages import LANGUAGES, Direction, language_name
+from radis.tables import GENERAL_BENCHMARKS
+
+R = "results"
+#: Table 3 / Table 5 column → benchmark
+GENERAL_COLUMNS = {column.lower(): benchmark for benchmark, (column, _) in GENERAL_BENCHMARKS.items()}
+
+
+def _language(column: str) -> str:
+    wanted = column.strip().lower()
+    for code, name in LANGUAGES.items():
+        if wanted in (code, name.lower()):
+            return code
+    raise ValueError(f"unknown language column {column!r}")
+
+
+def _translation_file(backbone: str, method: str, direction: Direction) -> str:
+    return f"{R}/eval/{backbone}/{method}/translation/{direction}.json"
+
+
+def _general_file(backbone: str, method: str, column: str) -> str:
+    benchmark = GENERAL_COLUMNS.get(column.strip().lower(), column.strip().lower())
+    if benchmark not in GENERAL_BENCHMARKS:
+        raise ValueError(f"unknown general-ability column {column!r} (known: "
+                         + ", ".join(c for c, _ in GENERAL_BENCHMARKS.values()) + ")")
+    return f"{R}/eval/{backbone}/{method}/{benchmark}.json"
+
+
+def cell_targets(table: int, backbone: str, method: str, column: str, directions: list[str]) -> list[str]:
+    """The result files behind one cell. ``Avg.`` (and Table 5's X→EN / EN→X) cells are averages,
+    so they name every per-direction file; every other cell is exactly one file."""
+    dirs = [Direction.parse(d) for d in directions]
+    if table in (1, 2):
+        side = [d for d in dirs if (d.src == "en") == (table == 1)]
+        if column.strip().lower() in ("avg", "avg."):
+            return [_translation_file(backbone, method, d) for d in side]
+        code = _language(column)
+        direction = Direction("en", code) if table == 1 else Direction(code, "en")
+        if direction not in side:
+            raise ValueError(f"{direction} is not in experiment.directions ({', '.join(directions)})")
+        return [_translation_file(backbone, method, direction)]
+    if table == 3:
+        if column.strip().lower() in ("rp", "rp[%]"):
+            return [_general_file(backbone, m, c) for m in ("base", method)
+                    for c, _ in GENERAL_BENCHMARKS.values()]
+        return [_general_file(backbone, method, column)]
+    if table == 5:
+        key = column.strip().lower().replace(" ", "")
+        if key in ("x→en", "x->en", "xen"):
+            return [_translation_file(backbone, method, d) for d in dirs if d.tgt == "en"]
+        if key in ("en→x", "en->x", "enx"):
+            return [_translation_file(backbone, method, d) for d in dirs if d.src == "en"]
+        return [_general_file(backbone, method, column)]
+    raise ValueError(f"table {table}: cells of Tables 1, 2, 3 and 5 map to result files")
+
+
+def snakemake_command(targets: list[str], profile: str = "profiles/local", configfiles: list[str] | None = None,
+                      force: bool = False) -> list[str]:
+    """The command that (re)builds exactly these files; ``force`` recomputes them even if up to date."""
+    cmd = ["snakemake", "--profile", profile, *targets]
+    if configfiles:
+        cmd += ["--configfile", *configfiles]
+    if force:
+        cmd += ["--forcerun", *targets]
+    return cmd
+
+
+def describe(table: int, backbone: str, method: str, column: str) -> str:
+    if table in (1, 2):
+        try:
+            code = _language(column)
+            arrow = f"EN→{code.upper()}" if table == 1 else f"{code.upper()}→EN"
+            return f"Table {table}, {backbone} + {method}, {arrow} ({language_name(code)})"
+        except ValueError:
+            pass
+    return f"Table {table}, {backbone} + {method}, {column}"
+
+
+def format_command(cmd: list[str]) -> str:
+    return shlex.join(cmd)

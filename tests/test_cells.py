@@ -1,0 +1,67 @@
+"""`radis cell`: every table cell names the file the DAG writes for it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from radis.cells import cell_targets, snakemake_command
+from radis.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return load_config(REPO / "config/config.yaml", REPO / "config/paper.yaml")
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    """Every output the paper grid's dry run plans."""
+    cmd = [str(Path(sys.executable).with_name("snakemake")), "all", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path_factory.mktemp("dag")), "-n", "--cores", "1",
+           "--configfile", str(REPO / "config/paper.yaml")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout + out.stderr
+
+
+def test_every_table1_cell_is_a_distinct_planned_file(paper, planned):
+    languages = ["Czech", "German", "Russian", "Chinese"]
+    files = []
+    for backbone in paper["experiment"]["backbones"]:
+        for method in ["base", *paper["experiment"]["methods"]]:
+            for language in languages:
+                (target,) = cell_targets(1, backbone, method, language, paper["experiment"]["directions"])
+                assert target in planned, target
+                files.append(target)
+    assert len(files) == len(set(files)) == 2 * 5 * 4
+
+
+def test_cells_of_other_tables(paper):
+    dirs = paper["experiment"]["directions"]
+    assert cell_targets(2, "b", "radis", "zh", dirs) == ["results/eval/b/radis/translation/zh-en.json"]
+    assert len(cell_targets(1, "b", "radis", "Avg.", dirs)) == 4
+    assert cell_targets(3, "b", "sdft", "AlpacaEval 2.0", dirs) == ["results/eval/b/sdft/alpacaeval2.json"]
+    assert len(cell_targets(3, "b", "radis", "RP[%]", dirs)) == 10  # method and backbone, 5 benchmarks
+    assert len(cell_targets(5, "b", "radis", "X→EN", dirs)) == 4
+    with pytest.raises(ValueError, match="unknown language"):
+        cell_targets(1, "b", "radis", "Klingon", dirs)
+    with pytest.raises(ValueError, match="not in experiment.directions"):
+        cell_targets(1, "b", "radis", "Icelandic", dirs)
+
+
+def test_command_rebuilds_only_the_cell():
+    cmd = snakemake_command(["results/x.json"], configfiles=["config/paper.yaml"], force=True)
+    assert cmd == ["snakemake", "--profile", "profiles/local", "results/x.json", "--configfile", "config/paper.yaml",
+                   "--forcerun", "results/x.json"]
+
+
+def test_cli_prints_target_and_command():
+    out = subprocess.run([sys.executable, "-m", "radis", "cell", "1", "mistral-7b-instruct-v0.2", "radis", "Czech",
+                          "--configfile", "config/paper.yaml"], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "results/eval/mistral-7b-instruct-v0.2/radis/translation/en-cs.json" in out.stdout
+    assert "snakemake --profile profiles/local" in out.stdout
