@@ -42,6 +42,7 @@ def test_paper_grid_is_planned_without_network(tmp_path):
     # benchmarks, one runs GSM8K
     assert jobs["generate_general"] == jobs["judge_general"] == jobs["gsm8k"] == models
     assert jobs["table3"] == jobs["table5"] == jobs["figure1"] == jobs["tables"] == 1
+    assert jobs["table4"] == jobs["figure4"] == 2  # per backbone
     assert "results/synth/mistral-7b-instruct-v0.2/rationale-radis-llama-3-70b-instruct/en-cs.jsonl" in out
     for backbone in ("llama-2-7b-chat", "mistral-7b-instruct-v0.2"):
         assert f"results/eval/{backbone}/radis/translation/en-cs.json" in out

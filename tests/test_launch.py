@@ -1,6 +1,7 @@
 """Multi-GPU training launch: the command radis.launch builds, and the configs it points at."""
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_cli_dry_run_prints_the_command():
                           "train", "--out", "x"], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert run.returncode == 0, run.stderr
     # no GPU here: one process whatever was asked
-    assert run.stdout.split() == [PY, "-m", "radis", "train", "--out", "x"]
+    assert shlex.split(run.stdout) == [PY, "-m", "radis", "train", "--out", "x"]
 
 
 @pytest.mark.parametrize("stage", [2, 3])
@@ -87,3 +88,14 @@ def test_accelerate_configs_load(name, kind):
     if kind == "DEEPSPEED":
         ds_file = raw["deepspeed_config"]["deepspeed_config_file"]
         assert (REPO / ds_file).is_file() and ds_file.endswith(f"ds_{name.replace('.yaml', '.json')}")
+
+
+def test_auto_takes_precision_and_stage_from_the_step_settings():
+    from radis.launch import resolve_auto
+
+    bf16 = ["train", "--settings", json.dumps({"training": {"bf16": True}, "seed": 1})]
+    assert resolve_auto("auto", "auto", bf16) == (2, "bf16")
+    fp32 = ["train", f"--settings={json.dumps({'training': {'bf16': False, 'zero_stage': 3}})}"]
+    assert resolve_auto("auto", "auto", fp32) == (3, "no")
+    assert resolve_auto(None, "fp16", bf16) == (None, "fp16")  # explicit values win
+    assert resolve_auto("auto", "auto", ["train"]) == (2, "no")

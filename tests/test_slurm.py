@@ -2,15 +2,16 @@
 
 A one-node cluster (workflow/scripts/slurm_cluster.sh: Debian's slurmctld, slurmd and munge, four
 fake A100s) runs the embedded default at tiny sizes (tests/overlays.py) through the repository's
-own slurm profile. The test profile is that profile with each job's CPUs and memory capped to what
+own slurm profile, for Vanilla-FT and RaDis (every kind of rule; the local end-to-end test covers
+the other methods, and 2 cores run ~16 SLURM jobs in the time budget, not 30). The test profile is that profile with each job's CPUs and memory capped to what
 one small node has, and the settings a cluster without accounting needs; the GPU requests,
 partitions (from RADIS_SLURM_*_PARTITION) and requeue are the real profile's.
 
 Evidence that the rules ran as SLURM jobs, without touching any rule: every non-interactive bash
 sources $BASH_ENV, and Snakemake runs each rule's shell command with bash, so a probe script
 there records, for every `radis` command, the SLURM job it ran in and its CUDA_VISIBLE_DEVICES.
-squeue (finished jobs stay listed for MinJobAge) gives the submitted jobs and their comments,
-which name the rule.
+`scontrol show job` (finished jobs stay listed for MinJobAge) gives the submitted jobs, their
+comments (which name the rule), partitions and GPUs.
 
 Then: Snakemake itself as a batch job (workflow/scripts/submit.sbatch) rebuilds a deleted cell,
 and a rule that fails (a corrupted input) makes Snakemake exit non-zero naming the job and logs.
@@ -32,6 +33,8 @@ import pytest
 import yaml
 
 from overlays import TINY
+
+OVERLAY = {**TINY, "experiment": {**TINY["experiment"], "methods": ["vanilla", "radis"]}}
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -116,7 +119,7 @@ def cluster(tmp_path_factory):
 def run(cluster, tmp_path_factory):
     """The tiny DAG through --profile (the repo's slurm profile, capped): the finished working dir."""
     workdir = tmp_path_factory.mktemp("slurm-run")
-    (workdir / "overlay.yaml").write_text(yaml.safe_dump(TINY))
+    (workdir / "overlay.yaml").write_text(yaml.safe_dump(OVERLAY))
     profile = capped_profile(REPO / "profiles" / "slurm" / "config.yaml", workdir / "profile")
     probe = workdir / "probe.sh"
     probe.write_text(PROBE)
@@ -155,15 +158,18 @@ def planned_outputs(plan: str) -> set[str]:
     return paths
 
 
-def squeue_jobs() -> list[dict]:
-    out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%k|%P|%b"], capture_output=True, text=True,
-                         timeout=30, check=True).stdout
+def slurm_jobs() -> list[dict]:
+    """Every job the controller knows (finished ones stay for MinJobAge), from `scontrol show job`."""
+    out = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
     jobs = []
     for line in out.splitlines():
-        jobid, state, comment, partition, gres = line.split("|")
-        rule = re.match(r"rule_(\w+?)(_wildcards_.*)?$", comment)
-        jobs.append({"id": jobid, "state": state, "rule": rule.group(1) if rule else comment,
-                     "partition": partition, "gres": gres})
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        rule = re.match(r"rule_(\w+?)(_wildcards_.*)?$", fields.get("Comment", ""))
+        gpus = re.search(r"gpu:a100:(\d+)", fields.get("TresPerJob", ""))
+        jobs.append({"id": fields["JobId"], "state": fields["JobState"], "partition": fields["Partition"],
+                     "rule": rule.group(1) if rule else fields.get("Comment"), "a100": int(gpus.group(1)) if gpus else 0,
+                     "name": fields["JobName"]})
     return jobs
 
 
@@ -179,12 +185,14 @@ def probe_records(path: Path) -> list[dict]:
 def test_every_remote_job_went_through_sbatch(run):
     planned = {rule: n for rule, n in planned_jobs(run["plan"]).items() if rule not in LOCAL_RULES | {"all"}}
     assert set(planned) == set(GPU_RULES) | CPU_RULES
-    jobs = squeue_jobs()
+    jobs = slurm_jobs()
     submitted = collections.Counter(j["rule"] for j in jobs)
-    assert dict(submitted) == planned, f"squeue: {jobs}"
+    assert dict(submitted) == planned, f"jobs: {jobs}"
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
-    for job in jobs:  # partitions from RADIS_SLURM_{GPU,CPU}_PARTITION, GPUs as the profile asks
+    assert len({j["name"] for j in jobs}) == 1  # one Snakemake run: the plugin names jobs by its run id
+    for job in jobs:  # partitions from RADIS_SLURM_{GPU,CPU}_PARTITION, A100s as the profile asks
         assert job["partition"] == ("gpu" if job["rule"] in GPU_RULES else "cpu"), job
+        assert job["a100"] == GPU_RULES.get(job["rule"], 0), job
     # the plugin's own record: one submission line per job, with its per-job log file
     submissions = re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)", run["log"])
     assert sorted(int(i) for i, _ in submissions) == sorted(int(j["id"]) for j in jobs)
@@ -251,7 +259,7 @@ def test_snakemake_as_a_batch_job_rebuilds_a_deleted_cell(run):
     assert state == "COMPLETED", f"batch job {jobid}: {state}\n{log[-4000:]}"
     assert cell.exists()
     assert "--rerun-incomplete" in log and "1 of 1 steps (100%) done" in log, log[-3000:]
-    inner = [j for j in squeue_jobs() if j["rule"] == "score_translation" and int(j["id"]) > int(jobid)]
+    inner = [j for j in slurm_jobs() if j["rule"] == "score_translation" and int(j["id"]) > int(jobid)]
     assert len(inner) == 1 and inner[0]["state"] == "COMPLETED", inner
 
 

@@ -35,14 +35,19 @@ OVERLAY = {
         "advbench": {"limit": 2, "decoding": {"max_new_tokens": 8}},
         "gsm8k": {"limit": 1, "max_gen_toks": 8, "batch_size": 1},
     },
+    "analysis": {"rationale_categories": {"per_direction": 1, "max_tokens": 8},
+                 "gradient_similarity": {"per_direction": 1, "max_length": 128, "lora_r": 4}},
+    # The local judge gets a key like a paid API would: it must never reach results or logs.
+    "judges": {"local": {"api_key_env": "RADIS_E2E_JUDGE_KEY"}},
 }
+SENTINEL = "sk-radis-e2e-sentinel-5f3a9c"
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "overlay.yaml"), "--cores", "2", *args]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RADIS_E2E_JUDGE_KEY": SENTINEL}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3000)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +86,21 @@ def test_table3_and_figure1(finished_run):
 
 
 @pytest.mark.e2e
+def test_table4_and_figure4(finished_run):
+    import json
+
+    table4 = (finished_run / "results/tables/table4-smollm2-135m.md").read_text()
+    assert "Word/phrase translation" in table4 or "word/phrase translation" in table4.lower()
+    result = json.loads((finished_run / "results/analysis/smollm2-135m/rationale_categories.json").read_text())
+    assert len(result["items"]) == 2 and result["prompt_version"]  # 1 per direction, 2 directions
+    grads = json.loads((finished_run / "results/analysis/smollm2-135m/gradient_similarity.json").read_text())
+    for method in ("seqkd", "radis"):
+        layers = grads["results"][method]["layers"]
+        assert len(layers) == 30 and all(v is None or -1 <= v <= 1 for v in layers)
+    assert (finished_run / "results/figures/figure4-smollm2-135m.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.e2e
 def test_table5_external_rationales(finished_run):
     rows = list(csv.DictReader((finished_run / "results/tables/table5.csv").open()))
     assert [r["method"] for r in rows] == ["vanilla", "radis", "radis-vanilla"]
@@ -111,6 +131,14 @@ def test_results_carry_provenance_and_rationale_rate(finished_run):
     assert (adapter / "adapter_config.json").exists()
     merged = finished_run / "results/models/smollm2-135m/radis/merged"
     assert (merged / "model.safetensors").exists()
+
+
+@pytest.mark.e2e
+def test_the_judge_key_is_nowhere_in_results_or_logs(finished_run):
+    leaks = [str(p) for root in ("results", ".snakemake") for p in (finished_run / root).rglob("*")
+             if p.is_file() and SENTINEL.encode() in p.read_bytes()]
+    assert not leaks
+    assert list((finished_run / "results/judge-cache").rglob("*.json"))  # the judge was called
 
 
 @pytest.mark.e2e

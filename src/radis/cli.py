@@ -14,6 +14,15 @@ from pathlib import Path
 from radis.io import InputError, read_jsonl, write_json, write_jsonl, write_text
 
 
+def _direction(text: str):
+    from radis.languages import Direction
+
+    try:
+        return Direction.parse(text)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
 def _settings(text: str) -> dict:
     try:
         return json.loads(text)
@@ -30,10 +39,9 @@ def cmd_validate(args) -> None:
 
 def cmd_prepare_data(args) -> None:
     from radis.data import alma
-    from radis.languages import Direction
 
     s = _settings(args.settings)
-    direction = Direction.parse(args.direction)
+    direction = _direction(args.direction)
     if s["source"] == "mirror":
         records = alma.read_mirror(Path(s["mirror"]), direction, args.split)
     else:
@@ -63,9 +71,7 @@ def _generator(s: dict, model_dir: str):
 
 def _per_direction(args, suffix: str) -> list[tuple]:
     """(direction, input path, output path, meta path) for every direction of a multi-direction job."""
-    from radis.languages import Direction
-
-    return [(Direction.parse(d), Path(args.data_dir) / f"{d}.jsonl", Path(args.out_dir) / f"{d}{suffix}.jsonl",
+    return [(_direction(d), Path(args.data_dir) / f"{d}.jsonl", Path(args.out_dir) / f"{d}{suffix}.jsonl",
              Path(args.out_dir) / f"{d}{suffix}.meta.json") for d in args.directions]
 
 
@@ -100,7 +106,6 @@ def cmd_synthesize(args) -> None:
 
 
 def cmd_build_trainset(args) -> None:
-    from radis.languages import Direction
     from radis.methods import SYNTH_KIND, build_trainset
     from radis.synth import with_instructions
 
@@ -108,7 +113,7 @@ def cmd_build_trainset(args) -> None:
     kind = SYNTH_KIND[s["builder"]]
     records = []
     for data_path in args.data:
-        direction = Direction.parse(Path(data_path).stem)
+        direction = _direction(Path(data_path).stem)
         if kind is None:
             records += with_instructions(read_jsonl(data_path), direction, s["seed"])
         else:
@@ -296,6 +301,49 @@ def cmd_table5(args) -> None:
     write_table(table, Path(args.out))
 
 
+def _records_by_direction(directory: str, directions: list[str]) -> dict[str, list[dict]]:
+    return {d: read_jsonl(Path(directory) / f"{d}.jsonl") for d in directions}
+
+
+def cmd_table4(args) -> None:
+    """Table 4: an LLM judge labels a seeded sample of rationales with the paper's categories."""
+    from radis.analysis import rationales
+    from radis.evaluate.general import judge_endpoint
+    from radis.judges.client import JudgeClient, JudgeConfig
+
+    s = _settings(args.settings)
+    records = _records_by_direction(args.synth_dir, args.directions)
+    samples = rationales.sample_rationales(records, s["per_direction"], s["seed"])
+    template = Path(args.prompt).read_text(encoding="utf-8")
+    judge_models = dict(item.split("=", 1) for item in args.judge_model)
+    out = Path(args.out)
+    with judge_endpoint(s["judge"], judge_models.get(s["judge"].get("serve", "")),
+                        out.with_suffix(".judge-server.log")) as base_url:
+        client = JudgeClient(JudgeConfig.from_config(s["judge_name"], s["judge"]), Path(args.cache_dir) / s["judge_name"],
+                             base_url=base_url)
+        labels, raw = rationales.classify_rationales(client, samples, template, s.get("max_tokens", 64))
+    result = rationales.table4_result(samples, labels, raw, records, template, s["per_direction"], s["seed"],
+                                      s["judge_name"])
+    write_json(out, result)
+    for ext, text in zip(("md", "csv", "tex"), rationales.render_table4(result)):
+        write_text(f"{args.table}.{ext}", text)
+
+
+def cmd_figure4(args) -> None:
+    """Figure 4: per-layer cosine of the MT-loss and regulariser gradients, Seq-KD and RaDis."""
+    from radis.analysis.gradients import gradient_similarity, plot_figure4
+
+    s = _settings(args.settings)
+    results = {}
+    for method, synth_dir in (("seqkd", args.seqkd_dir), ("radis", args.rationale_dir)):
+        records = [r for rs in _records_by_direction(synth_dir, args.directions).values() for r in rs]
+        results[method] = gradient_similarity(Path(args.model), records, method, s["per_direction"], s["seed"],
+                                              max_length=s.get("max_length", 512), lora_r=s.get("lora_r", 8))
+    positive = plot_figure4(results, Path(args.out))
+    write_json(args.result, {"positive_layers": positive, "results": results})
+    print(json.dumps(positive))
+
+
 def cmd_cell(args) -> None:
     """Print (or run) the file target and Snakemake command of one table cell."""
     import subprocess
@@ -374,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("table5", cmd_table5, "Table 5 (RaDis with rationales from other models)",
         (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), (["--out"], req),
         settings)
+    add("table4", cmd_table4, "Table 4 (rationale categories, LLM judge)",
+        (["--synth-dir"], req), (["--directions"], {"nargs": "+", **req}), (["--prompt"], req),
+        (["--cache-dir"], req), (["--judge-model"], {"nargs": "*", "default": []}), (["--out"], req),
+        (["--table"], {"required": True, "help": "stem of the .md/.csv/.tex table"}), settings)
+    add("figure4", cmd_figure4, "Figure 4 (gradient similarity per layer)",
+        (["--model"], req), (["--rationale-dir"], req), (["--seqkd-dir"], req),
+        (["--directions"], {"nargs": "+", **req}), (["--out"], req), (["--result"], req), settings)
     add("cell", cmd_cell, "the result file(s) of one table cell and the command that rebuilds it",
         (["table"], {"type": int, "choices": [1, 2, 3, 5]}), (["backbone"], {}), (["method"], {}),
         (["column"], {"help": "a language (Czech, cs), a benchmark (MT-Bench, GSM8K), Avg., RP, X→EN, EN→X"}),
@@ -386,10 +441,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from radis.config import ConfigError
+    from radis.judges.client import MissingKeyError
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except InputError as e:
+    except (InputError, ConfigError, MissingKeyError) as e:
         print(f"radis {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

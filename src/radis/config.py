@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from radis.languages import Direction
@@ -34,6 +33,8 @@ def _key(path) -> str:
 
 def _explain(error):
     """For a ``oneOf`` of tagged objects, report the error inside the branch whose ``kind`` matched."""
+    import jsonschema
+
     while error is not None and error.validator == "oneOf" and error.context:
         branches: dict[int, list] = {}
         for sub in error.context:
@@ -52,6 +53,8 @@ def _explain(error):
 
 def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Raise :class:`ConfigError` naming the first bad key; return the config unchanged otherwise."""
+    import jsonschema  # only here: the model stages import this module for DecodingParams alone
+
     validator = jsonschema.Draft202012Validator(schema or load_schema())
     error = _explain(jsonschema.exceptions.best_match(validator.iter_errors(config)))
     if error is not None:
@@ -103,6 +106,10 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
                               + ("" if bench != "advbench" else " (or use 'refusal', the offline prefix matcher)"))
         if judge == "refusal" and bench != "advbench":
             raise ConfigError(f"config key 'general.{bench}.judge': 'refusal' only judges AdvBench")
+    judge = config["analysis"]["rationale_categories"]["judge"]
+    if judge not in config["judges"]:
+        raise ConfigError(f"config key 'analysis.rationale_categories.judge': judge {judge!r} is not defined "
+                          "under 'judges'")
     for name, judge in config["judges"].items():
         if "serve" in judge and judge["serve"] not in config["backbones"]:
             raise ConfigError(f"config key 'judges.{name}.serve': backbone {judge['serve']!r} is not defined "
@@ -118,6 +125,8 @@ def used_judges(config: dict, benchmarks: set[str] | None = None) -> dict[str, d
     uses = {"mtbench": "mtbench", "alpacaeval": "alpacaeval", "alpacaeval2": "alpacaeval", "advbench": "advbench"}
     wanted = general["benchmarks"] if benchmarks is None else benchmarks
     names = {general[uses[b]]["judge"] for b in wanted if b in uses}
+    if benchmarks is None:
+        names.add(config["analysis"]["rationale_categories"]["judge"])
     return {n: config["judges"][n] for n in sorted(names) if n in config["judges"]}
 
 

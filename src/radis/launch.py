@@ -13,7 +13,9 @@ are /dev/null), and then training falls back to one process instead of failing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,15 +26,34 @@ ZERO_STAGES = (2, 3)
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
 
+def accelerate_prefix(n_processes: int, zero_stage: int | None = None, *, mixed_precision: str = "bf16",
+                      python: str = sys.executable, config_dir: Path = CONFIG_DIR) -> list[str]:
+    """``python -m accelerate.commands.launch ...`` (the ``accelerate launch`` CLI of the same
+    interpreter, so no PATH lookup) for ``n_processes`` processes on one node, DeepSpeed
+    ZeRO-``zero_stage`` (2 or 3) or plain DDP when ``zero_stage`` is None; the script or ``-m
+    module`` to run follows. Config paths are absolute: jobs run in Snakemake's working
+    directory, which need not be the repository."""
+    if zero_stage is not None and zero_stage not in ZERO_STAGES:
+        raise ValueError(f"zero_stage must be one of {ZERO_STAGES} or None, not {zero_stage!r}")
+    if mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, not {mixed_precision!r}")
+    config_dir = Path(config_dir).resolve()
+    config_file = config_dir / ("ddp.yaml" if zero_stage is None else f"zero{zero_stage}.yaml")
+    if not config_file.is_file():
+        raise FileNotFoundError(f"accelerate config {config_file} not found (run from a checkout of the repository)")
+    cmd = [python, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
+           "--num_machines", "1", "--num_processes", str(n_processes), "--mixed_precision", mixed_precision]
+    if zero_stage is not None:
+        cmd += ["--deepspeed_config_file", str(config_dir / f"ds_zero{zero_stage}.json")]
+    return cmd
+
+
 def train_command(n_gpus: int, zero_stage: int | None = None, *, mixed_precision: str = "bf16",
                   python: str = sys.executable, config_dir: Path = CONFIG_DIR) -> list[str]:
     """The command prefix for ``radis train``: append the subcommand and its arguments.
 
-    ``n_gpus <= 1``: ``python -m radis``. Otherwise ``python -m accelerate.commands.launch`` (the
-    ``accelerate launch`` CLI of the same interpreter, so no PATH lookup) with one process per GPU,
-    DeepSpeed ZeRO-``zero_stage`` (2 or 3) or plain DDP when ``zero_stage`` is None, running
-    ``-m radis``. Config paths are absolute: jobs run in Snakemake's working directory, which
-    need not be the repository.
+    ``n_gpus <= 1``: ``python -m radis``. Otherwise one process per GPU under ``accelerate launch``
+    (:func:`accelerate_prefix`) running ``-m radis``.
     """
     if zero_stage is not None and zero_stage not in ZERO_STAGES:
         raise ValueError(f"zero_stage must be one of {ZERO_STAGES} or None, not {zero_stage!r}")
@@ -40,16 +61,9 @@ def train_command(n_gpus: int, zero_stage: int | None = None, *, mixed_precision
         raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, not {mixed_precision!r}")
     if n_gpus <= 1:
         return [python, "-m", "radis"]
-    config_dir = Path(config_dir).resolve()
-    name = "ddp.yaml" if zero_stage is None else f"zero{zero_stage}.yaml"
-    config_file = config_dir / name
-    if not config_file.is_file():
-        raise FileNotFoundError(f"accelerate config {config_file} not found (run from a checkout of the repository)")
-    cmd = [python, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
-           "--num_machines", "1", "--num_processes", str(n_gpus), "--mixed_precision", mixed_precision]
-    if zero_stage is not None:
-        cmd += ["--deepspeed_config_file", str(config_dir / f"ds_zero{zero_stage}.json")]
-    return [*cmd, "-m", "radis"]
+    prefix = accelerate_prefix(n_gpus, zero_stage, mixed_precision=mixed_precision, python=python,
+                               config_dir=config_dir)
+    return [*prefix, "-m", "radis"]
 
 
 def visible_gpus() -> int:
@@ -69,31 +83,61 @@ def launch_command(requested_gpus: int, zero_stage: int | None, mixed_precision:
     return [*train_command(n, zero_stage, mixed_precision=mixed_precision), *args]
 
 
-def _zero(text: str) -> int | None:
+def _zero(text: str) -> int | str | None:
+    if text == "auto":
+        return text
     return None if text.lower() in ("none", "0", "") else int(text)
+
+
+def training_settings(args: Sequence[str]) -> dict:
+    """The ``training`` section of the ``--settings`` JSON among the radis arguments ({} if none)."""
+    for i, arg in enumerate(args):
+        value = args[i + 1] if arg == "--settings" and i + 1 < len(args) else (
+            arg.split("=", 1)[1] if arg.startswith("--settings=") else None)
+        if value is not None:
+            try:
+                return json.loads(value).get("training", {}) or {}
+            except (json.JSONDecodeError, AttributeError):
+                return {}
+    return {}
+
+
+def resolve_auto(zero_stage, mixed_precision: str, args: Sequence[str]) -> tuple[int | None, str]:
+    """``auto`` values from the step's own settings: bf16 -> bf16 mixed precision; ZeRO stage
+    ``training.zero_stage`` when the config has one, else 2 (LoRA's state is small: ZeRO-2 is plenty)."""
+    training = training_settings(args)
+    if zero_stage == "auto":
+        zero_stage = training.get("zero_stage", 2)
+    if mixed_precision == "auto":
+        mixed_precision = "bf16" if training.get("bf16") else "no"
+    return zero_stage, mixed_precision
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m radis.launch",
         description="Run `radis ARGS` data-parallel on the job's GPUs (one process when there is at most one).",
-        epilog="example: python -m radis.launch --gpus 4 --zero-stage 2 --mixed-precision bf16 -- train --backbone ...",
+        epilog="example: python -m radis.launch --gpus 4 -- train --backbone B --trainset T --out O "
+               "--checkpoints C --settings JSON",
     )
     parser.add_argument("--gpus", type=int, default=0, help="GPUs the job asked for (SLURM: the gpu resource)")
-    parser.add_argument("--zero-stage", type=_zero, default=2,
-                        help="DeepSpeed ZeRO stage 2 or 3, or none for plain DDP (default 2)")
-    parser.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="bf16")
+    parser.add_argument("--zero-stage", type=_zero, default="auto",
+                        help="DeepSpeed ZeRO stage 2 or 3, none for plain DDP, or auto (default): "
+                             "training.zero_stage of --settings, else 2")
+    parser.add_argument("--mixed-precision", choices=[*MIXED_PRECISION, "auto"], default="auto",
+                        help="auto (default): bf16 when training.bf16 of --settings is true, else no")
     parser.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="-- then the radis subcommand and its arguments")
     ns = parser.parse_args(argv)
     args = ns.args[1:] if ns.args[:1] == ["--"] else ns.args
     if not args:
         parser.error("no radis subcommand given (e.g. -- train --backbone ...)")
-    cmd = launch_command(ns.gpus, ns.zero_stage, ns.mixed_precision, args)
-    print("radis.launch:", " ".join(cmd), file=sys.stderr, flush=True)
+    zero_stage, mixed_precision = resolve_auto(ns.zero_stage, ns.mixed_precision, args)
+    cmd = launch_command(ns.gpus, zero_stage, mixed_precision, args)
     if ns.dry_run:
-        print(" ".join(cmd))
+        print(shlex.join(cmd))
         return 0
+    print("radis.launch:", shlex.join(cmd), file=sys.stderr, flush=True)
     os.execv(cmd[0], cmd)  # the job's signals (preemption: SIGTERM) reach the launcher directly
     return 0  # not reached
 

@@ -4,10 +4,18 @@ One trainer for every method: the methods differ only in their training sets (ra
 Loss covers the assistant's reply through its end-of-turn token: chat models whose pad token is
 their eos would otherwise never learn to stop, so labels are built explicitly from character
 offsets rather than from the padding mask.
+
+Speed without changing what is learned (benchmarks/run.py measures it against a plain Trainer):
+each optimizer step gets a random window of examples, exactly as a shuffled loader gives it, but
+inside the window the examples are sorted by length and split into micro-batches so that little
+padding is computed; the loss is normalised by the window's target tokens, so the gradient is the
+same whatever the split. Logits are computed only where a label is learned (the 49k-vocabulary
+head and its softmax are a fifth of the compute of a small model, and prompts are half the tokens).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -79,13 +87,151 @@ def last_checkpoint(checkpoint_dir: Path, fingerprint: str) -> str | None:
     return get_last_checkpoint(str(checkpoint_dir))
 
 
+def micro_batch_split(lengths: list[int], n_parts: int) -> list[int]:
+    """Sizes of ``n_parts`` consecutive micro-batches of length-sorted examples (longest first)
+    with the fewest padded tokens: each micro-batch pads to its first (longest) example.
+
+    No micro-batch holds more padded tokens than ``ceil(len/n_parts)`` copies of the longest
+    example, the most a fixed-size split could need, so memory never grows.
+    """
+    n = len(lengths)
+    if not 1 <= n_parts <= n:
+        raise ValueError(f"cannot split {n} examples into {n_parts} micro-batches")
+    cap = math.ceil(n / n_parts) * lengths[0]
+    inf = float("inf")
+    # cost[k][i]: fewest padded tokens for the first i examples in k micro-batches
+    cost = [[inf] * (n + 1) for _ in range(n_parts + 1)]
+    cut = [[0] * (n + 1) for _ in range(n_parts + 1)]
+    cost[0][0] = 0
+    for k in range(1, n_parts + 1):
+        for i in range(k, n - (n_parts - k) + 1):
+            for j in range(k - 1, i):  # the k-th micro-batch is examples j..i-1, padded to lengths[j]
+                tokens = (i - j) * lengths[j]
+                if tokens <= cap and cost[k - 1][j] + tokens < cost[k][i]:
+                    cost[k][i], cut[k][i] = cost[k - 1][j] + tokens, j
+    sizes, i = [], n
+    for k in range(n_parts, 0, -1):
+        sizes.append(i - cut[k][i])
+        i = cut[k][i]
+    return sizes[::-1]
+
+
+class WindowSortedBatchSampler:
+    """Micro-batches whose optimizer steps see the same examples as a shuffled loader would.
+
+    Per epoch a seeded random permutation is cut into windows of ``micro_batch_size ×
+    accumulation`` examples (one optimizer step each); within a window the examples are sorted by
+    length and split by :func:`micro_batch_split`. The number of micro-batches per window, and so
+    the step count, equals that of a plain loader (``ceil(window / micro_batch_size)``).
+    """
+
+    def __init__(self, lengths: list[int], micro_batch_size: int, accumulation: int, seed: int):
+        self.lengths, self.micro, self.window, self.seed = lengths, micro_batch_size, micro_batch_size * accumulation, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.micro)
+
+    def __iter__(self):
+        import torch
+
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        for start in range(0, len(order), self.window):
+            window = sorted(order[start:start + self.window], key=lambda i: -self.lengths[i])
+            sizes = micro_batch_split([self.lengths[i] for i in window], math.ceil(len(window) / self.micro))
+            for size in sizes:
+                yield window[:size]
+                window = window[size:]
+
+
+#: architectures whose logits are exactly ``lm_head(final hidden state)`` (no soft-capping, no
+#: scaling), so computing them only at labelled positions gives the same loss.
+PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
+def _target_only_logits_ok(model) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    return (getattr(config, "model_type", None) in PLAIN_HEAD_MODEL_TYPES
+            and hasattr(base, "get_decoder") and base.get_output_embeddings() is not None
+            and not getattr(config, "final_logit_softcapping", None) and not getattr(config, "logit_scale", None))
+
+
+class PaddingCounter:
+    """Wraps a collator and counts real and padded tokens (reported as padding waste)."""
+
+    def __init__(self, collator):
+        self.collator, self.real, self.padded = collator, 0, 0
+
+    def __call__(self, examples):
+        batch = self.collator(examples)
+        self.real += int(batch["attention_mask"].sum())
+        self.padded += batch["input_ids"].numel()
+        return batch
+
+    @property
+    def waste(self) -> float:
+        return 1 - self.real / self.padded if self.padded else 0.0
+
+
+def _trainer_class():
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers import Trainer
+
+    class RadisTrainer(Trainer):
+        """Trainer with window-sorted micro-batches and logits only at labelled positions."""
+
+        def __init__(self, *args, batch_sampler=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.radis_batch_sampler = batch_sampler
+            self.target_only_logits = _target_only_logits_ok(self.model)
+
+        def get_train_dataloader(self):
+            if self.radis_batch_sampler is None:
+                return super().get_train_dataloader()
+            return self.accelerator.prepare(DataLoader(
+                self.train_dataset, batch_sampler=self.radis_batch_sampler, collate_fn=self.data_collator,
+                num_workers=self.args.dataloader_num_workers))
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            # Only where the model is not wrapped (one process): calling its decoder directly
+            # would bypass DistributedDataParallel's gradient hooks.
+            if (return_outputs or not self.target_only_logits or "labels" not in inputs
+                    or model is not self.accelerator.unwrap_model(model) or self.args.n_gpu > 1):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            base = model.get_base_model() if hasattr(model, "get_base_model") else model
+            labels = inputs["labels"]
+            hidden = base.get_decoder()(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                                        use_cache=False).last_hidden_state
+            # the same loss as transformers' ForCausalLMLoss: next-token labels, fp32 logits, summed
+            # and divided by the window's labelled tokens (or averaged when that count is absent)
+            targets = labels[:, 1:]
+            keep = targets != IGNORE_INDEX
+            logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()
+            if num_items_in_batch is None:
+                return torch.nn.functional.cross_entropy(logits, targets[keep], reduction="mean")
+            loss = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
+            if torch.is_tensor(num_items_in_batch):
+                num_items_in_batch = num_items_in_batch.to(loss.device)
+            loss = loss / num_items_in_batch
+            if self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs:
+                loss = loss * self.accelerator.num_processes
+            return loss
+
+    return RadisTrainer
+
+
 def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Path, checkpoint_dir: Path,
           seed: int, trust_remote_code: bool = False) -> dict:
     """Fine-tune ``backbone_dir`` on chat examples; writes the adapter (or full model) to ``out_dir``."""
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, TrainingArguments, set_seed
 
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)
@@ -110,14 +256,25 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     accumulation = gradient_accumulation(settings["batch_size"], settings["micro_batch_size"], world_size)
+    steps_per_epoch = math.ceil(len(features) / (settings["micro_batch_size"] * world_size) / accumulation)
+    # warmup as a step count: transformers 5 dropped TrainingArguments.warmup_ratio
+    warmup_steps = math.ceil(settings["warmup_ratio"] * steps_per_epoch * settings["epochs"])
+    # several processes: transformers' length grouping (the window sampler is single-process);
+    # transformers 5 renamed the switch
+    grouping = {}
+    if world_size > 1:
+        names = {f.name for f in dataclasses.fields(TrainingArguments)}
+        grouping = ({"group_by_length": True} if "group_by_length" in names
+                    else {"train_sampling_strategy": "group_by_length"})
     args = TrainingArguments(
+        **grouping,
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=settings["micro_batch_size"],
         gradient_accumulation_steps=accumulation,
         num_train_epochs=settings["epochs"],
         learning_rate=settings["learning_rate"],
         lr_scheduler_type=settings["lr_scheduler"],
-        warmup_ratio=settings["warmup_ratio"],
+        warmup_steps=warmup_steps,
         bf16=settings["bf16"],
         gradient_checkpointing=settings["gradient_checkpointing"],
         save_strategy="steps",
@@ -126,15 +283,17 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         logging_steps=1,
         seed=seed,
         data_seed=seed,
-        group_by_length=True,
         report_to=[],
         remove_unused_columns=False,
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
-                                      pad_to_multiple_of=8 if torch.cuda.is_available() else None)
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+    collator = PaddingCounter(DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
+                                                     pad_to_multiple_of=8 if torch.cuda.is_available() else None))
+    sampler = None if world_size > 1 else WindowSortedBatchSampler(
+        [len(f.input_ids) for f in features], settings["micro_batch_size"], accumulation, seed)
+    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                               batch_sampler=sampler)
     resume = last_checkpoint(checkpoint_dir, config_hash({"settings": settings, "seed": seed, "n": len(features)}))
     result = trainer.train(resume_from_checkpoint=resume)
 
@@ -144,7 +303,7 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         "target_tokens": sum(f.n_target for f in features),
         "truncated": sum(f.truncated for f in features),
         "steps": trainer.state.global_step,
-        "steps_per_epoch": math.ceil(len(features) / (settings["micro_batch_size"] * world_size) / accumulation),
+        "steps_per_epoch": steps_per_epoch,
         "gradient_accumulation": accumulation,
         "world_size": world_size,
         "resumed_from": resume,
@@ -152,6 +311,9 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "loss_curve": losses,
+        "train_runtime_s": result.metrics.get("train_runtime"),
+        "padding_waste": collator.waste,
+        "target_only_logits": trainer.target_only_logits,
     }
     if trainer.is_world_process_zero():
         out_dir = Path(out_dir)

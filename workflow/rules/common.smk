@@ -110,6 +110,10 @@ def all_targets():
         targets += [f"{R}/figures/figure1.png"]
     if EXTERNAL:
         targets += [f"{R}/tables/table5.{ext}" for ext in ("md", "csv", "tex")]
+    if "radis" in METHODS:
+        targets += expand(f"{R}/tables/table4-{{backbone}}.md", backbone=BACKBONES)
+        if "seqkd" in METHODS:
+            targets += expand(f"{R}/figures/figure4-{{backbone}}.png", backbone=BACKBONES)
     return targets
 
 

@@ -105,9 +105,9 @@ GresTypes=gpu
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 JobAcctGatherType=jobacct_gather/none
-# Finished jobs stay visible to squeue for 5 minutes: the executor plugin's squeue status checks
-# must see them end (without accounting, sacct sees nothing).
-MinJobAge=300
+# Finished jobs stay visible to squeue/scontrol for an hour: the executor plugin's squeue status
+# checks must see them end (without accounting, sacct sees nothing), and tests read them after.
+MinJobAge=3600
 ReturnToService=2
 SlurmctldTimeout=30
 KillWait=5

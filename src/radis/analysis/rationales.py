@@ -68,12 +68,13 @@ def _has_rationale(record: Mapping[str, Any]) -> bool:
     return bool((record.get("rationale") or "").strip())
 
 
-def _direction_seed(seed: int, direction: str) -> int:
+def direction_seed(seed: int, direction: str) -> int:
     """One independent seed per direction: adding a direction leaves the others' draws unchanged."""
     return int(hashlib.sha256(f"{seed}:{direction}".encode()).hexdigest()[:12], 16)
 
 
-def sample_rationales(records_by_direction: Mapping[str, Sequence[dict]], per_direction: int, seed: int) -> list[dict]:
+def sample_rationales(records_by_direction: Mapping[str, Sequence[dict]], per_direction: int,
+                      seed: int) -> list[dict]:
     """A seeded sample stratified by direction: min(per_direction, available) non-empty rationales each.
 
     Records without a rationale (the model closed its turn at once) are not eligible: Table 4 is
@@ -85,7 +86,7 @@ def sample_rationales(records_by_direction: Mapping[str, Sequence[dict]], per_di
     samples = []
     for direction in sorted(records_by_direction):
         eligible = [r for r in records_by_direction[direction] if _has_rationale(r)]
-        for i in sample_indices(len(eligible), per_direction, _direction_seed(seed, direction)):
+        for i in sample_indices(len(eligible), per_direction, direction_seed(seed, direction)):
             samples.append({**eligible[i], "direction": direction})
     return samples
 
@@ -110,7 +111,8 @@ def render_prompt(template: str, sample: Mapping[str, Any]) -> str:
         tgt_lang=language_name(sample["tgt_lang"]))
 
 
-def classification_requests(samples: Sequence[Mapping[str, Any]], prompt_template: str, max_tokens: int) -> list[dict]:
+def classification_requests(samples: Sequence[Mapping[str, Any]], prompt_template: str,
+                            max_tokens: int) -> list[dict]:
     """One deterministic (temperature 0) chat request per sampled rationale, for ``JudgeClient.complete``."""
     return [{"messages": [{"role": "user", "content": render_prompt(prompt_template, s)}],
              "temperature": 0, "max_tokens": max_tokens} for s in samples]
@@ -220,9 +222,9 @@ def rationale_stats(records_by_direction: Mapping[str, Sequence[Mapping[str, Any
     return out
 
 
-def table4_result(samples: Sequence[Mapping[str, Any]], labels: Sequence[list[str] | None], raw: Sequence[str],
-                  records_by_direction: Mapping[str, Sequence[Mapping[str, Any]]], prompt_text: str,
-                  per_direction: int, seed: int, judge: str) -> dict:
+def table4_result(samples: Sequence[Mapping[str, Any]], labels: Sequence[list[str] | None],
+                  raw: Sequence[str], records_by_direction: Mapping[str, Sequence[Mapping[str, Any]]],
+                  prompt_text: str, per_direction: int, seed: int, judge: str) -> dict:
     """The Table 4 result file's content: occurrences, per-direction stats, and every item's label."""
     return {
         "judge": judge,
@@ -248,8 +250,8 @@ def _num(x: float | None) -> str:
 
 def _caption(result: Mapping[str, Any]) -> str:
     occ = result["occurrence"]
-    return (f"Table 4: Rationale categories and their main contents ({occ['classified']} rationales classified "
-            f"by {result.get('judge', 'the judge')}, prompt {result.get('prompt_version', '?')}; "
+    return (f"Table 4: Rationale categories and their main contents ({occ['classified']} rationales "
+            f"classified by {result.get('judge', 'the judge')}, prompt {result.get('prompt_version', '?')}; "
             f"{occ['parse_failures']} unparsed answers excluded). Percentages do not sum to 100%, as each "
             "rationale may include multiple categories of information.")
 

@@ -1,0 +1,65 @@
+# Analysis (paper §5): Table 4, the content of the self-generated rationales, and Figure 4, the
+# per-layer similarity of the MT-loss and regulariser gradients. One of each per backbone.
+ANALYSIS = config["analysis"]
+
+
+def analysis_judge():
+    name = ANALYSIS["rationale_categories"]["judge"]
+    return name, config["judges"][name]
+
+
+rule table4:
+    input:
+        synth=expand(f"{R}/synth/{{{{backbone}}}}/rationale/{{direction}}.jsonl", direction=DIRECTIONS),
+        prompt=REPO / "workflow/resources/prompts/rationale_categories.txt",
+        judge_model=lambda w: [f"{R}/backbones/{j['serve']}"] if "serve" in (j := analysis_judge()[1]) else [],
+    output:
+        result=f"{R}/analysis/{{backbone}}/rationale_categories.json",
+        md=f"{R}/tables/table4-{{backbone}}.md",
+        csv=report(f"{R}/tables/table4-{{backbone}}.csv", caption="../report/table4.rst", category="Tables"),
+        tex=f"{R}/tables/table4-{{backbone}}.tex",
+    params:
+        settings=as_arg(
+            {
+                **ANALYSIS["rationale_categories"],
+                "judge_name": analysis_judge()[0],
+                "judge": analysis_judge()[1],
+                "seed": config["seed"],
+            }
+        ),
+        directions=" ".join(DIRECTIONS),
+        judge_model=lambda w: " ".join(f"{j['serve']}={R}/backbones/{j['serve']}" for j in [analysis_judge()[1]]
+                                       if "serve" in j),
+    threads: config["threads"]
+    log:
+        f"{R}/logs/table4/{{backbone}}.log",
+    benchmark:
+        f"{R}/benchmarks/table4/{{backbone}}.tsv"
+    shell:
+        "OMP_NUM_THREADS={threads} {RADIS} table4 --synth-dir {R}/synth/{wildcards.backbone}/rationale "
+        "--directions {params.directions} --prompt {input.prompt} --cache-dir {R}/judge-cache "
+        "--judge-model {params.judge_model} --out {output.result} --table {R}/tables/table4-{wildcards.backbone} "
+        "--settings {params.settings} > {log} 2>&1"
+
+
+rule figure4:
+    input:
+        model=f"{R}/backbones/{{backbone}}",
+        rationale=expand(f"{R}/synth/{{{{backbone}}}}/rationale/{{direction}}.jsonl", direction=DIRECTIONS),
+        seqkd=expand(f"{R}/synth/{{{{backbone}}}}/seqkd/{{direction}}.jsonl", direction=DIRECTIONS),
+    output:
+        png=report(f"{R}/figures/figure4-{{backbone}}.png", caption="../report/figure4.rst", category="Figures"),
+        result=f"{R}/analysis/{{backbone}}/gradient_similarity.json",
+    params:
+        settings=as_arg({**ANALYSIS["gradient_similarity"], "seed": config["seed"]}),
+        directions=" ".join(DIRECTIONS),
+    threads: config["threads"]
+    log:
+        f"{R}/logs/figure4/{{backbone}}.log",
+    benchmark:
+        f"{R}/benchmarks/figure4/{{backbone}}.tsv"
+    shell:
+        "OMP_NUM_THREADS={threads} {RADIS} figure4 --model {input.model} "
+        "--rationale-dir {R}/synth/{wildcards.backbone}/rationale --seqkd-dir {R}/synth/{wildcards.backbone}/seqkd "
+        "--directions {params.directions} --out {output.png} --result {output.result} "
+        "--settings {params.settings} > {log} 2>&1"
