@@ -93,9 +93,11 @@ def test_accelerate_configs_load(name, kind):
 def test_auto_takes_precision_and_stage_from_the_step_settings():
     from radis.launch import resolve_auto
 
-    bf16 = ["train", "--settings", json.dumps({"training": {"bf16": True}, "seed": 1})]
-    assert resolve_auto("auto", "auto", bf16) == (2, "bf16")
-    fp32 = ["train", f"--settings={json.dumps({'training': {'bf16': False, 'zero_stage': 3}})}"]
-    assert resolve_auto("auto", "auto", fp32) == (3, "no")
-    assert resolve_auto(None, "fp16", bf16) == (None, "fp16")  # explicit values win
-    assert resolve_auto("auto", "auto", ["train"]) == (2, "no")
+    lora = ["train", "--settings", json.dumps({"training": {"bf16": True, "finetuning": "lora"}, "seed": 1})]
+    assert resolve_auto("auto", "auto", lora) == (None, "bf16")  # LoRA: plain DDP
+    full = ["train", f"--settings={json.dumps({'training': {'bf16': False, 'finetuning': 'full'}})}"]
+    assert resolve_auto("auto", "auto", full) == (2, "no")  # full fine-tuning: ZeRO-2
+    full3 = ["train", "--settings", json.dumps({"training": {"finetuning": "full", "zero_stage": 3}})]
+    assert resolve_auto("auto", "auto", full3) == (3, "no")
+    assert resolve_auto(2, "fp16", full) == (2, "fp16")  # explicit values win
+    assert resolve_auto("auto", "auto", ["train"]) == (None, "no")

@@ -14,32 +14,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from overlays import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
-OVERLAY = {
-    "experiment": {"directions": ["cs-en", "en-de"]},
-    "data": {"train_limit": 2, "test_limit": 2},
-    "decoding": {
-        "rationale": {"max_new_tokens": 12, "min_new_tokens": 4},
-        "seqkd": {"max_new_tokens": 12},
-        "sdft": {"max_new_tokens": 12},
-        "translation": {"max_new_tokens": 12},
-    },
-    "training": {"epochs": 1, "batch_size": 2, "micro_batch_size": 1, "max_length": 160, "save_steps": 1},
-    "methods": {"seqkd": {"training": {"batch_size": 4}}},
-    "general": {
-        "mtbench": {"limit": 2, "judge_max_tokens": 12, "decoding": {"max_new_tokens": 8}},
-        "alpacaeval": {"limit": 2, "decoding": {"max_new_tokens": 8}},
-        "advbench": {"limit": 2, "decoding": {"max_new_tokens": 8}},
-        "gsm8k": {"limit": 1, "max_gen_toks": 8, "batch_size": 1},
-    },
-    "analysis": {"rationale_categories": {"per_direction": 1, "max_tokens": 8},
-                 "gradient_similarity": {"per_direction": 1, "max_length": 128, "lora_r": 4}},
-    # The local judge gets a key like a paid API would: it must never reach results or logs.
-    "judges": {"local": {"api_key_env": "RADIS_E2E_JUDGE_KEY"}},
-}
+# The tiny sizes are shared with the SLURM test; the local judge gets a key like a paid API would,
+# and it must never reach results or logs.
+OVERLAY = {**TINY, "judges": {"local": {"api_key_env": "RADIS_E2E_JUDGE_KEY"}}}
 SENTINEL = "sk-radis-e2e-sentinel-5f3a9c"
 
 

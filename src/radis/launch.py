@@ -1,8 +1,8 @@
 """How a training job starts: plain Python on one device, ``accelerate launch`` on several GPUs.
 
 A SLURM job of the train rule gets N GPUs (the profile's ``gpu`` resource, paper: 4×A100 80GB).
-Data-parallel training then runs one process per GPU under ``accelerate launch``, with plain DDP or
-DeepSpeed ZeRO-2/3 (``config/accelerate/``). ``radis.train`` needs nothing else: it reads
+Data-parallel training then runs one process per GPU under ``accelerate launch``, with plain DDP
+(LoRA) or DeepSpeed ZeRO-2/3 (full fine-tuning) (``config/accelerate/``). ``radis.train`` needs nothing else: it reads
 ``WORLD_SIZE`` to keep the effective batch (micro batch × GPUs × accumulation = batch_size).
 
 The launcher is chosen when the job runs, not when the DAG is planned (``python -m radis.launch``):
@@ -103,11 +103,23 @@ def training_settings(args: Sequence[str]) -> dict:
 
 
 def resolve_auto(zero_stage, mixed_precision: str, args: Sequence[str]) -> tuple[int | None, str]:
-    """``auto`` values from the step's own settings: bf16 -> bf16 mixed precision; ZeRO stage
-    ``training.zero_stage`` when the config has one, else 2 (LoRA's state is small: ZeRO-2 is plenty)."""
+    """``auto`` values from the step's own settings (the ``training`` section of ``--settings``).
+
+    Mixed precision: bf16 when ``training.bf16``. ZeRO stage: ``training.zero_stage`` when the
+    config has one; else plain DDP for LoRA (the trainable state is tiny, each GPU holds the
+    frozen bf16 model) and ZeRO-2 for full fine-tuning (a 7B model's fp32 Adam states, 84 GB,
+    are sharded over the GPUs). DeepSpeed ZeRO with LoRA currently fails under the Hugging Face
+    Trainer: its optimizer has an empty no-decay parameter group that DeepSpeed drops, and the
+    learning-rate scheduler, made for two groups, then stops with "zip() argument 2 is longer
+    than argument 1" (transformers 4.57, deepspeed 0.19.8, torch 2.13).
+    """
     training = training_settings(args)
     if zero_stage == "auto":
-        zero_stage = training.get("zero_stage", 2)
+        default = None if training.get("finetuning", "lora") == "lora" else 2
+        zero_stage = training.get("zero_stage", default)
+    if zero_stage is not None and training.get("finetuning", "lora") == "lora":
+        print(f"radis.launch: warning: DeepSpeed ZeRO-{zero_stage} with LoRA fails in the Hugging Face Trainer "
+              "(empty optimizer parameter group); use --zero-stage none", file=sys.stderr, flush=True)
     if mixed_precision == "auto":
         mixed_precision = "bf16" if training.get("bf16") else "no"
     return zero_stage, mixed_precision
@@ -123,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gpus", type=int, default=0, help="GPUs the job asked for (SLURM: the gpu resource)")
     parser.add_argument("--zero-stage", type=_zero, default="auto",
                         help="DeepSpeed ZeRO stage 2 or 3, none for plain DDP, or auto (default): "
-                             "training.zero_stage of --settings, else 2")
+                             "training.zero_stage of --settings, else DDP for LoRA and 2 for full fine-tuning")
     parser.add_argument("--mixed-precision", choices=[*MIXED_PRECISION, "auto"], default="auto",
                         help="auto (default): bf16 when training.bf16 of --settings is true, else no")
     parser.add_argument("--dry-run", action="store_true", help="print the command instead of running it")

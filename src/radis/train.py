@@ -11,6 +11,8 @@ inside the window the examples are sorted by length and split into micro-batches
 padding is computed; the loss is normalised by the window's target tokens, so the gradient is the
 same whatever the split. Logits are computed only where a label is learned (the 49k-vocabulary
 head and its softmax are a fifth of the compute of a small model, and prompts are half the tokens).
+On CPU no padding is computed at all: a micro-batch runs as its sequences laid end to end, with
+position ids restarting per sequence and attention confined to each (``segment_attention``).
 """
 
 from __future__ import annotations
@@ -151,6 +153,8 @@ class WindowSortedBatchSampler:
 #: architectures whose logits are exactly ``lm_head(final hidden state)`` (no soft-capping, no
 #: scaling), so computing them only at labelled positions gives the same loss.
 PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+#: attention implementation name of :func:`segment_attention`
+SEGMENT_ATTENTION = "radis_segments"
 
 
 def _target_only_logits_ok(model) -> bool:
@@ -159,6 +163,36 @@ def _target_only_logits_ok(model) -> bool:
     return (getattr(config, "model_type", None) in PLAIN_HEAD_MODEL_TYPES
             and hasattr(base, "get_decoder") and base.get_output_embeddings() is not None
             and not getattr(config, "final_logit_softcapping", None) and not getattr(config, "logit_scale", None))
+
+
+def segment_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None,
+                      segment_lengths=None, **kwargs):
+    """SDPA over unpadded sequences laid end to end: causal attention within each segment only,
+    exactly what each sequence gets on its own row. Without ``segment_lengths`` it is plain SDPA."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if segment_lengths is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    parts = zip(query.split(segment_lengths, dim=2), key.split(segment_lengths, dim=2),
+                value.split(segment_lengths, dim=2))
+    outs = [sdpa_attention_forward(module, q, k, v, None, dropout=dropout, scaling=scaling, is_causal=True)[0]
+            for q, k, v in parts]
+    return torch.cat(outs, dim=1), None
+
+
+def _register_segment_attention() -> bool:
+    """Make :func:`segment_attention` selectable (masks as for SDPA); False where transformers is
+    too old for custom attention functions."""
+    try:
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    except ImportError:
+        return False
+    AttentionInterface.register(SEGMENT_ATTENTION, segment_attention)
+    AttentionMaskInterface.register(SEGMENT_ATTENTION, sdpa_mask)
+    return True
 
 
 class PaddingCounter:
@@ -184,12 +218,34 @@ def _trainer_class():
     from transformers import Trainer
 
     class RadisTrainer(Trainer):
-        """Trainer with window-sorted micro-batches and logits only at labelled positions."""
+        """Trainer with window-sorted micro-batches, logits only at labelled positions and, on CPU,
+        no computation on padding (sequences are run end to end with per-sequence attention)."""
 
         def __init__(self, *args, batch_sampler=None, **kwargs):
             super().__init__(*args, **kwargs)
             self.radis_batch_sampler = batch_sampler
             self.target_only_logits = _target_only_logits_ok(self.model)
+            # On a GPU a padded batch costs little more than the same tokens unpadded, and the
+            # per-sequence attention loop would cost kernel launches; on a CPU padding is paid in full.
+            self.unpadded = (self.target_only_logits and self.args.device.type == "cpu"
+                             and self.args.world_size == 1 and _register_segment_attention())
+            self.tokens_real = self.tokens_computed = 0
+            self._base_attention = None
+            if self.unpadded:
+                config = self._base().config
+                self._base_attention = config._attn_implementation
+                config._attn_implementation = SEGMENT_ATTENTION
+
+        def _base(self):
+            return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
+        def restore_attention(self) -> None:
+            if self._base_attention is not None:
+                self._base().config._attn_implementation = self._base_attention
+
+        @property
+        def padding_waste(self) -> float:
+            return 1 - self.tokens_real / self.tokens_computed if self.tokens_computed else 0.0
 
         def get_train_dataloader(self):
             if self.radis_batch_sampler is None:
@@ -199,23 +255,38 @@ def _trainer_class():
                 num_workers=self.args.dataloader_num_workers))
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            mask = inputs.get("attention_mask")
+            real = int(mask.sum()) if mask is not None else inputs["input_ids"].numel()
             # Only where the model is not wrapped (one process): calling its decoder directly
             # would bypass DistributedDataParallel's gradient hooks.
             if (return_outputs or not self.target_only_logits or "labels" not in inputs
                     or model is not self.accelerator.unwrap_model(model) or self.args.n_gpu > 1):
+                self.tokens_real += real
+                self.tokens_computed += inputs["input_ids"].numel()
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             base = model.get_base_model() if hasattr(model, "get_base_model") else model
-            labels = inputs["labels"]
-            hidden = base.get_decoder()(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                                        use_cache=False).last_hidden_state
-            # the same loss as transformers' ForCausalLMLoss: next-token labels, fp32 logits, summed
-            # and divided by the window's labelled tokens (or averaged when that count is absent)
-            targets = labels[:, 1:]
-            keep = targets != IGNORE_INDEX
-            logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()
+            ids, labels = inputs["input_ids"], inputs["labels"]
+            # the label each position predicts (the next token's), as transformers' ForCausalLMLoss shifts
+            targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+            if self.unpadded and mask is not None:
+                real_tokens = mask.bool()
+                lengths = real_tokens.sum(dim=1).tolist()
+                positions = torch.cat([torch.arange(n, device=ids.device) for n in lengths])[None]
+                hidden = base.get_decoder()(input_ids=ids[real_tokens][None], position_ids=positions, use_cache=False,
+                                            segment_lengths=lengths).last_hidden_state[0]
+                targets = targets[real_tokens]
+                self.tokens_computed += real
+            else:
+                hidden = base.get_decoder()(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+                self.tokens_computed += ids.numel()
+            self.tokens_real += real
+            # the same loss as ForCausalLMLoss: fp32 logits, summed and divided by the labelled
+            # tokens of the whole accumulation window (or averaged when that count is absent)
+            learned = targets != IGNORE_INDEX
+            logits = base.get_output_embeddings()(hidden[learned]).float()
             if num_items_in_batch is None:
-                return torch.nn.functional.cross_entropy(logits, targets[keep], reduction="mean")
-            loss = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
+                return torch.nn.functional.cross_entropy(logits, targets[learned], reduction="mean")
+            loss = torch.nn.functional.cross_entropy(logits, targets[learned], reduction="sum")
             if torch.is_tensor(num_items_in_batch):
                 num_items_in_batch = num_items_in_batch.to(loss.device)
             loss = loss / num_items_in_batch
@@ -277,6 +348,8 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         warmup_steps=warmup_steps,
         bf16=settings["bf16"],
         gradient_checkpointing=settings["gradient_checkpointing"],
+        # reentrant checkpointing computes no gradients for LoRA (frozen inputs): use the non-reentrant one
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         save_strategy="steps",
         save_steps=settings["save_steps"],
         save_total_limit=2,
@@ -288,14 +361,25 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
-    collator = PaddingCounter(DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
-                                                     pad_to_multiple_of=8 if torch.cuda.is_available() else None))
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
+                                      pad_to_multiple_of=8 if torch.cuda.is_available() else None)
     sampler = None if world_size > 1 else WindowSortedBatchSampler(
         [len(f.input_ids) for f in features], settings["micro_batch_size"], accumulation, seed)
     trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator,
                                batch_sampler=sampler)
-    resume = last_checkpoint(checkpoint_dir, config_hash({"settings": settings, "seed": seed, "n": len(features)}))
-    result = trainer.train(resume_from_checkpoint=resume)
+    # One process decides about stale checkpoints; the others wait for it, then find the same one.
+    fingerprint = config_hash({"settings": settings, "seed": seed, "n": len(features)})
+    with trainer.args.main_process_first(local=False, desc="checkpoint check"):
+        if trainer.is_world_process_zero():
+            resume = last_checkpoint(checkpoint_dir, fingerprint)
+        else:
+            from transformers.trainer_utils import get_last_checkpoint
+
+            resume = get_last_checkpoint(str(checkpoint_dir))
+    try:
+        result = trainer.train(resume_from_checkpoint=resume)
+    finally:
+        trainer.restore_attention()
 
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     summary = {
@@ -312,8 +396,9 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         "last_loss": losses[-1] if losses else None,
         "loss_curve": losses,
         "train_runtime_s": result.metrics.get("train_runtime"),
-        "padding_waste": collator.waste,
+        "padding_waste": trainer.padding_waste,  # share of computed token positions that were padding
         "target_only_logits": trainer.target_only_logits,
+        "unpadded": trainer.unpadded,
     }
     if trainer.is_world_process_zero():
         out_dir = Path(out_dir)

@@ -17,6 +17,8 @@ except ConfigError as e:
     raise WorkflowError(f"invalid configuration: {e}")
 
 RADIS = f"{shlex.quote(sys.executable)} -m radis"
+#: `radis train` under accelerate (DDP / DeepSpeed ZeRO) on the job's GPUs; plain python without
+RADIS_LAUNCH = f"{shlex.quote(sys.executable)} -m radis.launch"
 R = "results"
 REPO = Path(workflow.basedir)
 BACKBONES = config["experiment"]["backbones"]

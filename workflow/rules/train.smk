@@ -53,13 +53,16 @@ rule train:
             }
         ),
     threads: config["threads"]
+    resources:
+        gpu=0,  # the slurm profile asks for 4 A100s; radis.launch uses whatever the job received
     log:
         f"{R}/logs/train/{{backbone}}/{{method}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{backbone}}/{{method}}.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {RADIS} train --backbone {input.backbone} --trainset {input.trainset} "
-        "--out {output} --checkpoints {params.checkpoints} --settings {params.settings} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {RADIS_LAUNCH} --gpus {resources.gpu} -- train --backbone {input.backbone} "
+        "--trainset {input.trainset} --out {output} --checkpoints {params.checkpoints} "
+        "--settings {params.settings} > {log} 2>&1"
 
 
 rule merge:

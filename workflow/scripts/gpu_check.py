@@ -14,8 +14,9 @@ exercises the same code paths):
    call excluded), and whether the greedy outputs agree (exact matches, common token prefix);
 3. radis.train.train: LoRA r16, bf16, on a small training set built from the same data:
    trained tokens/s (the Trainer's loop; non-padding tokens) and peak GPU memory;
-4. the same training under `accelerate launch` with DeepSpeed ZeRO-2 (config/accelerate/, as the
-   multi-GPU train jobs run, here with one process), when deepspeed is installed.
+4. full fine-tuning under `accelerate launch` with DeepSpeed ZeRO-2 (config/accelerate/, as
+   multi-GPU full fine-tuning runs; here one process), when deepspeed is installed. (Multi-GPU
+   LoRA runs plain DDP: radis.launch.)
 
 Each stage runs in its own process (a vLLM failure or CUDA error cannot take the others down;
 --vllm-python can point at the separate vLLM environment of envs/vllm.yaml) under a time limit.
@@ -223,8 +224,10 @@ def stage_train(args, workdir: Path, tag: str = "train") -> dict:
     records = json.loads((workdir / "requests.json").read_text())
     examples = build_trainset("vanilla", records)
     examples = (examples * (args.train_examples // len(examples) + 1))[:args.train_examples]
-    settings = {"finetuning": "lora", "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
-                "epochs": 1, "learning_rate": 1e-4, "lr_scheduler": "cosine", "warmup_ratio": 0.0,
+    full = tag == "zero2"
+    settings = {"finetuning": "full" if full else "lora",
+                "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
+                "epochs": 1, "learning_rate": 1e-5 if full else 1e-4, "lr_scheduler": "cosine", "warmup_ratio": 0.0,
                 "batch_size": args.train_batch, "micro_batch_size": args.train_batch, "max_length": 512,
                 "bf16": not args.cpu_smoke, "gradient_checkpointing": not args.no_gradient_checkpointing,
                 "save_steps": 10**6}
@@ -465,7 +468,8 @@ def main(argv=None) -> int:
             line += (f"{result['tokens_per_s']:.0f} trained tokens/s ({result['target_tokens_per_s']:.0f} target tokens/s), "
                     f"{result['steps']} steps in {result['train_loop_s']} s, peak {result['peak_gpu_memory_gib']} GiB, "
                     f"loss {result['first_loss']:.3f} -> {result['last_loss']:.3f}"
-                    + (", DeepSpeed ZeRO-2" if result.get("deepspeed") else ""))
+                    + (f", {result['settings']['finetuning']} fine-tuning"
+                       + (", DeepSpeed ZeRO-2" if result.get("deepspeed") else "")))
         else:
             line = (f"{result['tokens_per_s']:.0f} generated tokens/s ({result['generated_tokens']} tokens, "
                     f"{result['requests']} requests in {result['generate_s']} s; load {result['load_s']} s)")
