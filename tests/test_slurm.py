@@ -56,7 +56,7 @@ RUN_TIMEOUT = 720
 
 PROBE = r"""# sourced by every non-interactive bash (BASH_ENV): where did this radis command run?
 case "${BASH_EXECUTION_STRING:-}" in
-  *" -m radis "*)
+  *" -m radis "*|*" -m radis.launch "*)
     printf '%s\t%s\t%s\t%s\n' "${SLURM_JOB_ID:-}" "${SLURM_STEP_ID:-}" "${CUDA_VISIBLE_DEVICES-<unset>}" \
       "$(printf '%s' "$BASH_EXECUTION_STRING" | tr '\n\t' '  ' | cut -c1-400)" >>"$RADIS_TEST_PROBE" ;;
 esac
@@ -177,7 +177,8 @@ def probe_records(path: Path) -> list[dict]:
     records = []
     for line in path.read_text().splitlines():
         job, step, cuda, command = line.split("\t")
-        match = re.search(r" -m radis (\S+)", command)
+        # `python -m radis SUBCOMMAND`, or `python -m radis.launch ... -- SUBCOMMAND` (training)
+        match = re.search(r" -m radis (\S+)", command) or re.search(r" -m radis\.launch .*?-- (\S+)", command)
         records.append({"job": job, "step": step, "cuda": cuda, "rule": COMMANDS.get(match.group(1), match.group(1))})
     return records
 
