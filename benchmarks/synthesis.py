@@ -11,7 +11,6 @@ over batches.
 from __future__ import annotations
 
 import torch
-
 from common import Report, default_config, embedded_model, median, rationale_records, timed
 
 

@@ -11,6 +11,7 @@ Throughput counts trained (assistant) tokens per second of the training loop
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -53,18 +54,23 @@ def _cpu_self() -> float:
 def plain_train(backbone_dir: Path, trainset: list[dict], settings: dict, seed: int) -> dict:
     """The baseline: a plain Trainer + peft with the default padding collator."""
     import torch
-    from datasets import Dataset
     from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     from radis.train import IGNORE_INDEX, PaddingCounter, build_features, gradient_accumulation
 
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir)
     features = [build_features(tokenizer, ex["messages"], settings["max_length"]) for ex in trainset]
-    dataset = Dataset.from_list([{"input_ids": f.input_ids, "labels": f.labels} for f in features])
-    model = AutoModelForCausalLM.from_pretrained(backbone_dir, dtype=torch.float32)
+    dataset = [{"input_ids": f.input_ids, "labels": f.labels} for f in features]
+    model = AutoModelForCausalLM.from_pretrained(backbone_dir, dtype=torch.bfloat16 if settings["bf16"] else torch.float32)
     lora = settings["lora"]
     model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
                                              target_modules=lora["target_modules"], task_type="CAUSAL_LM"))
@@ -72,7 +78,11 @@ def plain_train(backbone_dir: Path, trainset: list[dict], settings: dict, seed: 
         output_dir=str(PLAIN_DIR), per_device_train_batch_size=settings["micro_batch_size"],
         gradient_accumulation_steps=gradient_accumulation(settings["batch_size"], settings["micro_batch_size"], 1),
         num_train_epochs=settings["epochs"], learning_rate=settings["learning_rate"],
-        lr_scheduler_type=settings["lr_scheduler"], warmup_ratio=settings["warmup_ratio"],
+        lr_scheduler_type=settings["lr_scheduler"],
+        warmup_steps=math.ceil(settings["warmup_ratio"] * math.ceil(len(features) / settings["batch_size"])
+                               * settings["epochs"]),
+        bf16=settings["bf16"], gradient_checkpointing=settings["gradient_checkpointing"],
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         save_strategy="no", logging_steps=1, seed=seed, data_seed=seed, report_to=[],
         remove_unused_columns=False, disable_tqdm=True)
     collator = PaddingCounter(DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX))

@@ -6,8 +6,8 @@ their eos would otherwise never learn to stop, so labels are built explicitly fr
 offsets rather than from the padding mask.
 
 Speed without changing what is learned (benchmarks/run.py measures it against a plain Trainer):
-each optimizer step gets a random window of examples, exactly as a shuffled loader gives it, but
-inside the window the examples are sorted by length and split into micro-batches so that little
+each optimizer step gets the very examples that transformers' own shuffled loader gives it with
+the same seed (the same permutation, cut into the same windows), but inside the window the examples are sorted by length and split into micro-batches so that little
 padding is computed; the loss is normalised by the window's target tokens, so the gradient is the
 same whatever the split. Logits are computed only where a label is learned (the 49k-vocabulary
 head and its softmax are a fifth of the compute of a small model, and prompts are half the tokens).
@@ -121,8 +121,9 @@ def micro_batch_split(lengths: list[int], n_parts: int) -> list[int]:
 class WindowSortedBatchSampler:
     """Micro-batches whose optimizer steps see the same examples as a shuffled loader would.
 
-    Per epoch a seeded random permutation is cut into windows of ``micro_batch_size ×
-    accumulation`` examples (one optimizer step each); within a window the examples are sorted by
+    Per epoch the permutation of the Trainer's own seeded sampler (``randperm`` seeded with
+    ``data_seed + epoch``) is cut into windows of ``micro_batch_size × accumulation`` examples
+    (one optimizer step each); within a window the examples are sorted by
     length and split by :func:`micro_batch_split`. The number of micro-batches per window, and so
     the step count, equals that of a plain loader (``ceil(window / micro_batch_size)``).
     """
@@ -212,6 +213,27 @@ class PaddingCounter:
         return 1 - self.real / self.padded if self.padded else 0.0
 
 
+class TargetCollator(PaddingCounter):
+    """The padding collator plus, worked out here on the CPU (so that a training step never waits
+    for the GPU to find them), the positions whose next token is learned and those tokens:
+    ``radis_index`` into the flattened batch (or, ``unpadded``, into its real tokens end to end),
+    ``radis_targets``, and ``radis_lengths`` of the sequences."""
+
+    unpadded = False
+
+    def __call__(self, examples):
+        import torch
+
+        batch = super().__call__(examples)
+        real = batch["attention_mask"].bool()
+        # the label each position predicts (the next token's), as transformers' ForCausalLMLoss shifts
+        targets = torch.nn.functional.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
+        targets = targets[real] if self.unpadded else targets.flatten()
+        index = (targets != IGNORE_INDEX).nonzero().flatten()
+        batch.update(radis_index=index, radis_targets=targets[index], radis_lengths=real.sum(dim=1))
+        return batch
+
+
 def _trainer_class():
     import torch
     from torch.utils.data import DataLoader
@@ -224,13 +246,16 @@ def _trainer_class():
         def __init__(self, *args, batch_sampler=None, **kwargs):
             super().__init__(*args, **kwargs)
             self.radis_batch_sampler = batch_sampler
-            self.target_only_logits = _target_only_logits_ok(self.model)
+            self.target_only_logits = (isinstance(self.data_collator, TargetCollator)
+                                       and _target_only_logits_ok(self.model))
             # On a GPU a padded batch costs little more than the same tokens unpadded, and the
             # per-sequence attention loop would cost kernel launches; on a CPU padding is paid in full.
             self.unpadded = (self.target_only_logits and self.args.device.type == "cpu"
                              and self.args.world_size == 1 and _register_segment_attention())
-            self.tokens_real = self.tokens_computed = 0
             self._base_attention = None
+            self._padded_calls = 0
+            if self.target_only_logits:
+                self.data_collator.unpadded = self.unpadded
             if self.unpadded:
                 config = self._base().config
                 self._base_attention = config._attn_implementation
@@ -245,7 +270,11 @@ def _trainer_class():
 
         @property
         def padding_waste(self) -> float:
-            return 1 - self.tokens_real / self.tokens_computed if self.tokens_computed else 0.0
+            """Share of the token positions computed that were padding."""
+            counter = self.data_collator
+            if not isinstance(counter, PaddingCounter):
+                return float("nan")
+            return 0.0 if self.unpadded and not self._padded_calls else counter.waste
 
         def get_train_dataloader(self):
             if self.radis_batch_sampler is None:
@@ -255,38 +284,30 @@ def _trainer_class():
                 num_workers=self.args.dataloader_num_workers))
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            mask = inputs.get("attention_mask")
-            real = int(mask.sum()) if mask is not None else inputs["input_ids"].numel()
+            extra = {k: inputs.pop(k) for k in [k for k in inputs if k.startswith("radis_")]}
             # Only where the model is not wrapped (one process): calling its decoder directly
             # would bypass DistributedDataParallel's gradient hooks.
-            if (return_outputs or not self.target_only_logits or "labels" not in inputs
+            if (return_outputs or not extra or "labels" not in inputs
                     or model is not self.accelerator.unwrap_model(model) or self.args.n_gpu > 1):
-                self.tokens_real += real
-                self.tokens_computed += inputs["input_ids"].numel()
+                self._padded_calls += 1
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             base = model.get_base_model() if hasattr(model, "get_base_model") else model
-            ids, labels = inputs["input_ids"], inputs["labels"]
-            # the label each position predicts (the next token's), as transformers' ForCausalLMLoss shifts
-            targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
-            if self.unpadded and mask is not None:
-                real_tokens = mask.bool()
-                lengths = real_tokens.sum(dim=1).tolist()
+            ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+            if self.unpadded:
+                lengths = extra["radis_lengths"].tolist()
                 positions = torch.cat([torch.arange(n, device=ids.device) for n in lengths])[None]
-                hidden = base.get_decoder()(input_ids=ids[real_tokens][None], position_ids=positions, use_cache=False,
+                hidden = base.get_decoder()(input_ids=ids[mask.bool()][None], position_ids=positions, use_cache=False,
                                             segment_lengths=lengths).last_hidden_state[0]
-                targets = targets[real_tokens]
-                self.tokens_computed += real
             else:
                 hidden = base.get_decoder()(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-                self.tokens_computed += ids.numel()
-            self.tokens_real += real
+                hidden = hidden.reshape(-1, hidden.shape[-1])
             # the same loss as ForCausalLMLoss: fp32 logits, summed and divided by the labelled
             # tokens of the whole accumulation window (or averaged when that count is absent)
-            learned = targets != IGNORE_INDEX
-            logits = base.get_output_embeddings()(hidden[learned]).float()
+            logits = base.get_output_embeddings()(hidden.index_select(0, extra["radis_index"])).float()
+            targets = extra["radis_targets"]
             if num_items_in_batch is None:
-                return torch.nn.functional.cross_entropy(logits, targets[learned], reduction="mean")
-            loss = torch.nn.functional.cross_entropy(logits, targets[learned], reduction="sum")
+                return torch.nn.functional.cross_entropy(logits, targets, reduction="mean")
+            loss = torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
             if torch.is_tensor(num_items_in_batch):
                 num_items_in_batch = num_items_in_batch.to(loss.device)
             loss = loss / num_items_in_batch
@@ -301,8 +322,13 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
           seed: int, trust_remote_code: bool = False) -> dict:
     """Fine-tune ``backbone_dir`` on chat examples; writes the adapter (or full model) to ``out_dir``."""
     import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, TrainingArguments, set_seed
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        TrainingArguments,
+        set_seed,
+    )
 
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)
@@ -311,7 +337,8 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
     features = [build_features(tokenizer, ex["messages"], settings["max_length"]) for ex in trainset]
     if not features:
         raise InputError("the training set is empty")
-    dataset = Dataset.from_list([{"input_ids": f.input_ids, "labels": f.labels} for f in features])
+    # tokenised once, kept as plain lists (a sized sequence is all the Trainer needs)
+    dataset = [{"input_ids": f.input_ids, "labels": f.labels} for f in features]
 
     dtype = torch.bfloat16 if settings["bf16"] else torch.float32
     model = AutoModelForCausalLM.from_pretrained(backbone_dir, dtype=dtype, trust_remote_code=trust_remote_code)
@@ -361,8 +388,8 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
-                                      pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+    collator = TargetCollator(DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
+                                                     pad_to_multiple_of=8 if torch.cuda.is_available() else None))
     sampler = None if world_size > 1 else WindowSortedBatchSampler(
         [len(f.input_ids) for f in features], settings["micro_batch_size"], accumulation, seed)
     trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator,

@@ -1,0 +1,127 @@
+"""Benchmarks 3–5: DAG overhead, and memory and time per stage of a finished default run.
+
+A finished run lives in a scratch working directory under ``results/benchmarks-work/``:
+``default-run`` (the embedded default, made by ``python benchmarks/run.py --default-run``,
+tens of minutes) or, where there is none, ``tiny-run`` (the default at the tiny sizes of
+``tests/overlays.py``, made here once in a few minutes and reused).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from common import REPO, WORK, Report, median
+from stage_report import RSS_LIMIT_MB, collect
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+DEFAULT_RUN = WORK / "default-run"
+TINY_RUN = WORK / "tiny-run"
+
+
+def snakemake(workdir: Path, *args: str, overlay: Path | None = None, timeout: int = 7200):
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--profile", str(REPO / "profiles" / "local")]
+    if overlay is not None:
+        cmd += ["--configfile", str(overlay)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    done = subprocess.run([*cmd, *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout,
+                          check=False)
+    return done, time.perf_counter() - t0
+
+
+def _overlay(run_dir: Path) -> Path | None:
+    path = run_dir / "overlay.yaml"
+    return path if path.exists() else None
+
+
+def tiny_overlay() -> dict:
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        from overlays import TINY
+    finally:
+        sys.path.pop(0)
+    return TINY
+
+
+def make_run(run_dir: Path, overlay: dict | None) -> float:
+    """Run the DAG to the end in ``run_dir``; records the wall time beside its results."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = None
+    if overlay is not None:
+        path = run_dir / "overlay.yaml"
+        path.write_text(yaml.safe_dump(overlay))
+    done, wall = snakemake(run_dir, "all", overlay=path)
+    (run_dir / "snakemake.log").write_text(done.stdout + done.stderr)
+    if done.returncode:
+        raise SystemExit(f"the run in {run_dir} failed (see {run_dir / 'snakemake.log'}):\n{done.stderr[-3000:]}")
+    (run_dir / "run_wall.json").write_text(json.dumps({"wall_s": wall, "finished": time.time()}) + "\n")
+    return wall
+
+
+def finished_run() -> Path | None:
+    for run_dir in (DEFAULT_RUN, TINY_RUN):
+        if (run_dir / "run_wall.json").exists():
+            return run_dir
+    return None
+
+
+def dry_run_paper(repeats: int) -> tuple[list[float], int]:
+    workdir = WORK / "dryrun"
+    workdir.mkdir(parents=True, exist_ok=True)
+    times, jobs = [], 0
+    for _ in range(repeats):
+        done, wall = snakemake(workdir, "-n", "all", overlay=REPO / "config" / "paper.yaml", timeout=600)
+        if done.returncode:
+            raise SystemExit(f"dry run of config/paper.yaml failed:\n{done.stderr[-3000:]}")
+        times.append(wall)
+        found = re.search(r"^total\s+(\d+)", done.stdout + done.stderr, re.MULTILINE)
+        jobs = int(found.group(1)) if found else jobs
+    return times, jobs
+
+
+def noop_rerun(run_dir: Path, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        done, wall = snakemake(run_dir, "all", overlay=_overlay(run_dir), timeout=600)
+        out = done.stdout + done.stderr
+        if done.returncode or "Nothing to be done" not in out:
+            raise SystemExit(f"the rerun in {run_dir} was not a no-op:\n{out[-3000:]}")
+        times.append(wall)
+    return times
+
+
+def run(report: Report, repeats: int) -> None:
+    times, jobs = dry_run_paper(repeats)
+    report.add("3 DAG", f"snakemake -n --configfile config/paper.yaml all ({jobs} jobs), s",
+               f"{median(times):.2f}", "<= 5 s", median(times) <= 5, "runs " + ", ".join(f"{t:.2f}" for t in times))
+    run_dir = finished_run()
+    if run_dir is None:
+        print(f"  no finished run under {WORK}: running the default at tiny sizes (tests/overlays.py) once", flush=True)
+        make_run(TINY_RUN, tiny_overlay())
+        run_dir = TINY_RUN
+    kind = "default run" if run_dir == DEFAULT_RUN else "default at tiny sizes"
+    times = noop_rerun(run_dir, repeats)
+    report.add("3 DAG", f"no-op rerun of a finished {kind}, s", f"{median(times):.2f}", "<= 5 s",
+               median(times) <= 5, "runs " + ", ".join(f"{t:.2f}" for t in times))
+
+    stages = collect(run_dir / "results")
+    peak = stages.peak
+    over = [s.name for s in stages.stages if s.max_rss_mb > RSS_LIMIT_MB]
+    report.add("4 memory", f"peak RSS of any stage ({kind}), MB", f"{peak.max_rss_mb:.0f}",
+               f"none > {RSS_LIMIT_MB}", not over, f"{peak.max_rss_job}; over: {', '.join(over) or 'none'}")
+    per_stage = ", ".join(f"{s.name} {s.max_rss_mb:.0f}" for s in sorted(stages.stages, key=lambda s: -s.max_rss_mb)
+                          if s.max_rss_mb >= 100)
+    report.add("4 memory", "peak RSS per stage, MB (>= 100 MB)", per_stage)
+    report.add("5 whole run", f"wall time of the {kind}, min", f"{stages.wall_s / 60:.1f}", note=stages.wall_source)
+    total = stages.job_seconds or 1.0
+    shares = ", ".join(f"{s.name} {s.seconds / total:.0%}" for s in stages.stages if s.seconds / total >= 0.01)
+    report.add("5 whole run", "share of job time per stage (>= 1%)", shares,
+               note=f"python benchmarks/stage_report.py {run_dir.relative_to(REPO)}/results")
