@@ -1,9 +1,10 @@
 """A scripted, fault-injecting OpenAI-compatible server: a real stdlib HTTP server on 127.0.0.1.
 
 Tests of the judge client talk to this over real sockets (no mocked HTTP layer). Each POST takes
-the next action from a schedule (an HTTP error, a 429 with Retry-After, a slow answer) and
-otherwise answers an echo completion; the server counts requests, the most requests in flight at
-once, and the Authorization headers it saw.
+the next action from a schedule (an HTTP error, a 429 with Retry-After, a slow answer, a malformed
+body) and otherwise answers an echo completion; the server counts requests, the most requests in flight at
+once, the Authorization headers it saw, the faults it served by kind, and the requests it answered
+well (``answered``), so a test can check that every item was judged exactly once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +25,16 @@ class Action:
     status: int = 200
     delay_s: float = 0.0
     retry_after: str | None = None
+    #: a malformed answer with status 200: ``"not-json"`` (a body that does not parse) or
+    #: ``"no-choices"`` (valid JSON without the ``choices`` list)
+    malformed: str | None = None
+    #: names a fault the server cannot see as one (e.g. "timeout" for a delay past the client's timeout)
+    label: str | None = None
+
+    @property
+    def fault(self) -> str | None:
+        """The kind of fault this action injects (None: a well-formed, timely answer)."""
+        return self.label or (str(self.status) if self.status != 200 else self.malformed)
 
 
 def echo_completion(body: dict) -> dict:
@@ -38,10 +50,17 @@ def echo_completion(body: dict) -> dict:
 class FakeOpenAI:
     """``with FakeOpenAI(schedule, default_delay_s=...) as fake:`` then ``fake.base_url``."""
 
-    def __init__(self, schedule: list[Action] | None = None, default_delay_s: float = 0.0):
+    def __init__(self, schedule: list[Action] | None = None, default_delay_s: float = 0.0,
+                 reply: Callable[[dict], str] | None = None):
         self.schedule = list(schedule or [])
         self.default_delay_s = default_delay_s
+        #: the text of a successful answer (default: "echo: <last message>")
+        self.reply = reply
         self.requests = 0
+        #: bodies of the requests answered with a well-formed completion (200), in order
+        self.answered: list[dict] = []
+        #: faults served, by kind ("429", "500", "timeout", "not-json", ...)
+        self.faults: dict[str, int] = {}
         self.in_flight = 0
         self.max_in_flight = 0
         self.auth_headers: list[str] = []
@@ -69,7 +88,10 @@ class FakeOpenAI:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.bodies.append(body)
-            return self.schedule.pop(0) if self.schedule else Action(delay_s=self.default_delay_s)
+            action = self.schedule.pop(0) if self.schedule else Action(delay_s=self.default_delay_s)
+            if action.fault is not None:
+                self.faults[action.fault] = self.faults.get(action.fault, 0) + 1
+            return action
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -87,11 +109,17 @@ class FakeOpenAI:
                 action = fake._next(body)
                 try:
                     time.sleep(action.delay_s)
-                    if action.status == 200:
-                        payload = echo_completion(body)
-                    else:
+                    if action.status != 200:
                         payload = {"error": {"message": f"scripted {action.status}", "type": "server_error"}}
-                    blob = json.dumps(payload).encode()
+                    elif action.malformed == "no-choices":
+                        payload = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+                                   "model": body.get("model", "fake")}
+                    else:
+                        payload = echo_completion(body)
+                        if fake.reply is not None:
+                            payload["choices"][0]["message"]["content"] = fake.reply(body)
+                    blob = (b'{"choices": [{"mess' if action.malformed == "not-json"
+                            else json.dumps(payload).encode())
                     self.send_response(action.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(blob)))
@@ -101,6 +129,10 @@ class FakeOpenAI:
                     self.wfile.write(blob)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout) before we answered
+                else:
+                    if action.fault is None:
+                        with fake._lock:
+                            fake.answered.append(body)
                 finally:
                     with fake._lock:
                         fake.in_flight -= 1

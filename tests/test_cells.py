@@ -38,6 +38,15 @@ def test_every_table1_cell_is_a_distinct_planned_file(paper, planned):
                 assert target in planned, target
                 files.append(target)
     assert len(files) == len(set(files)) == 2 * 5 * 4
+    # the prior MT models' rows: backbone = the model, method = base; only the cells the paper shows
+    for prior in paper["experiment"]["prior_models"]:
+        shown = paper["backbones"][prior].get("directions", paper["experiment"]["directions"])
+        for language, code in zip(languages, ["cs", "de", "ru", "zh"]):
+            if f"en-{code}" in shown:
+                (target,) = cell_targets(1, prior, "base", language, paper["experiment"]["directions"])
+                assert target in planned, target
+                files.append(target)
+    assert len(files) == len(set(files)) == 2 * 5 * 4 + 2 + 4 * 3  # ParroT: German and Chinese only
 
 
 def test_cells_of_other_tables(paper):

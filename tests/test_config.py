@@ -114,6 +114,15 @@ BAD = [
     ("zero max_new_tokens", _set("decoding.rationale.max_new_tokens", 0), ["'decoding.rationale.max_new_tokens'"]),
     ("dataset id without owner", _set("data.hub.train.id", "ALMA"), ["'data.hub.train.id'"]),
     ("missing section", lambda c: c.pop("decoding"), ["'<top level>'", "'decoding'"]),
+    ("prior model not in the catalogue", _set("experiment.prior_models", ["alma-7b"]),
+     ["'experiment.prior_models.0'", "'alma-7b'"]),
+    ("prior model that is also a backbone", _set("experiment.prior_models", [EMBEDDED]),
+     ["'experiment.prior_models.0'", "also in experiment.backbones"]),
+    ("unknown prompt format", _set("backbones.smollm2-135m-alma-prompt.prompt_format", "klingon"),
+     ["'backbones.smollm2-135m-alma-prompt.prompt_format'", "'klingon'", "known: alma, bayling"]),
+    ("delta source without base", _add_backbone("bayling", {"source": {"kind": "delta", "delta": {
+        "kind": "hub", "id": "ICTNLP/bayling-7b-diff", "revision": "main"}}}),
+     ["'backbones.bayling.source'", "'base'"]),
 ]
 
 

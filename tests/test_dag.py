@@ -30,9 +30,11 @@ def test_paper_grid_is_planned_without_network(tmp_path):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     jobs = job_counts(out)
-    # 2 backbones × (base + 4 methods), plus Table 5's two external-rationale RaDis runs (Mistral only)
-    models = 2 * 5 + 2
-    assert jobs["materialise_backbone"] == 4  # 2 backbones, Llama-3-70B (rationales), Llama-Guard-3-8B
+    # 2 backbones × (base + 4 methods), Table 5's two external-rationale RaDis runs (Mistral only),
+    # and the 4 prior MT models (evaluated as released)
+    models = 2 * 5 + 2 + 4
+    # 2 backbones, Llama-3-70B (rationales), Llama-Guard-3-8B, ParroT, BigTrans, BayLing, ALMA
+    assert jobs["materialise_backbone"] == 8
     assert jobs["synthesize"] == 2 * 3 + 2
     assert jobs["train"] == jobs["merge"] == jobs["build_trainset"] == 2 * 4 + 2
     assert jobs["prepare_data"] == 16
@@ -47,14 +49,20 @@ def test_paper_grid_is_planned_without_network(tmp_path):
     for backbone in ("llama-2-7b-chat", "mistral-7b-instruct-v0.2"):
         assert f"results/eval/{backbone}/radis/translation/en-cs.json" in out
         assert f"results/eval/{backbone}/radis/alpacaeval2.json" in out
+    for prior in ("parrot-7b", "bigtrans-13b", "bayling-7b", "alma-7b"):
+        assert f"results/eval/{prior}/base/translation/en-de.json" in out
+        assert f"results/eval/{prior}/base/mtbench.json" in out
+        assert f"results/eval/{prior}/base/gsm8k.json" in out
+        assert f"results/eval/{prior}/seqkd/" not in out  # evaluated as released, never trained
 
 
 def test_default_grid_is_planned(tmp_path):
     run = dry_run(tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = job_counts(run.stdout + run.stderr)
-    # 4 methods + RaDis on the merged Vanilla-FT model's rationales (Table 5)
-    assert jobs["train"] == 5 and jobs["score_translation"] == 6 * 8
+    # 4 methods + RaDis on the merged Vanilla-FT model's rationales (Table 5); the scored models
+    # are those 5, the backbone and the prior-model stand-in
+    assert jobs["train"] == 5 and jobs["score_translation"] == 7 * 8
 
 
 def test_a_bad_config_stops_the_dag_with_the_key_named(tmp_path):
@@ -70,4 +78,4 @@ def test_directions_are_config_not_hard_wired(tmp_path):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     assert "results/eval/smollm2-135m/radis/translation/en-is.json" in out
-    assert job_counts(out)["score_translation"] == 6 * 3
+    assert job_counts(out)["score_translation"] == 7 * 3  # 6 models of the backbone, 1 prior model

@@ -232,7 +232,8 @@ def test_figure1_places_scored_models_and_names_the_rest(tmp_path):
                 "metrics": {"score": "n/a: 2 of 2 judgments had no [[rating]]"}}]
     points = figure1(translation, general, tmp_path / "f.png", "chrf")
     assert (tmp_path / "f.png").read_bytes().startswith(b"\x89PNG")
-    assert points[0] == {"backbone": "b", "method": "base", "translation": 40.0, "mtbench": 6.5}
+    assert points[0] == {"backbone": "b", "method": "base", "translation": 40.0, "mtbench": 6.5, "group": "b",
+                         "label": "Backbone LLM"}
     assert points[1]["mtbench"].startswith("n/a: 2 of 2")
     json.dumps(points)
 

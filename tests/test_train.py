@@ -46,10 +46,24 @@ def test_gradient_accumulation_reaches_the_effective_batch():
 def test_checkpoints_of_other_settings_are_discarded(tmp_path):
     ckpt = tmp_path / "checkpoints"
     (ckpt / "checkpoint-3").mkdir(parents=True)
+    (ckpt / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')
     (ckpt / "fingerprint.txt").write_text("aaa\n")
     assert last_checkpoint(ckpt, "aaa").endswith("checkpoint-3")
     assert last_checkpoint(ckpt, "bbb") is None
     assert not (ckpt / "checkpoint-3").exists()
+
+
+def test_half_written_checkpoints_are_skipped(tmp_path):
+    """A job killed while saving leaves a checkpoint without (or with a truncated) trainer_state.json,
+    which the Trainer writes last: the resume falls back to the last whole checkpoint."""
+    ckpt = tmp_path / "checkpoints"
+    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_st'), (6, None)):
+        (ckpt / f"checkpoint-{step}").mkdir(parents=True)
+        if state is not None:
+            (ckpt / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (ckpt / "fingerprint.txt").write_text("aaa\n")
+    assert last_checkpoint(ckpt, "aaa").endswith("checkpoint-2")
+    assert sorted(p.name for p in ckpt.glob("checkpoint-*")) == ["checkpoint-2"]
 
 
 def test_translation_is_the_first_line_of_the_reply():

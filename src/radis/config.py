@@ -88,6 +88,16 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         if "method" in generator and generator["method"] not in experiment["methods"]:
             raise ConfigError(f"config key 'methods.{name}.rationale_generator.method': "
                               f"{generator['method']!r} is not in experiment.methods")
+    for i, name in enumerate(experiment.get("prior_models", [])):
+        key = f"config key 'experiment.prior_models.{i}'"
+        entry = config["backbones"].get(name)
+        if entry is None:
+            raise ConfigError(f"{key}: model {name!r} is not defined under 'backbones'")
+        if name in experiment["backbones"]:
+            raise ConfigError(f"{key}: {name!r} is also in experiment.backbones; a prior model is evaluated as "
+                              "released, a backbone is trained")
+        if "prompt_format" in entry:
+            prompt_format_path(entry["prompt_format"], f"backbones.{name}.prompt_format")
     for i, text in enumerate(experiment["directions"]):
         try:
             direction = Direction.parse(text)
@@ -117,6 +127,32 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if general["data"]["source"] == "mirror" and not general["data"].get("mirror"):
         raise ConfigError("config key 'general.data.mirror': required when general.data.source is 'mirror'")
     return config
+
+
+PROMPT_FORMATS_DIR = REPO_ROOT / "workflow" / "resources" / "prompt_formats"
+
+
+def prompt_format_path(name: str, key: str = "prompt_format") -> Path:
+    """The file of a prompt format (a released model's own translation prompt and chat template)."""
+    path = PROMPT_FORMATS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROMPT_FORMATS_DIR.glob("*.yaml")))
+        raise ConfigError(f"config key '{key}': no prompt format {name!r} ({path} does not exist; known: {known})")
+    return path
+
+
+def load_prompt_format(name: str) -> dict[str, str]:
+    """A prompt format (see workflow/resources/prompt_formats/README.md) as the steps use it."""
+    path = prompt_format_path(name)
+    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    missing = [k for k in ("translation", "chat_template") if not isinstance(spec.get(k), str)]
+    if missing:
+        raise ConfigError(f"{path}: missing or non-string key(s) {', '.join(missing)}")
+    names = spec.get("language_names", {})
+    if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+        raise ConfigError(f"{path}: language_names must map language codes to names")
+    return {"name": name, "translation": spec["translation"], "chat_template": spec["chat_template"],
+            "language_names": names}
 
 
 def used_judges(config: dict, benchmarks: set[str] | None = None) -> dict[str, dict]:

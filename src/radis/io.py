@@ -37,6 +37,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary directory next to ``path`` (a model or adapter directory); it
+    replaces ``path``, and whatever was there, only if the block succeeds."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.unlink()
+        tmp.mkdir()
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -26,6 +26,16 @@ def translation_instruction(direction: Direction, source: str, template: int) ->
     )
 
 
+def format_translation_prompt(prompt_format: dict, bos: str, direction: Direction, source: str) -> str:
+    """A released MT model's own prompt (workflow/resources/prompt_formats), as plain text."""
+    names = prompt_format.get("language_names", {})
+    return prompt_format["translation"].format(
+        bos=bos, source=source,
+        src_lang=names.get(direction.src) or language_name(direction.src),
+        tgt_lang=names.get(direction.tgt) or language_name(direction.tgt),
+    )
+
+
 def draw_templates(n: int, seed: int, salt: str) -> list[int]:
     """One instruction template per sample, drawn with a fixed seed (B.1: avoids overfitting to one).
 

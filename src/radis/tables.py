@@ -1,8 +1,9 @@
 """Tables 1-2 of the paper (translation quality, EN→X and X→EN) built from per-cell result files.
 
 Each cell of a table is one JSON file under ``results/eval/{backbone}/{method}/translation/``; this
-module gathers them into the paper's layout: one block per backbone, its untouched "Backbone LLM"
-row first, then one row per method with the delta to that row, one column per language plus the
+module gathers them into the paper's layout: the prior LLM-based MT models first (released models,
+evaluated as they are: no deltas), then one block per backbone, its untouched "Backbone LLM" row
+first, then one row per method with the delta to that row, one column per language plus the
 average. A missing cell is an error, never a blank: a silently incomplete table is the worst kind
 of wrong result. One :class:`Table` renders to Markdown (reading), CSV (machines) and LaTeX (paper).
 """
@@ -31,6 +32,9 @@ BASE = "base"
 # Scores and deltas are rounded once, when the table is built, so that every rendering shows the
 # same numbers and each printed delta is exactly the difference of the two printed scores.
 DECIMALS = 2
+PRIOR_GROUP = "Prior LLM-based MT models"
+#: a cell the paper leaves empty (a prior model not built for that direction or benchmark)
+NOT_SHOWN = "-"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class Row:
     scores: tuple[float | str, ...]
     #: to the reference row (Tables 1-2: the backbone; Table 3: Vanilla-FT); None for rows without one
     deltas: tuple[float | None, ...] | None
+    #: the model, where it is not the group's (the prior-models group has one per row)
+    backbone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,11 +127,14 @@ def translation_table(
     *,
     title: str | None = None,
     backbone_names: dict[str, str] | None = None,
+    prior: dict[str, dict] | None = None,
 ) -> Table:
     """Lay out ``metric`` for ``backbones`` × (backbone row + ``methods``) × ``directions``.
 
     ``methods`` may include ``base`` or not: the backbone row always comes first, since every
-    delta is measured against it. Raises ``ValueError`` listing every missing cell.
+    delta is measured against it. ``prior`` (name → ``{label, directions}``) adds the prior MT
+    models as the first group; a direction outside a model's ``directions`` shows "-", and so does
+    its average. Raises ``ValueError`` listing every missing cell.
     """
     if not directions:
         raise ValueError("a translation table needs at least one direction")
@@ -138,17 +147,28 @@ def translation_table(
         index[key] = r["metrics"].get(metric)
 
     row_methods = [BASE] + [m for m in methods if m != BASE]
+    prior = prior or {}
+    shown = {p: [d for d in dirs if str(d) in spec.get("directions", map(str, dirs))] for p, spec in prior.items()}
+    wanted = [(b, m, d) for b in backbones for m in row_methods for d in dirs]
+    wanted += [(p, BASE, d) for p in prior for d in shown[p]]
     missing = [
         f"backbone={b} method={m} direction={d}" + ("" if (b, m, str(d)) not in index else f" (no {metric})")
-        for b in backbones
-        for m in row_methods
-        for d in dirs
+        for b, m, d in wanted
         if index.get((b, m, str(d))) is None
     ]
     if missing:
         raise ValueError(f"missing {metric} results for {len(missing)} table cell(s): " + "; ".join(missing))
 
     groups = []
+    if prior:
+        rows = []
+        for p, spec in prior.items():
+            raw = [float(index[(p, BASE, str(d))]) if d in shown[p] else NOT_SHOWN for d in dirs]  # type: ignore[arg-type]
+            numbers = [x for x in raw if not isinstance(x, str)]
+            average = sum(numbers) / len(numbers) if len(numbers) == len(raw) else NOT_SHOWN
+            rows.append(Row(method=BASE, label=spec.get("label", p), scores=tuple(_round(x) for x in [*raw, average]),
+                            deltas=None, backbone=p))
+        groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
     for b in backbones:
         rows: list[Row] = []
         base_scores: tuple[float, ...] = ()
@@ -214,7 +234,7 @@ def render_csv(table: Table) -> str:
             deltas = row.deltas or (None,) * len(row.scores)
             values = [v for s, d in zip(row.scores, deltas)
                       for v in (_fmt(s), "" if d is None or isinstance(s, str) else _fmt(d))]
-            writer.writerow([table.metric, group.backbone, row.method, row.label, *values])
+            writer.writerow([table.metric, row.backbone or group.backbone, row.method, row.label, *values])
     return buf.getvalue()
 
 
@@ -304,15 +324,28 @@ def relative_performance(scores: list[float | str], base: list[float | str]) -> 
 
 def general_table(results: list[dict], backbones: list[str], methods: list[str], benchmarks: list[str], *,
                   title: str = "Table 3: Instruction following, safety and reasoning",
-                  backbone_names: dict[str, str] | None = None) -> Table:
-    """Table 3: one column per benchmark plus RP[%]; deltas to Vanilla-FT, as in the paper."""
+                  backbone_names: dict[str, str] | None = None, prior: dict[str, dict] | None = None) -> Table:
+    """Table 3: one column per benchmark plus RP[%]; deltas to Vanilla-FT, as in the paper.
+
+    ``prior`` (name → ``{label, benchmarks}``) adds the prior MT models first; RP is "-" for them
+    (it is defined for fine-tuned backbones only), as is a benchmark outside their ``benchmarks``.
+    """
     index = {(r["backbone"], r["method"], r["benchmark"]): general_score(r) for r in results}
     row_methods = [BASE] + [m for m in methods if m != BASE]
-    missing = [f"backbone={b} method={m} benchmark={k}" for b in backbones for m in row_methods
-               for k in benchmarks if (b, m, k) not in index]
+    prior = prior or {}
+    shown = {p: [k for k in benchmarks if k in spec.get("benchmarks", benchmarks)] for p, spec in prior.items()}
+    wanted = [(b, m, k) for b in backbones for m in row_methods for k in benchmarks]
+    wanted += [(p, BASE, k) for p in prior for k in shown[p]]
+    missing = [f"backbone={b} method={m} benchmark={k}" for b, m, k in wanted if (b, m, k) not in index]
     if missing:
         raise ValueError(f"missing results for {len(missing)} Table 3 cell(s): " + "; ".join(missing))
     groups, skipped_any = [], set()
+    if prior:
+        rows = [Row(method=BASE, label=spec.get("label", p), backbone=p, deltas=None,
+                    scores=(*(_round(index[(p, BASE, k)]) if k in shown[p] else NOT_SHOWN for k in benchmarks),
+                            NOT_SHOWN))
+                for p, spec in prior.items()]
+        groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
     for b in backbones:
         base = [index[(b, BASE, k)] for k in benchmarks]
         rows, reference = [], None
@@ -347,8 +380,10 @@ def _round(x: float | str) -> float | str:
     return x if isinstance(x, str) else round(x, DECIMALS)
 
 
-def figure1(translation: list[dict], general: list[dict], path: Path, metric: str) -> list[dict]:
-    """Figure 1: average translation score against MT-Bench, one point per backbone × method (PNG).
+def figure1(translation: list[dict], general: list[dict], path: Path, metric: str,
+            prior: dict[str, dict] | None = None) -> list[dict]:
+    """Figure 1: average translation score against MT-Bench, one point per backbone × method (PNG);
+    the prior MT models (``prior``: name → ``{label}``) form one group of their own.
 
     Returns the plotted points so the caller can record them beside the figure.
     """
@@ -363,22 +398,26 @@ def figure1(translation: list[dict], general: list[dict], path: Path, metric: st
         if value is not None:
             sums.setdefault((r["backbone"], r["method"]), []).append(float(value))
     mt = {(r["backbone"], r["method"]): general_score(r) for r in general if r["benchmark"] == "mtbench"}
-    points = [{"backbone": b, "method": m, "translation": sum(v) / len(v), "mtbench": mt.get((b, m), "n/a: no result")}
+    prior = prior or {}
+    points = [{"backbone": b, "method": m, "translation": sum(v) / len(v), "mtbench": mt.get((b, m), "n/a: no result"),
+               "group": PRIOR_GROUP if b in prior else b,
+               "label": prior[b].get("label", b) if b in prior else method_name(m).removeprefix("w/ ")}
               for (b, m), v in sorted(sums.items())]
     plotted = [p for p in points if isinstance(p["mtbench"], float)]
     fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=150)
     markers = "osD^v<>p*h"
-    backbones = sorted({p["backbone"] for p in plotted})
-    for i, b in enumerate(backbones):
-        mine = [p for p in plotted if p["backbone"] == b]
+    groups = sorted({p["group"] for p in plotted})
+    for i, g in enumerate(groups):
+        mine = [p for p in plotted if p["group"] == g]
         ax.scatter([p["translation"] for p in mine], [p["mtbench"] for p in mine], marker=markers[i % len(markers)],
-                   label=b, s=40)
+                   label=g, s=40)
         for p in mine:
-            ax.annotate(method_name(p["method"]).removeprefix("w/ "), (p["translation"], p["mtbench"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.annotate(p["label"], (p["translation"], p["mtbench"]), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7)
     missing = [p for p in points if not isinstance(p["mtbench"], float)]
     if missing:  # say which models could not be placed, and why, instead of dropping them silently
-        lines = [f"{p['backbone']} {method_name(p['method'])}: MT-Bench {p['mtbench']}" for p in missing[:6]]
+        lines = [f"{p['label'] if p['group'] == PRIOR_GROUP else p['backbone'] + ' ' + method_name(p['method'])}: "
+                 f"MT-Bench {p['mtbench']}" for p in missing[:6]]
         if len(missing) > 6:
             lines.append(f"... and {len(missing) - 6} more")
         ax.text(0.02, 0.98, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=5, wrap=True)
@@ -388,7 +427,7 @@ def figure1(translation: list[dict], general: list[dict], path: Path, metric: st
     ax.set_ylabel("MT-Bench score")
     ax.set_title("Translation vs general ability")
     ax.grid(alpha=0.3)
-    if backbones:
+    if groups:
         ax.legend(fontsize=7)
     fig.tight_layout()
     from radis.io import atomic_path

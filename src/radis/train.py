@@ -22,10 +22,11 @@ import json
 import math
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from radis.io import InputError, write_json
+from radis.io import InputError, atomic_dir, write_json, write_text
 from radis.prompts import render_conversation, render_generation_prompt
 from radis.provenance import config_hash, provenance
 
@@ -73,11 +74,23 @@ def gradient_accumulation(batch_size: int, micro_batch_size: int, world_size: in
     return batch_size // per_step
 
 
+def checkpoint_complete(checkpoint: Path) -> bool:
+    """Whether the Trainer finished writing ``checkpoint``: it writes ``trainer_state.json`` last
+    (after weights, optimizer, scheduler and RNG states), so a job killed while saving leaves a
+    directory without it, or with a truncated one."""
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+        return isinstance(state["global_step"], int)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def last_checkpoint(checkpoint_dir: Path, fingerprint: str) -> str | None:
     """The checkpoint to resume from, if it was written by a run with the same settings.
 
     Checkpoints of a run with other settings (the fingerprint file differs) are discarded, so a
-    changed learning rate never resumes a stale optimizer state.
+    changed learning rate never resumes a stale optimizer state; so are checkpoints that a killed
+    job left half-written (:func:`checkpoint_complete`), so the resume starts from the last whole one.
     """
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -85,8 +98,10 @@ def last_checkpoint(checkpoint_dir: Path, fingerprint: str) -> str | None:
     if checkpoint_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
         shutil.rmtree(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint + "\n")
-    return get_last_checkpoint(str(checkpoint_dir))
+    write_text(stamp, fingerprint + "\n")
+    while (last := get_last_checkpoint(str(checkpoint_dir))) is not None and not checkpoint_complete(last):
+        shutil.rmtree(last)
+    return last
 
 
 def micro_batch_split(lengths: list[int], n_parts: int) -> list[int]:
@@ -232,6 +247,20 @@ class TargetCollator(PaddingCounter):
         index = (targets != IGNORE_INDEX).nonzero().flatten()
         batch.update(radis_index=index, radis_targets=targets[index], radis_lengths=real.sum(dim=1))
         return batch
+
+
+def _step_counter_class():
+    from transformers import TrainerCallback
+
+    class StepCounter(TrainerCallback):
+        """Counts the optimizer steps a process really makes (a resumed run skips the finished ones)."""
+
+        steps = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.steps += 1
+
+    return StepCounter
 
 
 def _trainer_class():
@@ -395,7 +424,9 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
     trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator,
                                batch_sampler=sampler)
     # One process decides about stale checkpoints; the others wait for it, then find the same one.
-    fingerprint = config_hash({"settings": settings, "seed": seed, "n": len(features)})
+    # The fingerprint covers the examples themselves, so a changed training set never resumes.
+    fingerprint = config_hash({"settings": settings, "seed": seed, "n": len(features),
+                               "data": config_hash([[f.input_ids, f.labels] for f in features])})
     with trainer.args.main_process_first(local=False, desc="checkpoint check"):
         if trainer.is_world_process_zero():
             resume = last_checkpoint(checkpoint_dir, fingerprint)
@@ -403,6 +434,10 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
             from transformers.trainer_utils import get_last_checkpoint
 
             resume = get_last_checkpoint(str(checkpoint_dir))
+    if resume is not None and trainer.is_world_process_zero():
+        print(f"resuming from {Path(resume).name} of {checkpoint_dir}", file=sys.stderr, flush=True)
+    counter = _step_counter_class()()
+    trainer.add_callback(counter)
     try:
         result = trainer.train(resume_from_checkpoint=resume)
     finally:
@@ -418,6 +453,7 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         "gradient_accumulation": accumulation,
         "world_size": world_size,
         "resumed_from": resume,
+        "steps_run": counter.steps,  # optimizer steps this process made (fewer than "steps" after a resume)
         "train_loss": result.training_loss,
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
@@ -428,13 +464,11 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         "unpadded": trainer.unpadded,
     }
     if trainer.is_world_process_zero():
-        out_dir = Path(out_dir)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        trainer.model.save_pretrained(out_dir, safe_serialization=True)
-        tokenizer.save_pretrained(out_dir)
-        write_json(out_dir / "radis_provenance.json", provenance(
-            backbone_dir=str(backbone_dir), settings=settings, seed=seed, summary=summary))
+        with atomic_dir(out_dir) as tmp:  # a job killed while saving leaves no half adapter
+            trainer.model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / "radis_provenance.json", provenance(
+                backbone_dir=str(backbone_dir), settings=settings, seed=seed, summary=summary))
     return summary
 
 
@@ -448,19 +482,19 @@ def merge(backbone_dir: Path, adapter_dir: Path, out_dir: Path, bf16: bool = Fal
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
     if not (adapter_dir / "adapter_config.json").exists():
         if not (adapter_dir / "config.json").exists():
             raise InputError(f"{adapter_dir}: neither a LoRA adapter nor a model directory")
-        shutil.copytree(adapter_dir, out_dir)
+        with atomic_dir(out_dir) as tmp:
+            shutil.copytree(adapter_dir, tmp, dirs_exist_ok=True)
         return
     from peft import PeftModel
 
     dtype = torch.bfloat16 if bf16 else torch.float32
     base = AutoModelForCausalLM.from_pretrained(backbone_dir, dtype=dtype, trust_remote_code=trust_remote_code)
     merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
-    merged.save_pretrained(out_dir, safe_serialization=True)
-    AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(out_dir)
     prov = json.loads((adapter_dir / "radis_provenance.json").read_text())
-    write_json(out_dir / "radis_provenance.json", provenance(merged_from=str(adapter_dir), training=prov))
+    with atomic_dir(out_dir) as tmp:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(tmp)
+        write_json(tmp / "radis_provenance.json", provenance(merged_from=str(adapter_dir), training=prov))

@@ -1,15 +1,24 @@
-# Each backbone as a local Hugging Face directory: later stages never touch a hub.
+# Each backbone (and prior MT model) as a local Hugging Face directory: later stages never touch a hub.
 
 
 localrules:
     materialise_backbone,
 
 
+def local_sources(backbone):
+    """Model directories a backbone is copied or built from (another rule may make them)."""
+    source = backbone_entry(backbone)["source"]
+    sides = [source["base"], source["delta"]] if source["kind"] == "delta" else [source]
+    return [s["path"] for s in sides if s["kind"] == "local"]
+
+
 rule materialise_backbone:
+    input:
+        lambda w: local_sources(w.backbone),
     output:
         directory(f"{R}/backbones/{{backbone}}"),
     params:
-        settings=lambda w: as_arg(backbone_entry(w.backbone)),
+        settings=lambda w: as_arg(materialise_settings(w.backbone)),
     log:
         f"{R}/logs/materialise_backbone/{{backbone}}.log",
     benchmark:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from radis.config import ConfigError, method_training, validate_config  # noqa: E402
+from radis.config import ConfigError, load_prompt_format, method_training, validate_config  # noqa: E402
 
 try:
     validate_config(config)
@@ -26,6 +26,8 @@ METHODS = config["experiment"]["methods"]
 #: Table 5: RaDis trained on rationales of another model (methods with a rationale_generator)
 EXTERNAL = config["experiment"].get("external_rationales", [])
 DIRECTIONS = config["experiment"]["directions"]
+#: released MT models evaluated as they are (Tables 1-3, "Prior LLM-based MT models")
+PRIOR = config["experiment"].get("prior_models", [])
 
 
 wildcard_constraints:
@@ -50,6 +52,19 @@ def model_dir(backbone, method):
 
 def backbone_entry(backbone):
     return config["backbones"][backbone]
+
+
+def materialise_settings(backbone):
+    """The catalogue entry, with its prompt format's text (so an edited format rebuilds the model)."""
+    entry = dict(backbone_entry(backbone))
+    if "prompt_format" in entry:
+        entry["prompt_format"] = load_prompt_format(entry["prompt_format"])
+    return entry
+
+
+def prompt_format(backbone):
+    name = backbone_entry(backbone).get("prompt_format") if backbone in config["backbones"] else None
+    return load_prompt_format(name) if name else None
 
 
 def generation_settings(backbone, decoding):
@@ -86,20 +101,27 @@ def methods_of(backbone, methods):
     return [m for m in methods if backbone in config["methods"][m].get("backbones", [backbone])]
 
 
-def model_cells(pattern, methods, **wildcards):
-    """`pattern` for every backbone × (base + its applicable methods) × the other wildcards."""
-    return [
-        f
-        for b in BACKBONES
-        for m in ["base", *methods_of(b, methods)]
-        for f in expand(pattern, backbone=b, method=m, **wildcards)
-    ]
+def model_cells(pattern, methods, prior=True, **wildcards):
+    """`pattern` for every backbone × (base + its applicable methods) × the other wildcards, and
+    for the prior MT models (as released: `base`) unless `prior` is false."""
+    models = [(b, m) for b in BACKBONES for m in ["base", *methods_of(b, methods)]]
+    models += [(p, "base") for p in PRIOR] if prior else []
+    return [f for b, m in models for f in expand(pattern, backbone=b, method=m, **wildcards)]
 
 
-def translation_cells(methods=None):
+def prior_settings():
+    """What the tables need to know of the prior MT models: label and the cells the paper shows."""
+    return {
+        p: {k: backbone_entry(p)[k] for k in ("label", "directions", "benchmarks") if k in backbone_entry(p)}
+        for p in PRIOR
+    }
+
+
+def translation_cells(methods=None, prior=True):
     return model_cells(
         f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.json",
         METHODS + EXTERNAL if methods is None else methods,
+        prior=prior,
         direction=DIRECTIONS,
     )
 

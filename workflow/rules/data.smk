@@ -13,6 +13,7 @@ def data_settings(split):
         "source": data["source"],
         "mirror": str(mirror if mirror.is_absolute() else REPO / mirror),
         "hub": data["hub"],
+        "sha256": data.get("sha256", {}),
         "limit": data[f"{split}_limit"],
         "seed": config["seed"],
     }

@@ -51,10 +51,11 @@ def judge_settings():
     }
 
 
-def general_cells(methods=None):
+def general_cells(methods=None, prior=True):
     return model_cells(
         f"{R}/eval/{{backbone}}/{{method}}/{{benchmark}}.json",
         METHODS + EXTERNAL if methods is None else methods,
+        prior=prior,
         benchmark=GENERAL["benchmarks"],
     )
 

@@ -1,4 +1,5 @@
-# Tables 1 (EN→X), 2 (X→EN), 3 (general ability) and Figure 1, from the per-cell result files alone.
+# Tables 1 (EN→X), 2 (X→EN), 3 (general ability) and Figure 1, from the per-cell result files alone;
+# the prior MT models (experiment.prior_models) are the first group of Tables 1-3.
 
 
 localrules:
@@ -18,7 +19,7 @@ rule tables:
         report(f"{R}/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
         f"{R}/tables/table2.tex",
     params:
-        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "directions": DIRECTIONS}),
+        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "directions": DIRECTIONS, "prior": prior_settings()}),
     log:
         f"{R}/logs/tables.log",
     benchmark:
@@ -36,7 +37,9 @@ rule table3:
         report(f"{R}/tables/table3.csv", caption="../report/table3.rst", category="Tables"),
         f"{R}/tables/table3.tex",
     params:
-        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "benchmarks": GENERAL["benchmarks"]}),
+        settings=as_arg(
+            {"backbones": BACKBONES, "methods": METHODS, "benchmarks": GENERAL["benchmarks"], "prior": prior_settings()}
+        ),
     log:
         f"{R}/logs/table3.log",
     benchmark:
@@ -52,21 +55,23 @@ rule figure1:
     output:
         png=report(f"{R}/figures/figure1.png", caption="../report/figure1.rst", category="Figures"),
         points=f"{R}/figures/figure1.json",
+    params:
+        settings=as_arg({"prior": prior_settings()}),
     log:
         f"{R}/logs/figure1.log",
     benchmark:
         f"{R}/benchmarks/figure1.tsv"
     shell:
         "{RADIS} figure1 --translation {input.translation} --mtbench {input.mtbench} --out {output.png} "
-        "--points {output.points} > {log} 2>&1"
+        "--points {output.points} --settings {params.settings} > {log} 2>&1"
 
 
 if EXTERNAL:
 
     rule table5:
         input:
-            translation=translation_cells(),
-            general=general_cells(),
+            translation=translation_cells(prior=False),
+            general=general_cells(prior=False),
         output:
             f"{R}/tables/table5.md",
             report(f"{R}/tables/table5.csv", caption="../report/table5.rst", category="Tables"),

@@ -15,12 +15,18 @@ Layout, exactly as ALMA's ``utils.load_mmt_dataset`` reads it (``xx`` is the non
 
 Bad input raises :class:`radis.io.InputError` naming the file and the line (JSON Lines) or the
 0-based array index ("record N", the same N as in the record's id).
+
+Integrity: the config pins the sha256 of every data file (``data.sha256``), keyed by its path
+relative to the mirror, or ``{dataset id}/{path in the dataset repo}`` for hub files. A file is
+checked before it is parsed; a changed file, or a mirror file the pins do not list, is refused
+with the file, the expected and the actual sum. Hub datasets with no pinned file are read through
+``datasets`` at the pinned revision, unverified (the caller says so).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +106,29 @@ def normalise(raw: Any, direction: Direction, split: str, index: int, where: str
     }
 
 
-def read_mirror(root: Path, direction: Direction, split: str) -> list[dict]:
-    """Read ``split`` for ``direction`` from a directory in ALMA's GitHub layout (see module doc)."""
+def verify_sha256(path: Path, key: str, sums: Mapping[str, str]) -> None:
+    """Refuse ``path`` unless its sha256 is ``sums[key]`` (the config's ``data.sha256``)."""
+    from radis.data.general import sha256
+
+    actual = sha256(Path(path))
+    expected = sums.get(key)
+    if expected is None:
+        raise InputError(f"{path}: no sha256 pinned for {key!r} in data.sha256 (its sum is {actual}); "
+                         f"check the file, then add '{key}: {actual}'")
+    if actual != expected:
+        raise InputError(f"{path}: sha256 mismatch for {key!r}: expected {expected} (data.sha256), "
+                         f"actual {actual}; the file changed, or the pinned sum is stale")
+
+
+def read_mirror(root: Path, direction: Direction, split: str,
+                sha256: Mapping[str, str] | None = None) -> list[dict]:
+    """Read ``split`` for ``direction`` from a directory in ALMA's GitHub layout (see module doc).
+
+    With ``sha256`` (path relative to ``root`` → sum) the file is verified before it is parsed.
+    """
     path = mirror_path(root, direction, split)
+    if sha256 is not None and path.is_file():
+        verify_sha256(path, path.relative_to(root).as_posix(), sha256)
     return [normalise(raw, direction, split, i, where)
             for i, (where, raw) in enumerate(iter_mirror_file(path, split))]
 
@@ -122,19 +148,58 @@ def normalise_hub_rows(rows: Iterable[Any], direction: Direction, split: str, so
             for i, raw in enumerate(rows)]
 
 
+#: file formats of hub data files, by suffix, as ``datasets.load_dataset`` names them
+HUB_FORMATS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv"}
+
+
+def pinned_hub_files(sums: Mapping[str, str], dataset_id: str, config: str, hub_split: str) -> list[str]:
+    """Paths (in the dataset repo) of the pinned files of one config and split, in the hub's two
+    layouts: ``{config}/{split}-00000-of-00001-....parquet`` and ``{config}/{split}/0000.parquet``."""
+    prefix = f"{dataset_id}/{config}/"
+    files = []
+    for key in sums:
+        rest = key[len(prefix):] if key.startswith(prefix) else None
+        if rest and (rest.split("/")[0] == hub_split if "/" in rest
+                     else rest.startswith((f"{hub_split}-", f"{hub_split}."))):
+            files.append(key[len(dataset_id) + 1:])
+    return sorted(files)
+
+
 def read_hub(direction: Direction, split: str, dataset_id: str | None = None,
-             revision: str | None = None) -> list[dict]:
+             revision: str | None = None, sha256: Mapping[str, str] | None = None) -> list[dict]:
     """Load ``split`` from the hub (needs network or a warm HF cache); train/valid come from
     ALMA-Human-Parallel and test from WMT22-Test unless ``dataset_id`` names a copy of the same shape.
-    Pin ``revision`` so that a re-run reads the same rows."""
+    Pin ``revision`` so that a re-run reads the same rows.
+
+    When ``sha256`` pins files of the dataset (keys ``{dataset_id}/{path}``), exactly those files
+    of this config and split are downloaded, verified, and read; otherwise ``datasets`` resolves
+    the files itself, unverified."""
     import datasets  # heavy; only this path needs it
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     dataset_id = dataset_id or (HUB_TEST_DATASET if split == "test" else HUB_TRAIN_DATASET)
     config, _ = hub_config(direction, split)
-    rows = datasets.load_dataset(dataset_id, config, split=HUB_SPLITS[split], revision=revision)
     where = f"{dataset_id}@{revision or 'default'} [{config}/{HUB_SPLITS[split]}]"
+    if sha256 and any(key.startswith(f"{dataset_id}/") for key in sha256):
+        files = pinned_hub_files(sha256, dataset_id, config, HUB_SPLITS[split])
+        if not files:
+            raise InputError(f"{where}: data.sha256 pins files of {dataset_id} but none of "
+                             f"{config}/{HUB_SPLITS[split]} "
+                             f"(expected keys like '{dataset_id}/{config}/{HUB_SPLITS[split]}-....parquet')")
+        formats = {HUB_FORMATS.get(Path(f).suffix) for f in files}
+        if len(formats) != 1 or None in formats:
+            raise InputError(f"{where}: pinned files {files} must share one format of {sorted(HUB_FORMATS)}")
+        from huggingface_hub import hf_hub_download
+
+        local = []
+        for f in files:
+            path = Path(hf_hub_download(dataset_id, f, repo_type="dataset", revision=revision))
+            verify_sha256(path, f"{dataset_id}/{f}", sha256)
+            local.append(str(path))
+        rows = datasets.load_dataset(formats.pop(), data_files=local, split="train")
+    else:
+        rows = datasets.load_dataset(dataset_id, config, split=HUB_SPLITS[split], revision=revision)
     return normalise_hub_rows(rows, direction, split, where)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from radis.io import InputError, read_json
+from radis.io import InputError, read_json, write_text
 from radis.prompts import render_generation_prompt, user
 
 REFERENCES = {
@@ -63,8 +63,7 @@ def annotator_config(annotator: str, judge_model: str, out_dir: Path) -> Path:
     entry["prompt_template"] = str(configs_root / entry["prompt_template"])
     entry["completions_kwargs"]["model_name"] = judge_model
     target = out_dir / annotator / "configs.yaml"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(config))
+    write_text(target, yaml.safe_dump(config))
     return target
 
 

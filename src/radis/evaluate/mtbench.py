@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from radis.io import InputError, read_jsonl, write_text
+from radis.io import InputError, atomic_path, read_jsonl, write_text
 
 #: FastChat ``common.NEED_REF_CATS``: categories judged against the GPT-4 reference answer.
 NEED_REF_CATS = ("math", "reasoning", "coding", "arena-hard-200")
@@ -372,8 +372,8 @@ def make_demo(src_dir: str | Path, out_dir: str | Path, per_category: int = 1, s
     chosen = subset_questions(src_dir / "question.jsonl", out_dir / "question.jsonl", per_category, seed,
                               categories)
     load_judge_prompts(src_dir / "judge_prompts.jsonl")  # validate before copying
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src_dir / "judge_prompts.jsonl", out_dir / "judge_prompts.jsonl")
+    with atomic_path(out_dir / "judge_prompts.jsonl") as tmp:
+        shutil.copyfile(src_dir / "judge_prompts.jsonl", tmp)
     need_ref = [q["question_id"] for q in chosen if q["category"] in NEED_REF_CATS]
     subset_reference_answers(src_dir / "reference_answer" / "gpt-4.jsonl",
                              out_dir / "reference_answer" / "gpt-4.jsonl", need_ref)

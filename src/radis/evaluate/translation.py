@@ -133,11 +133,16 @@ def extract_translation(text: str, postprocess: str) -> str:
     return ""
 
 
-def translation_prompts(tokenizer, records: list[dict], instruction: int) -> list[str]:
-    """Greedy test prompts: one fixed instruction of Fig. 5 for every test sentence."""
+def translation_prompts(tokenizer, records: list[dict], instruction: int,
+                        prompt_format: dict | None = None) -> list[str]:
+    """Greedy test prompts: one fixed instruction of Fig. 5 for every test sentence, in the chat
+    template; or, for a released MT model with a ``prompt_format``, the model's own prompt."""
     from radis.languages import Direction
-    from radis.prompts import render_generation_prompt, translation_instruction, user
+    from radis.prompts import format_translation_prompt, render_generation_prompt, translation_instruction, user
 
+    if prompt_format is not None:
+        return [format_translation_prompt(prompt_format, tokenizer.bos_token or "",
+                                          Direction(r["src_lang"], r["tgt_lang"]), r["source"]) for r in records]
     return [
         render_generation_prompt(tokenizer, [user(translation_instruction(
             Direction(r["src_lang"], r["tgt_lang"]), r["source"], instruction))])

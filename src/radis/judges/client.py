@@ -3,7 +3,8 @@
 Why this shape: judging is the only paid, rate-limited and slow step of the workflow, so every
 completion is cached on disk before it is used (a rerun or a resumed run repeats no call), the
 ``openai`` client's own retry loop handles 408/409/429/5xx and timeouts with exponential backoff
-(honouring Retry-After), a thread pool bounds concurrency, and a missing key fails when the DAG is
+(honouring Retry-After), malformed answers (a body that does not parse, no ``choices``) are retried
+here and never cached, a thread pool bounds concurrency, and a missing key fails when the DAG is
 parsed instead of after hours of GPU work. The key is read from an environment variable named in
 the config and never written anywhere: the cache holds the request and the response only.
 """
@@ -15,6 +16,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, fields
@@ -25,6 +27,8 @@ from radis.io import InputError, read_json, write_json
 
 #: api_key sent to servers that need none (local servers; the openai client insists on some key)
 LOCAL_API_KEY = "EMPTY"
+#: first wait before asking again after a malformed answer (doubles per retry, at most 8 s)
+RETRY_BACKOFF_S = 0.5
 #: request fields the client sets itself or cannot cache
 _FORBIDDEN_REQUEST_KEYS = {"model", "stream", "extra_headers", "extra_query", "timeout"}
 
@@ -35,6 +39,24 @@ class MissingKeyError(RuntimeError):
 
 class JudgeError(RuntimeError):
     """A judge call failed after the client's retries; finished calls are cached already."""
+
+
+class MalformedResponse(ValueError):
+    """A 200 answer that is not a chat completion (a body that does not parse, no ``choices``)."""
+
+
+def check_response(response: Any) -> dict:
+    """The response as a dict if it is a usable chat completion, else :class:`MalformedResponse`:
+    a truncated or foreign body must be retried, never cached."""
+    if not isinstance(response, Mapping):
+        raise MalformedResponse(f"expected a JSON object, got {type(response).__name__}: {str(response)[:200]!r}")
+    choices = response.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise MalformedResponse(f"the answer has no 'choices' (got {str(choices)[:100]})")
+    message = choices[0].get("message") if isinstance(choices[0], Mapping) else None
+    if not isinstance(message, Mapping) or not isinstance(message.get("content"), (str, type(None))):
+        raise MalformedResponse("the first choice has no message with text content")
+    return dict(response)
 
 
 @dataclass(frozen=True)
@@ -143,8 +165,18 @@ class JudgeClient:
         return self.cache_dir / key[:2] / f"{key}.json"
 
     def cached(self, request: Mapping[str, Any]) -> dict | None:
-        path = self._path(cache_key(self.cfg.model, request))
-        return read_json(path)["response"] if path.exists() else None
+        return self._cached_response(cache_key(self.cfg.model, request))
+
+    def _cached_response(self, key: str) -> dict | None:
+        """The cached response, or None when absent or unusable (a malformed answer that an older
+        version cached is asked again rather than failing the stage)."""
+        path = self._path(key)
+        if not path.exists():
+            return None
+        try:
+            return check_response(read_json(path).get("response"))
+        except (InputError, MalformedResponse, AttributeError):
+            return None
 
     def _openai(self) -> Any:
         if self._client is None:
@@ -157,7 +189,23 @@ class JudgeClient:
         return self._client
 
     def _call(self, key: str, request: dict) -> dict:
-        response = self._openai().chat.completions.create(model=self.cfg.model, **request).model_dump()
+        """One completion. HTTP errors and timeouts are retried by the openai client; a malformed
+        200 answer (see :func:`check_response`) is retried here, up to ``max_retries`` times with
+        exponential backoff, then a :class:`JudgeError` says what came back."""
+        attempts = self.cfg.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                raw = self._openai().chat.completions.create(model=self.cfg.model, **request)
+                response = check_response(raw.model_dump() if hasattr(raw, "model_dump") else raw)
+                break
+            except (MalformedResponse, json.JSONDecodeError) as e:
+                if attempt == attempts:
+                    raise JudgeError(
+                        f"judge {self.cfg.name!r} ({self.cfg.model} at {self.base_url}): malformed answer "
+                        f"{attempts} time(s) in a row, last: {type(e).__name__}: {e}") from e
+                print(f"[judge {self.cfg.name}] malformed answer ({e}); retry {attempt}/{attempts - 1}",
+                      file=sys.stderr, flush=True)
+                time.sleep(min(RETRY_BACKOFF_S * 2 ** (attempt - 1), 8.0))
         entry = {"key": key, "model": self.cfg.model, "request": request, "response": response}
         write_json(self._path(key), entry)
         with self._lock:
@@ -193,9 +241,9 @@ class JudgeClient:
         for key, request in zip(keys, requests):
             if key in results or key in todo:
                 continue
-            path = self._path(key)
-            if path.exists():
-                results[key] = read_json(path)["response"]
+            response = self._cached_response(key)
+            if response is not None:
+                results[key] = response
             else:
                 todo[key] = request
         self.cache_hits += len(requests) - len(todo)

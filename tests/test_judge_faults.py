@@ -1,0 +1,126 @@
+"""The judging stage survives a faulty judge endpoint (issue 7, item 3).
+
+The real ``radis judge`` command (as workflow/rules/general.smk's rule judge_general calls it) judges
+MT-Bench and AdvBench responses against tests/fake_openai.py, a real HTTP server on 127.0.0.1 that
+answers on a schedule with 429s, 500/503s, a reply slower than the client's timeout and malformed
+200 bodies (one that does not parse, one without ``choices``). The server counts what it served:
+every item must be answered well exactly once, and a rerun must make no request at all.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fake_openai import Action, FakeOpenAI
+
+from radis.evaluate import advbench, mtbench
+from radis.io import read_jsonl, write_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "workflow/resources/demo"
+TIMEOUT_S = 1.0
+SCHEDULE = [
+    Action(status=429, retry_after="0"),
+    Action(status=500),
+    Action(delay_s=TIMEOUT_S + 1.5, label="timeout"),  # the client gives up and asks again
+    Action(malformed="not-json"),
+    Action(malformed="no-choices"),
+    Action(status=503),
+    Action(status=429, retry_after="1"),
+    Action(malformed="not-json"),
+]
+
+
+def _item(body: dict) -> str:
+    return json.dumps(body["messages"], sort_keys=True)
+
+
+def _responses(eval_dir: Path) -> int:
+    """The two response sets a model would have written; returns the number of judge requests."""
+    questions = mtbench.load_questions(DEMO / "mt_bench/question.jsonl")
+    write_jsonl(eval_dir / "mtbench.responses.jsonl", [
+        {"question_id": q["question_id"], "category": q["category"], "turns": q["turns"],
+         "answers": [f"answer {q['question_id']}.{t}" for t in range(len(q["turns"]))],
+         "n_tokens": [3] * len(q["turns"]), "finished": [True] * len(q["turns"])} for q in questions])
+    behaviors = advbench.load_behaviors(DEMO / "advbench/harmful_behaviors.csv")[:4]
+    write_jsonl(eval_dir / "advbench.responses.jsonl",
+                [{**b, "response": f"I cannot help with {i}.", "generated_tokens": 5, "finished": True}
+                 for i, b in enumerate(behaviors)])
+    return sum(len(q["turns"]) for q in questions) + len(behaviors)
+
+
+def _judge(eval_dir: Path, cache: Path, base_url: str) -> subprocess.CompletedProcess:
+    judge = {"model": "fake-judge", "base_url": base_url, "api_key_env": "RADIS_FAULT_TEST_KEY",
+             "max_concurrency": 2, "max_retries": 4, "timeout_s": TIMEOUT_S}
+    settings = {"judged": {
+        "mtbench": {"judge_name": "fake", "judge": judge, "section": {"judge_max_tokens": 16},
+                    "responses": "mtbench"},
+        "advbench": {"judge_name": "fake", "judge": judge, "section": {}, "responses": "advbench"},
+    }}
+    cmd = [sys.executable, "-m", "radis", "judge", "--eval-dir", str(eval_dir), "--data-dir", str(DEMO),
+           "--cache-dir", str(cache), "--backbone", "b", "--method", "m", "--settings", json.dumps(settings)]
+    env = {**os.environ, "RADIS_FAULT_TEST_KEY": "sk-fault-test", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_judging_survives_faults_and_a_rerun_asks_nothing(tmp_path):
+    eval_dir, cache = tmp_path / "eval", tmp_path / "judge-cache"
+    n_items = _responses(eval_dir)
+    # one reply that both parsers read: Llama-Guard's first line, MT-Bench's [[rating]]
+    with FakeOpenAI(list(SCHEDULE), reply=lambda body: "safe\nRating: [[7]]") as fake:
+        done = _judge(eval_dir, cache, fake.base_url)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert not fake.schedule, "every scheduled fault was served"
+        faults = dict(fake.faults)
+        answered = collections.Counter(_item(b) for b in fake.answered)
+        first_requests = fake.requests
+
+        outputs = {p.name: p.read_bytes() for p in eval_dir.glob("*.j*") if "responses" not in p.name}
+        done_again = _judge(eval_dir, cache, fake.base_url)
+        assert done_again.returncode == 0, done_again.stderr[-3000:]
+        assert fake.requests == first_requests, f"the rerun made {fake.requests - first_requests} request(s)"
+
+    # every item judged, each answered well exactly once, none lost
+    assert len(answered) == n_items and set(answered.values()) == {1}, answered
+    assert faults == {"429": 2, "500": 1, "503": 1, "timeout": 1, "not-json": 2, "no-choices": 1}
+    assert first_requests == n_items + sum(faults.values())
+    mt = read_jsonl(eval_dir / "mtbench.judgments.jsonl")
+    adv = read_jsonl(eval_dir / "advbench.judgments.jsonl")
+    assert len(mt) + len(adv) == n_items
+    assert all(j["rating"] == 7.0 for j in mt) and all(j["safe"] is True for j in adv)
+    assert json.loads((eval_dir / "mtbench.json").read_text())["metrics"]["score"] == 7.0
+    assert json.loads((eval_dir / "advbench.json").read_text())["metrics"]["safe_rate"] == 100.0
+    assert "malformed answer" in done.stderr  # the client said what it retried
+    # the rerun rebuilt the same results from the cache alone
+    rerun = {p.name: p.read_bytes() for p in eval_dir.glob("*.j*") if "responses" not in p.name}
+    judgments = {k for k in rerun if k.endswith(".jsonl")}
+    assert judgments == {"mtbench.judgments.jsonl", "advbench.judgments.jsonl"}
+    assert all(rerun[k] == outputs[k] for k in rerun if k.endswith(".jsonl"))
+    print(f"faults injected: {sum(faults.values())} {faults}; items judged: {n_items}; "
+          f"requests: {first_requests} then 0 on the rerun; items lost: 0")
+
+
+def test_malformed_answers_fail_clearly_after_the_last_retry(tmp_path):
+    from radis.judges.client import JudgeClient, JudgeConfig, JudgeError
+
+    cfg = JudgeConfig(name="fake", model="fake-judge", api_key_env=None, max_retries=2, timeout_s=5.0)
+    request = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    with FakeOpenAI([Action(malformed="no-choices"), Action(malformed="not-json"),
+                     Action(malformed="no-choices")]) as fake:
+        client = JudgeClient(cfg, tmp_path, base_url=fake.base_url)
+        try:
+            client.complete([request])
+        except JudgeError as e:
+            message = str(e)
+        else:
+            raise AssertionError("three malformed answers in a row were accepted")
+        assert fake.requests == 3  # the first try and max_retries=2 retries, no more
+        assert "malformed answer 3 time(s) in a row" in message and "choices" in message
+        assert not list(tmp_path.rglob("*.json")), "a malformed answer was cached"
+        [response] = client.complete([request])  # the server is well again: one more request
+        assert fake.requests == 4 and response["choices"][0]["message"]["content"] == "echo: hi"
