@@ -56,6 +56,22 @@ def _complete(checkpoint: Path) -> bool:
         return False
 
 
+def _kill_9_once(cmd: list[str], ready, what: str, timeout_s: float = 240) -> None:
+    """Start ``cmd`` and ``kill -9`` it as soon as ``ready()`` holds (it must not finish first)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            assert proc.poll() is None, f"the job ended before {what} was written"
+            assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the job finished before it could be killed"
+
+
 def _loss_curve(run: Path) -> list[float]:
     return json.loads((run / "adapter" / "radis_provenance.json").read_text())["summary"]["loss_curve"]
 
@@ -82,19 +98,7 @@ def test_killed_training_resumes_to_the_same_adapter(embedded_backbone, tmp_path
     # 2. the same run, killed with SIGKILL as soon as checkpoint-2 is complete
     killed = tmp_path / "killed"
     checkpoint = killed / "checkpoints" / "checkpoint-2"
-    proc = subprocess.Popen(_command(embedded_backbone, trainset, killed), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=_env())
-    try:
-        deadline = time.monotonic() + 240
-        while not _complete(checkpoint):
-            assert proc.poll() is None, "training ended before its first checkpoint was written"
-            assert time.monotonic() < deadline, "no checkpoint-2 within 240 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    _kill_9_once(_command(embedded_backbone, trainset, killed), lambda: _complete(checkpoint), "checkpoint-2")
     assert not (killed / "adapter").exists()
     done_steps = sorted(int(p.name.split("-")[1]) for p in (killed / "checkpoints").glob("checkpoint-*")
                         if _complete(p))
@@ -163,19 +167,8 @@ def test_killed_synthesis_reruns_only_unfinished_shards(embedded_backbone, tmp_p
 
     killed = tmp_path / "killed"
     shards = tmp_path / "killed.shards"
-    proc = subprocess.Popen(_synth_command(embedded_backbone, data, killed), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=_env())
-    try:
-        deadline = time.monotonic() + 240
-        while not (shards.is_dir() and list(shards.glob("0*.jsonl"))):
-            assert proc.poll() is None, "synthesis ended before its first shard was written"
-            assert time.monotonic() < deadline, "no shard within 240 s"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    _kill_9_once(_synth_command(embedded_backbone, data, killed),
+                 lambda: shards.is_dir() and bool(list(shards.glob("0*.jsonl"))), "a first shard")
     finished = sorted(int(p.name[:5]) + 1 for p in shards.glob("0*.jsonl"))
     assert finished and len(finished) < N_SHARDS, finished
     assert not any((killed / f"{d}.jsonl").exists() for d in DIRECTIONS)
