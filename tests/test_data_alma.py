@@ -163,3 +163,16 @@ def test_write_direction_roundtrip(tmp_path):
     path = tmp_path / "out/cs-en.jsonl"
     assert write_direction(path, records) == 1
     assert read_jsonl(path) == records
+
+
+@needs_mirror
+@pytest.mark.parametrize("xx", ["cs", "de", "is", "ru", "zh"])
+def test_full_mirror_overlay_pins_the_shared_files(xx):
+    """config/alma-full.yaml: every train/test file of the full mirror verifies against its sum."""
+    import yaml
+
+    overlay = yaml.safe_load((REPO / "config/alma-full.yaml").read_text())["data"]
+    assert (REPO / overlay["mirror"]).resolve() == MIRROR.resolve()
+    for direction, split in ((Direction(xx, "en"), "train"), (Direction(xx, "en"), "test"),
+                             (Direction("en", xx), "test")):
+        assert read_mirror(MIRROR, direction, split, sha256=overlay["sha256"])
