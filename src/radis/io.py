@@ -52,6 +52,15 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             path.unlink()
 
 
+def write_png(path: str | os.PathLike, fig) -> None:
+    """Save a matplotlib figure as PNG atomically and free it (figures are many in one process)."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from radis.io import InputError, read_json, write_text
+from radis.io import InputError, read_json, write_png, write_text
 from radis.languages import Direction, language_name
 
 METHOD_NAMES: dict[str, str] = {
@@ -430,11 +430,7 @@ def figure1(translation: list[dict], general: list[dict], path: Path, metric: st
     if groups:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    from radis.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    write_png(path, fig)
     return points
 
 

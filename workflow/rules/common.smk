@@ -62,9 +62,11 @@ def materialise_settings(backbone):
     return entry
 
 
-def prompt_format(backbone):
-    name = backbone_entry(backbone).get("prompt_format") if backbone in config["backbones"] else None
-    return load_prompt_format(name) if name else None
+def prompt_format_settings(backbone):
+    """`{"prompt_format": ...}` for a model with its own prompt format, else nothing (so the
+    settings, and the params, of every other model stay as they were)."""
+    name = backbone_entry(backbone).get("prompt_format")
+    return {"prompt_format": load_prompt_format(name)} if name else {}
 
 
 def generation_settings(backbone, decoding):

@@ -22,7 +22,7 @@ rule translate:
             {
                 **generation_settings(w.backbone, "translation"),
                 "evaluation": config["evaluation"]["translation"],
-                **({"prompt_format": prompt_format(w.backbone)} if prompt_format(w.backbone) else {}),
+                **prompt_format_settings(w.backbone),
             }
         ),
         directions=" ".join(DIRECTIONS),

