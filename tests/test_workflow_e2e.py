@@ -34,9 +34,11 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(tmp_path_factory, tiny_comet_checkpoint):
     workdir = tmp_path_factory.mktemp("e2e")
-    (workdir / "overlay.yaml").write_text(yaml.safe_dump(OVERLAY))
+    # COMET with a tiny local checkpoint, so the score_translation jobs run COMET in its environment
+    overlay = {**OVERLAY, "evaluation": {"comet_model": str(tiny_comet_checkpoint)}}
+    (workdir / "overlay.yaml").write_text(yaml.safe_dump(overlay))
     run = snakemake(workdir, "all")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
     return workdir
@@ -62,6 +64,22 @@ def test_every_table_cell_is_a_number(finished_run):
     meta = "results/eval/{}/base/translation/en-de.hyp.meta.json"
     assert json.loads((finished_run / meta.format("smollm2-135m-alma-prompt")).read_text())["prompt_format"] == "alma"
     assert json.loads((finished_run / meta.format("smollm2-135m")).read_text())["prompt_format"] is None
+
+
+@pytest.mark.e2e
+def test_each_stage_ran_in_its_own_environment(finished_run):
+    """COMET scores come from the comet environment (transformers 4, numpy 1), training from the
+    main one (transformers 5): their provenance records different transformers major versions."""
+    cell = json.loads((finished_run / "results/eval/smollm2-135m/radis/translation/en-de.json").read_text())
+    assert isinstance(cell["metrics"]["comet"], float)
+    scored = cell["provenance"]["packages"]
+    trained = json.loads((finished_run / "results/models/smollm2-135m/radis/adapter/radis_provenance.json")
+                         .read_text())["packages"]
+    assert "unbabel-comet" in scored and "unbabel-comet" not in trained
+    assert scored["transformers"].startswith("4.") and int(trained["transformers"].split(".")[0]) >= 5
+    assert scored["numpy"].startswith("1.") and int(trained["numpy"].split(".")[0]) >= 2
+    # the translations it scored were generated in the main environment (the hf backend)
+    assert cell["provenance"]["generation"]["packages"]["transformers"] == trained["transformers"]
 
 
 @pytest.mark.e2e

@@ -95,11 +95,13 @@ def fix_gguf_tokenizer(model_dir: Path) -> None:
 
 def convert_gguf(gguf: Path, out_dir: Path) -> None:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     kwargs = {"gguf_file": gguf.name}
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
+    # transformers 5 keeps a GGUF model quantised and then refuses to save it: dequantise to fp32
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs,
+                                                 quantization_config=GgufConfig(dequantize=True))
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     fix_gguf_tokenizer(out_dir)

@@ -13,7 +13,9 @@ import json
 import platform
 from typing import Any
 
-PACKAGES = ("radis-workflow", "torch", "transformers", "peft", "accelerate", "sacrebleu", "unbabel-comet", "vllm")
+#: recorded in every result: each stage environment (radis.envs) has a different set of these
+PACKAGES = ("radis-workflow", "torch", "transformers", "huggingface-hub", "numpy", "peft", "accelerate", "deepspeed",
+            "sacrebleu", "unbabel-comet", "vllm", "lm-eval", "alpaca-eval")
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:

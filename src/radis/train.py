@@ -17,7 +17,6 @@ position ids restarting per sequence and attention confined to each (``segment_a
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -137,14 +136,22 @@ class WindowSortedBatchSampler:
     """Micro-batches whose optimizer steps see the same examples as a shuffled loader would.
 
     Per epoch the permutation of the Trainer's own seeded sampler (``randperm`` seeded with
-    ``data_seed + epoch``) is cut into windows of ``micro_batch_size × accumulation`` examples
-    (one optimizer step each); within a window the examples are sorted by
-    length and split by :func:`micro_batch_split`. The number of micro-batches per window, and so
+    ``data_seed + epoch``) is cut into windows of ``micro_batch_size × accumulation × world_size``
+    examples (one optimizer step each, over all processes); within a window the examples are sorted
+    by length and split by :func:`micro_batch_split`. The number of micro-batches per window, and so
     the step count, equals that of a plain loader (``ceil(window / micro_batch_size)``).
+
+    With several processes (DDP on the paper's 4 GPUs) every process builds the same sequence and
+    accelerate's ``BatchSamplerShard`` deals micro-batch ``i`` to process ``i % world_size``, so each
+    optimizer step still sees exactly one window, length-sorted, on every GPU; the loss is
+    normalised by the window's target tokens across processes, so the gradient does not depend on
+    the split.
     """
 
-    def __init__(self, lengths: list[int], micro_batch_size: int, accumulation: int, seed: int):
-        self.lengths, self.micro, self.window, self.seed = lengths, micro_batch_size, micro_batch_size * accumulation, seed
+    def __init__(self, lengths: list[int], micro_batch_size: int, accumulation: int, seed: int,
+                 world_size: int = 1):
+        self.lengths, self.micro, self.seed = lengths, micro_batch_size, seed
+        self.window = micro_batch_size * accumulation * world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -386,15 +393,7 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
     steps_per_epoch = math.ceil(len(features) / (settings["micro_batch_size"] * world_size) / accumulation)
     # warmup as a step count: transformers 5 dropped TrainingArguments.warmup_ratio
     warmup_steps = math.ceil(settings["warmup_ratio"] * steps_per_epoch * settings["epochs"])
-    # several processes: transformers' length grouping (the window sampler is single-process);
-    # transformers 5 renamed the switch
-    grouping = {}
-    if world_size > 1:
-        names = {f.name for f in dataclasses.fields(TrainingArguments)}
-        grouping = ({"group_by_length": True} if "group_by_length" in names
-                    else {"train_sampling_strategy": "group_by_length"})
     args = TrainingArguments(
-        **grouping,
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=settings["micro_batch_size"],
         gradient_accumulation_steps=accumulation,
@@ -414,13 +413,15 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         data_seed=seed,
         report_to=[],
         remove_unused_columns=False,
+        # LoRA freezes most parameters; DDP's search for unused ones would cost a graph walk per step
+        ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
     collator = TargetCollator(DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
                                                      pad_to_multiple_of=8 if torch.cuda.is_available() else None))
-    sampler = None if world_size > 1 else WindowSortedBatchSampler(
-        [len(f.input_ids) for f in features], settings["micro_batch_size"], accumulation, seed)
+    sampler = WindowSortedBatchSampler([len(f.input_ids) for f in features], settings["micro_batch_size"],
+                                       accumulation, seed, world_size)
     trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator,
                                batch_sampler=sampler)
     # One process decides about stale checkpoints; the others wait for it, then find the same one.
@@ -463,9 +464,13 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         "target_only_logits": trainer.target_only_logits,
         "unpadded": trainer.unpadded,
     }
+    # DeepSpeed ZeRO-3 shards the weights over the processes: every process takes part in gathering
+    # them (stage3_gather_16bit_weights_on_model_save), and rank 0 saves the whole model, not its shard.
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if trainer.is_deepspeed_enabled else None
     if trainer.is_world_process_zero():
         with atomic_dir(out_dir) as tmp:  # a job killed while saving leaves no half adapter
-            trainer.model.save_pretrained(tmp, safe_serialization=True)
+            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(tmp, state_dict=state_dict,
+                                                                            safe_serialization=True)
             tokenizer.save_pretrained(tmp)
             write_json(tmp / "radis_provenance.json", provenance(
                 backbone_dir=str(backbone_dir), settings=settings, seed=seed, summary=summary))

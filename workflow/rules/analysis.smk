@@ -31,6 +31,8 @@ rule table4:
         judge_model=lambda w: " ".join(f"{j['serve']}={R}/backbones/{j['serve']}" for j in [analysis_judge()[1]]
                                        if "serve" in j),
     threads: config["threads"]
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/table4/{{backbone}}.log",
     benchmark:
@@ -51,9 +53,14 @@ rule figure4:
         png=report(f"{R}/figures/figure4-{{backbone}}.png", caption="../report/figure4.rst", category="Figures"),
         result=f"{R}/analysis/{{backbone}}/gradient_similarity.json",
     params:
-        settings=as_arg({**ANALYSIS["gradient_similarity"], "seed": config["seed"]}),
+        settings=as_arg({**ANALYSIS["gradient_similarity"], **device_settings(), "seed": config["seed"]}),
         directions=" ".join(DIRECTIONS),
     threads: config["threads"]
+    resources:
+        gpu=gpu_count(lambda w: 1),
+        gpu_model=gpu_type(lambda w: 1),
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/figure4/{{backbone}}.log",
     benchmark:

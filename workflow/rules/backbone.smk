@@ -19,6 +19,8 @@ rule materialise_backbone:
         directory(f"{R}/backbones/{{backbone}}"),
     params:
         settings=lambda w: as_arg(materialise_settings(w.backbone)),
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/materialise_backbone/{{backbone}}.log",
     benchmark:

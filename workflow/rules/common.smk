@@ -9,18 +9,83 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from snakemake.settings.types import DeploymentMethod  # noqa: E402
+
 from radis.config import ConfigError, load_prompt_format, method_training, validate_config  # noqa: E402
+from radis.envs import interpreter, missing_interpreters, spec_file  # noqa: E402
 
 try:
     validate_config(config)
 except ConfigError as e:
     raise WorkflowError(f"invalid configuration: {e}")
 
-RADIS = f"{shlex.quote(sys.executable)} -m radis"
-#: `radis train` under accelerate (DDP / DeepSpeed ZeRO) on the job's GPUs; plain python without
-RADIS_LAUNCH = f"{shlex.quote(sys.executable)} -m radis.launch"
 R = "results"
 REPO = Path(workflow.basedir)
+
+# ---- stage environments (radis.envs; envs/{main,comet,vllm}.yaml) ---------------------------------
+# Every rule names its environment with `conda:`; with --software-deployment-method conda Snakemake
+# builds and activates it and the command's `python` is that environment's. Without conda the
+# command runs the venv interpreter that config key `environments` names (envs/setup.sh builds
+# them). Never Snakemake's own interpreter. The repository's src/ is importable in every one.
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+#: the environment GPU generation runs in: vLLM's own, or main for the transformers backend
+GEN_ENV = "vllm" if config["generation"]["backend"] == "vllm" else "main"
+
+
+def conda_env(name):
+    """The environment's one definition, for the `conda:` directive."""
+    return str(spec_file(name, REPO))
+
+
+def env_python(name):
+    if USE_CONDA:
+        return "python"
+    return shlex.quote(str(interpreter(name, config["environments"], REPO)))
+
+
+def radis_command(name, module="radis"):
+    """`python -m radis` of environment `name`, with the repository's src/ on PYTHONPATH."""
+    src = shlex.quote(str(REPO / "src"))
+    return f"PYTHONPATH={src}${{PYTHONPATH:+:$PYTHONPATH}} {env_python(name)} -m {module}"
+
+
+RADIS = radis_command("main")
+RADIS_COMET = radis_command("comet")
+RADIS_GEN = radis_command(GEN_ENV)
+#: `radis train` under accelerate (DDP / DeepSpeed ZeRO) on the job's GPUs; plain python without
+RADIS_LAUNCH = radis_command("main", "radis.launch")
+
+# ---- GPUs per job, from the config (the SLURM profile gives only the partition) -----------------
+COMPUTE = config["compute"]
+
+
+def gpu_count(count_of):
+    """`resources: gpu=` of a job that computes on `count_of(wildcards)` GPUs: none unless
+    compute.request_gpus, so a CPU run asks SLURM for nothing and no job waits for GPUs it won't use."""
+    return lambda w: int(count_of(w)) if COMPUTE["request_gpus"] else 0
+
+
+def gpu_type(count_of):
+    """`resources: gpu_model=` to go with :func:`gpu_count`: compute.gpu_model (SLURM: --gpus=a100:N),
+    empty when the job asks for no GPU."""
+    return lambda w: (COMPUTE.get("gpu_model") or "") if gpu_count(count_of)(w) else ""
+
+
+def model_gpus(backbone):
+    """GPUs that generating with a model of `backbone` takes: its tensor-parallel size with vLLM
+    (e.g. Llama-3-70B-Instruct: 4), one with the transformers backend."""
+    if config["generation"]["backend"] != "vllm":
+        return 1
+    return backbone_entry(backbone).get("tensor_parallel_size", config["generation"]["tensor_parallel_size"])
+
+
+def device_settings(backbone=None):
+    """What every GPU-capable step is told about its hardware (radis.device): where to compute
+    and, for vLLM, the tensor-parallel size."""
+    settings = {"device": COMPUTE["device"]}
+    if backbone is not None:
+        settings["tensor_parallel_size"] = model_gpus(backbone) if GEN_ENV == "vllm" else 1
+    return settings
 BACKBONES = config["experiment"]["backbones"]
 METHODS = config["experiment"]["methods"]
 #: Table 5: RaDis trained on rationales of another model (methods with a rationale_generator)
@@ -69,8 +134,11 @@ def prompt_format_settings(backbone):
     return {"prompt_format": load_prompt_format(name)} if name else {}
 
 
-def generation_settings(backbone, decoding):
+def generation_settings(backbone, decoding, model_backbone=None):
+    """Settings of a generation step of `backbone`; `model_backbone` is the catalogue entry of the
+    model that generates (another one for Table 5's external rationale generators)."""
     return {
+        **device_settings(model_backbone or backbone),
         "seed": config["seed"],
         "generation": config["generation"],
         "decoding": config["decoding"][decoding],
@@ -86,6 +154,15 @@ def synth_kind(method):
     if "rationale_generator" in entry:
         return f"rationale-{method}"
     return SYNTH_KIND[entry["builder"]]
+
+
+def generator_backbone(backbone, kind):
+    """The catalogue backbone whose model synthesizes `kind` data for `backbone`: itself, or the
+    external generator of a Table 5 method (a trained method of `backbone` counts as `backbone`)."""
+    if not kind.startswith("rationale-"):
+        return backbone
+    generator = config["methods"][kind.removeprefix("rationale-")]["rationale_generator"]
+    return generator.get("backbone", backbone)
 
 
 def generator_dir(backbone, kind):
@@ -149,6 +226,13 @@ onstart:
     from radis.config import used_judges
     from radis.judges.client import JudgeConfig, resolve_api_key
 
-    if any(job.rule.name == "judge_general" for job in workflow.dag.needrun_jobs()):
+    jobs = list(workflow.dag.needrun_jobs())
+    if not USE_CONDA:
+        # an environment that envs/setup.sh did not build fails here, not hours later on a GPU node
+        missing = missing_interpreters({Path(job.rule.conda_env).stem for job in jobs if job.rule.conda_env},
+                                       config["environments"], REPO)
+        if missing:
+            raise WorkflowError("\n".join(missing))
+    if any(job.rule.name == "judge_general" for job in jobs):
         for name, spec in used_judges(config).items():
             resolve_api_key(JudgeConfig.from_config(name, spec))

@@ -24,6 +24,8 @@ rule prepare_data:
         f"{R}/data/{{split}}/{{direction}}.jsonl",
     params:
         settings=lambda w: as_arg(data_settings(w.split)),
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/prepare_data/{{split}}/{{direction}}.log",
     benchmark:

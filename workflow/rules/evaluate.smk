@@ -1,7 +1,10 @@
 # Translation evaluation (Tables 1-2): greedy translation of WMT22 (one job per model, all
 # directions: the model is loaded once), then BLEU/chrF/COMET per cell.
-# Generation and scoring are separate jobs: COMET runs in its own environment and a metric change
-# never regenerates translations.
+# Generation and scoring are separate jobs: COMET runs in its own environment (envs/comet.yaml)
+# and a metric change never regenerates translations.
+
+#: GPUs of a job that generates with one model of the grid: those of its backbone (vLLM: its TP size)
+MODEL_GPUS = lambda w: model_gpus(w.backbone)
 
 
 rule translate:
@@ -27,12 +30,17 @@ rule translate:
         ),
         directions=" ".join(DIRECTIONS),
     threads: config["threads"]
+    resources:
+        gpu=gpu_count(MODEL_GPUS),
+        gpu_model=gpu_type(MODEL_GPUS),
+    conda:
+        conda_env(GEN_ENV)
     log:
         f"{R}/logs/translate/{{backbone}}/{{method}}.log",
     benchmark:
         f"{R}/benchmarks/translate/{{backbone}}/{{method}}.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {RADIS} translate --model {input.model} "
+        "OMP_NUM_THREADS={threads} {RADIS_GEN} translate --model {input.model} "
         "--directions {params.directions} --data-dir {R}/data/test "
         "--out-dir {R}/eval/{wildcards.backbone}/{wildcards.method}/translation "
         "--settings {params.settings} > {log} 2>&1"
@@ -51,11 +59,13 @@ rule score_translation:
                 "comet_batch_size": config["evaluation"].get("comet_batch_size", 8),
             }
         ),
+    conda:
+        conda_env("comet")
     log:
         f"{R}/logs/score_translation/{{backbone}}/{{method}}/{{direction}}.log",
     benchmark:
         f"{R}/benchmarks/score_translation/{{backbone}}/{{method}}/{{direction}}.tsv"
     shell:
-        "{RADIS} score --hypotheses {input.hyp} --generation-meta {input.meta} "
+        "{RADIS_COMET} score --hypotheses {input.hyp} --generation-meta {input.meta} "
         "--backbone {wildcards.backbone} --method {wildcards.method} --out {output} "
         "--settings {params.settings} > {log} 2>&1"

@@ -37,8 +37,21 @@ def served_judges():
     return sorted({j["serve"] for b in JUDGED if (j := judge_entry(b)[1]) and "serve" in j})
 
 
+def served_judge_specs():
+    return [j for b in JUDGED if (j := judge_entry(b)[1]) and "serve" in j]
+
+
+#: judging runs where its served judges run: `vllm serve` (judges.<name>.server: vllm) needs vLLM's
+#: environment (which also has the judge client and alpaca_eval), the builtin server main
+JUDGE_ENV = "vllm" if any(j.get("server") == "vllm" for j in served_judge_specs()) else "main"
+RADIS_JUDGE = radis_command(JUDGE_ENV)
+#: GPUs of a judging job: the largest tensor-parallel size of the judges it serves; none for APIs
+JUDGE_GPUS = lambda w: max([j.get("tensor_parallel_size", 1) for j in served_judge_specs()], default=0)
+
+
 def judge_settings():
     return {
+        **device_settings(),
         "judged": {
             b: {
                 "judge_name": judge_entry(b)[0],
@@ -72,6 +85,8 @@ for _dataset in ("mtbench", "alpacaeval", "advbench", "gsm8k"):
             settings=as_arg(general_data_settings()),
             dataset=_dataset,
         localrule: True
+        conda:
+            conda_env("main")
         log:
             f"{R}/logs/fetch_general_data/{_dataset}.log",
         benchmark:
@@ -92,6 +107,7 @@ if JUDGED:
         params:
             settings=lambda w: as_arg(
                 {
+                    **device_settings(w.backbone),
                     "seed": config["seed"],
                     "generation": config["generation"],
                     "benchmarks": {r: {"decoding": GENERAL[r]["decoding"], "limit": GENERAL[r].get("limit")}
@@ -101,12 +117,17 @@ if JUDGED:
             ),
             benchmarks=" ".join(RESPONSE_SETS),
         threads: config["threads"]
+        resources:
+            gpu=gpu_count(MODEL_GPUS),
+            gpu_model=gpu_type(MODEL_GPUS),
+        conda:
+            conda_env(GEN_ENV)
         log:
             f"{R}/logs/generate_general/{{backbone}}/{{method}}.log",
         benchmark:
             f"{R}/benchmarks/generate_general/{{backbone}}/{{method}}.tsv"
         shell:
-            "OMP_NUM_THREADS={threads} {RADIS} generate-general --benchmarks {params.benchmarks} "
+            "OMP_NUM_THREADS={threads} {RADIS_GEN} generate-general --benchmarks {params.benchmarks} "
             "--model {input.model} --data-dir {R}/data/general --out-dir {R}/eval/{wildcards.backbone}/{wildcards.method} "
             "--settings {params.settings} > {log} 2>&1"
 
@@ -123,12 +144,17 @@ if JUDGED:
             settings=as_arg(judge_settings()),
             judge_models=" ".join(f"{j}={R}/backbones/{j}" for j in served_judges()),
         threads: config["threads"]
+        resources:
+            gpu=gpu_count(JUDGE_GPUS),
+            gpu_model=gpu_type(JUDGE_GPUS),
+        conda:
+            conda_env(JUDGE_ENV)
         log:
             f"{R}/logs/judge_general/{{backbone}}/{{method}}.log",
         benchmark:
             f"{R}/benchmarks/judge_general/{{backbone}}/{{method}}.tsv"
         shell:
-            "OMP_NUM_THREADS={threads} {RADIS} judge --eval-dir {R}/eval/{wildcards.backbone}/{wildcards.method} "
+            "OMP_NUM_THREADS={threads} {RADIS_JUDGE} judge --eval-dir {R}/eval/{wildcards.backbone}/{wildcards.method} "
             "--data-dir {R}/data/general --judge-model {params.judge_models} --cache-dir {R}/judge-cache "
             "--backbone {wildcards.backbone} --method {wildcards.method} "
             "--settings {params.settings} > {log} 2>&1"
@@ -148,16 +174,21 @@ rule gsm8k:
                 "gsm8k": GENERAL["gsm8k"],
                 "backend": config["generation"]["backend"],
                 "dtype": config["generation"]["dtype"],
-                "tensor_parallel_size": config["generation"].get("tensor_parallel_size", 1),
+                **device_settings(w.backbone),
             }
         ),
         work=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.work",
     threads: config["threads"]
+    resources:
+        gpu=gpu_count(MODEL_GPUS),
+        gpu_model=gpu_type(MODEL_GPUS),
+    conda:
+        conda_env(GEN_ENV)
     log:
         f"{R}/logs/gsm8k/{{backbone}}/{{method}}.log",
     benchmark:
         f"{R}/benchmarks/gsm8k/{{backbone}}/{{method}}.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {RADIS} gsm8k --model {input.model} --data-dir {R}/data/general "
+        "OMP_NUM_THREADS={threads} {RADIS_GEN} gsm8k --model {input.model} --data-dir {R}/data/general "
         "--backbone {wildcards.backbone} --method {wildcards.method} --out {output.result} "
         "--samples {output.samples} --work-dir {params.work} --settings {params.settings} > {log} 2>&1"

@@ -20,6 +20,8 @@ rule tables:
         f"{R}/tables/table2.tex",
     params:
         settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "directions": DIRECTIONS, "prior": prior_settings()}),
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/tables.log",
     benchmark:
@@ -40,6 +42,8 @@ rule table3:
         settings=as_arg(
             {"backbones": BACKBONES, "methods": METHODS, "benchmarks": GENERAL["benchmarks"], "prior": prior_settings()}
         ),
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/table3.log",
     benchmark:
@@ -57,6 +61,8 @@ rule figure1:
         points=f"{R}/figures/figure1.json",
     params:
         settings=as_arg({"prior": prior_settings()}),
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/figure1.log",
     benchmark:
@@ -86,6 +92,8 @@ if EXTERNAL:
                 }
             ),
         localrule: True
+        conda:
+            conda_env("main")
         log:
             f"{R}/logs/table5.log",
         benchmark:

@@ -4,6 +4,10 @@
 # model is loaded once per job, and length-sorted batches mix directions. Outputs stay per direction.
 
 
+#: GPUs of a synthesis job: those of the model that generates
+SYNTH_GPUS = lambda w: model_gpus(generator_backbone(w.backbone, w.kind))
+
+
 def synth_type(kind):
     return "rationale" if kind.startswith("rationale-") else kind
 
@@ -16,16 +20,22 @@ rule synthesize:
         data=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.jsonl", direction=DIRECTIONS),
         meta=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.meta.json", direction=DIRECTIONS),
     params:
-        settings=lambda w: as_arg(generation_settings(w.backbone, synth_type(w.kind))),
+        settings=lambda w: as_arg(generation_settings(w.backbone, synth_type(w.kind),
+                                                      generator_backbone(w.backbone, w.kind))),
         type=lambda w: synth_type(w.kind),
         directions=" ".join(DIRECTIONS),
     threads: config["threads"]
+    resources:
+        gpu=gpu_count(SYNTH_GPUS),
+        gpu_model=gpu_type(SYNTH_GPUS),
+    conda:
+        conda_env(GEN_ENV)
     log:
         f"{R}/logs/synthesize/{{backbone}}/{{kind}}.log",
     benchmark:
         f"{R}/benchmarks/synthesize/{{backbone}}/{{kind}}.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {RADIS} synthesize --kind {params.type} --model {input.model} "
+        "OMP_NUM_THREADS={threads} {RADIS_GEN} synthesize --kind {params.type} --model {input.model} "
         "--directions {params.directions} --data-dir {R}/data/train "
         "--out-dir {R}/synth/{wildcards.backbone}/{wildcards.kind} "
         "--settings {params.settings} > {log} 2>&1"

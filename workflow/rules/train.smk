@@ -16,6 +16,10 @@ def synth_dir_arg(w):
     return f"--synth-dir {R}/synth/{w.backbone}/{kind}" if kind else ""
 
 
+#: GPUs of a training job: training.gpus of the method (data-parallel, one process each)
+TRAIN_GPUS = lambda w: method_training(config, w.method)["gpus"]
+
+
 rule build_trainset:
     input:
         unpack(trainset_inputs),
@@ -26,6 +30,8 @@ rule build_trainset:
             {"builder": config["methods"][w.method]["builder"], "seed": config["seed"]}
         ),
         synth_dir=synth_dir_arg,
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/build_trainset/{{backbone}}/{{method}}.log",
     benchmark:
@@ -47,6 +53,7 @@ rule train:
         checkpoints=f"{R}/models/{{backbone}}/{{method}}/checkpoints",
         settings=lambda w: as_arg(
             {
+                **device_settings(),
                 "training": method_training(config, w.method),
                 "seed": config["seed"],
                 "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
@@ -54,7 +61,11 @@ rule train:
         ),
     threads: config["threads"]
     resources:
-        gpu=0,  # the slurm profile asks for 4 A100s; radis.launch uses whatever the job received
+        # training.gpus (paper: 4 A100s); radis.launch starts one process per GPU the job received
+        gpu=gpu_count(TRAIN_GPUS),
+        gpu_model=gpu_type(TRAIN_GPUS),
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/train/{{backbone}}/{{method}}.log",
     benchmark:
@@ -79,6 +90,8 @@ rule merge:
             }
         ),
     threads: config["threads"]
+    conda:
+        conda_env("main")
     log:
         f"{R}/logs/merge/{{backbone}}/{{method}}.log",
     benchmark:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,8 @@ def load_comet(comet_model: str) -> Any:
         from comet import load_from_checkpoint
     except ImportError as e:
         raise CometUnavailableError(
-            "COMET needs the optional dependency unbabel-comet (pip install 'radis-workflow[comet]')"
+            f"COMET needs unbabel-comet, which lives in the comet environment (envs/comet.yaml), not in "
+            f"{sys.executable}: the score_translation rule runs there (config key environments.comet)"
         ) from e
     return load_from_checkpoint(str(resolve_comet_checkpoint(comet_model)))
 
