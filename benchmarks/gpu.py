@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Benchmark 6 (GPU): vLLM against the hf backend for synthesis, and bf16 training with its MFU.
+"""Benchmark 6 (GPU): vLLM against hf for synthesis, a vLLM-served judge, bf16 training with its MFU, COMET.
 
-    python benchmarks/gpu.py [--time-limit 270] [--model DIR [--random-init]]
+    python benchmarks/gpu.py [--time-limit 450] [--model DIR [--random-init]]
+        [--vllm-python .venv-vllm/bin/python] [--comet-python .venv-comet/bin/python [--comet-model CKPT]]
 
-At most ~5 minutes on one CUDA GPU; where there is none it says so and exits 0. The measuring is
-``workflow/scripts/gpu_check.py`` (one process per stage, time limits, vLLM in its own
-environment via --vllm-python); this adds the comparison and the model-FLOPs utilisation:
+At most 8 minutes on one CUDA GPU; where there is none it says so and exits 0. The measuring is
+``workflow/scripts/gpu_check.py`` (one process per stage, time limits, vLLM and COMET in their own
+environments via --vllm-python and --comet-python; a stage whose interpreter, package or CUDA is
+missing is skipped with the reason); this adds the comparison and the model-FLOPs utilisation:
 
     MFU = 6 · parameters · trained tokens/s ÷ peak dense bf16 FLOP/s of the GPU
 
@@ -81,10 +83,14 @@ def _has_dist(name: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--time-limit", type=float, default=270, help="seconds for all stages (default 270)")
+    parser.add_argument("--time-limit", type=float, default=450, help="seconds for all stages (default 450)")
     parser.add_argument("--model", type=Path, help="a local HF model directory (default: embedded or skeleton)")
     parser.add_argument("--random-init", action="store_true", help="random weights with --model's config")
     parser.add_argument("--vllm-python", default=sys.executable, help="interpreter of the vLLM environment")
+    parser.add_argument("--judge-server", choices=["vllm", "builtin"], default="vllm",
+                        help="what serves the judge stage's model (default vllm)")
+    parser.add_argument("--comet-python", default=sys.executable, help="interpreter of the COMET environment")
+    parser.add_argument("--comet-model", help="a local COMET checkpoint (default: a tiny random one)")
     parser.add_argument("--peak-tflops", type=float, help="peak dense bf16 TFLOP/s, for a GPU not in the table")
     parser.add_argument("--out", type=Path, default=WORK / "gpu", help="directory for the JSON reports")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: OUT/work)")
@@ -98,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if gpu is None and args.cpu_smoke:
         gpu = {"name": "cpu (smoke test)", "memory_gib": 0, "torch": None, "cuda": None}
         smoke = ["--cpu-smoke", "--requests", "2", "--max-new-tokens", "3", "--batch-size", "2", "--dtype", "float32",
-                 "--train-examples", "2", "--train-batch", "2"]
+                 "--train-examples", "2", "--train-batch", "2", "--judge-requests", "2", "--judge-max-tokens", "3",
+                 "--comet-sentences", "4", "--comet-batch-size", "2"]
         args.peak_tflops = args.peak_tflops or 1.0
     if gpu is None:
         print(f"benchmarks/gpu.py: no CUDA GPU here ({why}); nothing to measure. Run it on a GPU host.")
@@ -117,12 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     report_path, workdir = args.out / "gpu_check.json", args.workdir or args.out / "work"
     cmd = [sys.executable, str(GPU_CHECK), "--out", str(report_path), "--workdir", str(workdir), "--skip", "zero2",
-           "--time-limit", str(args.time_limit), "--vllm-python", args.vllm_python, *model_args, *smoke]
+           "--time-limit", str(args.time_limit), "--vllm-python", args.vllm_python, "--judge-server", args.judge_server,
+           "--comet-python", args.comet_python, *(["--comet-model", str(args.comet_model)] if args.comet_model else []),
+           *model_args, *smoke]
     print("benchmarks/gpu.py:", " ".join(cmd), flush=True)
     status = subprocess.run(cmd, cwd=REPO, check=False).returncode
     report = json.loads(report_path.read_text())
     stages = report.get("stages", {})
     hf, vllm, train = stages.get("hf", {}), stages.get("vllm", {}), stages.get("train", {})
+    judge, comet = stages.get("judge", {}), stages.get("comet", {})
 
     model_dir = workdir / "model" if (workdir / "model" / "config.json").exists() else Path(model_args[1])
     n_params = parameter_count(model_dir)
@@ -159,6 +169,19 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("MFU (6 N tokens/s / peak)", f"{mfu:.2%} (LoRA-exact 4 N: {mfu * 4 / 6:.2%})"))
     else:
         rows.append(("training (radis.train, bf16)", describe(train)))
+    if "tokens_per_s" in judge:
+        rows.append((f"judge ({judge['server']} server)",
+                     (f"first request {judge['first_latency_s']:.2f} s; {judge['requests']} concurrent requests x "
+                      f"{judge['max_tokens']} tokens: {judge['tokens_per_s']:.0f} tokens/s, "
+                      f"{judge['requests_per_s']:.1f} requests/s; server start {judge['startup_s']} s")))
+    else:
+        rows.append((f"judge ({args.judge_server} server)", describe(judge)))
+    if "sentences_per_s" in comet:
+        rows.append(("COMET (score_translations)", (f"{comet['sentences_per_s']:.0f} sentences/s "
+                                                    f"({comet['sentences']} pairs, batch {comet['batch_size']}; "
+                                                    f"{comet['model']})")))
+    else:
+        rows.append(("COMET (score_translations)", describe(comet)))
     width = max(len(k) for k, _ in rows)
     print()
     print("benchmarks/gpu.py")

@@ -138,3 +138,14 @@ def test_default_jobs_ask_for_no_gpu_and_score_in_the_comet_environment(tmp_path
     scoring = [j for j in jobs if j["rule"] == "score_translation"]
     assert scoring and all(str(REPO / ".venv-comet/bin/python") in j["command"] for j in scoring)
     assert all(str(REPO / ".venv/bin/python") in j["command"] for j in jobs if j["rule"] != "score_translation")
+
+
+def test_a_missing_environment_stops_the_run_before_its_first_job(tmp_path):
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump({"environments": {"comet": str(tmp_path / "no-comet/python")}}))
+    cmd = [str(SNAKEMAKE), "results/eval/smollm2-135m/base/translation/en-de.json", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "--cores", "1", "--configfile", str(tmp_path / "overlay.yaml")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "environment 'comet'" in out and "environments.comet" in out and "envs/setup.sh" in out, out[-3000:]
+    assert not (tmp_path / "results").exists()  # nothing ran: not even the data or the backbone

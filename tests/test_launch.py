@@ -101,3 +101,14 @@ def test_auto_takes_precision_and_stage_from_the_step_settings():
     assert resolve_auto("auto", "auto", full3) == (3, "no")
     assert resolve_auto(2, "fp16", full) == (2, "fp16")  # explicit values win
     assert resolve_auto("auto", "auto", ["train"]) == (None, "no")
+
+
+def test_a_cpu_step_starts_one_process_whatever_gpus_it_was_given():
+    from radis.launch import requested_gpus
+
+    def args(device):
+        return ["train", "--settings", json.dumps({"device": device, "training": {"finetuning": "lora"}})]
+
+    assert requested_gpus(4, args("cpu")) == 0
+    assert requested_gpus(4, args("cuda")) == 4 and requested_gpus(4, args("auto")) == 4
+    assert requested_gpus(2, ["train"]) == 2

@@ -11,7 +11,12 @@ import json
 import sys
 from pathlib import Path
 
+from radis.device import DeviceError, enforce_device
 from radis.io import InputError, read_jsonl, write_json, write_jsonl, write_text
+
+
+#: settings that say where a step computes, not what it computes: they do not key resumable work
+HARDWARE_SETTINGS = ("device", "tensor_parallel_size")
 
 
 def _direction(text: str):
@@ -71,7 +76,7 @@ def _generator(s: dict, model_dir: str):
 
     g = s["generation"]
     return load_generator(g["backend"], model_dir, batch_size=g["batch_size"], dtype=g["dtype"],
-                          tensor_parallel_size=g.get("tensor_parallel_size", 1),
+                          tensor_parallel_size=s.get("tensor_parallel_size", g.get("tensor_parallel_size", 1)),
                           trust_remote_code=s.get("trust_remote_code", False), seed=s["seed"])
 
 
@@ -104,6 +109,7 @@ def cmd_synthesize(args) -> None:
     from radis.synth import SHARD_SIZE, model_fingerprint, summarize, synthesize_in_shards, with_instructions
 
     s = _settings(args.settings)
+    enforce_device("synthesize", s)
     jobs = _per_direction(args, "")
     batches = [with_instructions(read_jsonl(data), direction, s["seed"]) for direction, data, _, _ in jobs]
     records = [r for batch in batches for r in batch]
@@ -111,7 +117,7 @@ def cmd_synthesize(args) -> None:
     shard_dir = out_dir.parent / f"{out_dir.name}.shards"
     out, shards = synthesize_in_shards(
         args.kind, lambda: _generator(s, args.model), records, DecodingParams.from_config(s["decoding"]), shard_dir,
-        s, model_fingerprint(args.model), shard_size=s["generation"].get("shard_size", SHARD_SIZE),
+        {k: v for k, v in s.items() if k not in HARDWARE_SETTINGS}, model_fingerprint(args.model), shard_size=s["generation"].get("shard_size", SHARD_SIZE),
         log=lambda line: print(line, flush=True))
     for (direction, _, out_path, meta_path), part in zip(jobs, _regroup(out, batches)):
         summary = summarize(args.kind, part)
@@ -146,6 +152,7 @@ def cmd_train(args) -> None:
     from radis.train import train
 
     s = _settings(args.settings)
+    enforce_device("train", s)
     summary = train(Path(args.backbone), read_jsonl(args.trainset), s["training"], Path(args.out),
                     Path(args.checkpoints), seed=s["seed"], trust_remote_code=s.get("trust_remote_code", False))
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
@@ -166,6 +173,7 @@ def cmd_translate(args) -> None:
     from radis.provenance import config_hash, provenance
 
     s = _settings(args.settings)
+    enforce_device("translate", s)
     ev = s["evaluation"]
     jobs = _per_direction(args, ".hyp")
     batches = [read_jsonl(data) for _, data, _, _ in jobs]
@@ -191,10 +199,13 @@ def cmd_score(args) -> None:
     rows = read_jsonl(args.hypotheses)
     if not rows:
         raise InputError(f"{args.hypotheses}: no hypotheses")
+    comet_gpus = s.get("comet_gpus", 0) if s["comet_model"] else 0
+    if comet_gpus and enforce_device("score (COMET on GPU)", s) == "cpu":
+        comet_gpus = 0
     metrics = score_translations([r["source"] for r in rows], [r["hypothesis"] for r in rows],
                                  [r["reference"] for r in rows], rows[0]["tgt_lang"],
                                  comet_model=s["comet_model"], comet_batch_size=s["comet_batch_size"],
-                                 comet_gpus=s.get("comet_gpus", 0))
+                                 comet_gpus=comet_gpus)
     write_json(args.out, {
         "backbone": args.backbone, "method": args.method, "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",
         "metrics": {k: metrics[k] for k in ("bleu", "chrf", "comet")},
@@ -238,6 +249,7 @@ def cmd_generate_general(args) -> None:
     from radis.evaluate.general import generate
 
     s = _settings(args.settings)
+    enforce_device("generate-general", s)
     generator = _generator(s, args.model)
     for benchmark in args.benchmarks:
         b = s["benchmarks"][benchmark]
@@ -262,6 +274,8 @@ def cmd_judge(args) -> None:
     from radis.evaluate.general import judge_all
 
     s = _settings(args.settings)
+    if any("serve" in (spec["judge"] or {}) for spec in s["judged"].values()):
+        enforce_device("judge (served judge model)", s)
     eval_dir = Path(args.eval_dir)
     judge_models = dict(item.split("=", 1) for item in args.judge_model)
     results = judge_all(s["judged"], eval_dir, Path(args.data_dir), Path(args.cache_dir), judge_models,
@@ -277,6 +291,7 @@ def cmd_gsm8k(args) -> None:
     from radis.evaluate.gsm8k import run_gsm8k
 
     s = _settings(args.settings)
+    enforce_device("gsm8k", s)
     g = s["gsm8k"]
     metrics = run_gsm8k(
         Path(args.model), test_file=data_path(Path(args.data_dir), "gsm8k", 0),
@@ -333,12 +348,14 @@ def cmd_table4(args) -> None:
     from radis.judges.client import JudgeClient, JudgeConfig
 
     s = _settings(args.settings)
+    if "serve" in s["judge"]:
+        enforce_device("table4 (served judge model)", s)
     records = _records_by_direction(args.synth_dir, args.directions)
     samples = rationales.sample_rationales(records, s["per_direction"], s["seed"])
     template = Path(args.prompt).read_text(encoding="utf-8")
     judge_models = dict(item.split("=", 1) for item in args.judge_model)
     out = Path(args.out)
-    with judge_endpoint(s["judge"], judge_models.get(s["judge"].get("serve", "")),
+    with judge_endpoint(s["judge_name"], s["judge"], judge_models.get(s["judge"].get("serve", "")),
                         out.with_suffix(".judge-server.log")) as base_url:
         client = JudgeClient(JudgeConfig.from_config(s["judge_name"], s["judge"]), Path(args.cache_dir) / s["judge_name"],
                              base_url=base_url)
@@ -355,6 +372,7 @@ def cmd_figure4(args) -> None:
     from radis.analysis.gradients import gradient_similarity, plot_figure4
 
     s = _settings(args.settings)
+    enforce_device("figure4", s)
     results = {}
     for method, synth_dir in (("seqkd", args.seqkd_dir), ("radis", args.rationale_dir)):
         records = [r for rs in _records_by_direction(synth_dir, args.directions).values() for r in rs]
@@ -468,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (InputError, ConfigError, MissingKeyError, JudgeError) as e:
+    except (InputError, ConfigError, MissingKeyError, JudgeError, DeviceError) as e:
         print(f"radis {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -89,17 +89,29 @@ def _zero(text: str) -> int | str | None:
     return None if text.lower() in ("none", "0", "") else int(text)
 
 
-def training_settings(args: Sequence[str]) -> dict:
-    """The ``training`` section of the ``--settings`` JSON among the radis arguments ({} if none)."""
+def step_settings(args: Sequence[str]) -> dict:
+    """The ``--settings`` JSON among the radis arguments ({} if none)."""
     for i, arg in enumerate(args):
         value = args[i + 1] if arg == "--settings" and i + 1 < len(args) else (
             arg.split("=", 1)[1] if arg.startswith("--settings=") else None)
         if value is not None:
             try:
-                return json.loads(value).get("training", {}) or {}
-            except (json.JSONDecodeError, AttributeError):
+                settings = json.loads(value)
+            except json.JSONDecodeError:
                 return {}
+            return settings if isinstance(settings, dict) else {}
     return {}
+
+
+def training_settings(args: Sequence[str]) -> dict:
+    """The ``training`` section of the ``--settings`` JSON among the radis arguments ({} if none)."""
+    return step_settings(args).get("training", {}) or {}
+
+
+def requested_gpus(gpus: int, args: Sequence[str]) -> int:
+    """GPUs to start processes for: none when the step computes on CPUs (``device: cpu`` in its
+    settings, config key compute.device), whatever GPUs the node shows (radis.device hides them)."""
+    return 0 if step_settings(args).get("device") == "cpu" else gpus
 
 
 def resolve_auto(zero_stage, mixed_precision: str, args: Sequence[str]) -> tuple[int | None, str]:
@@ -111,12 +123,13 @@ def resolve_auto(zero_stage, mixed_precision: str, args: Sequence[str]) -> tuple
     are sharded over the GPUs). DeepSpeed ZeRO with LoRA currently fails under the Hugging Face
     Trainer: its optimizer has an empty no-decay parameter group that DeepSpeed drops, and the
     learning-rate scheduler, made for two groups, then stops with "zip() argument 2 is longer
-    than argument 1" (transformers 4.57, deepspeed 0.19.8, torch 2.13).
+    than argument 1" (seen with transformers 4.57, deepspeed 0.19.8, torch 2.13; not rechecked on 5.x).
     """
     training = training_settings(args)
     if zero_stage == "auto":
         default = None if training.get("finetuning", "lora") == "lora" else 2
-        zero_stage = training.get("zero_stage", default)
+        # training.zero_stage null (the config's default) means this default
+        zero_stage = default if training.get("zero_stage") is None else training["zero_stage"]
     if zero_stage is not None and training.get("finetuning", "lora") == "lora":
         print(f"radis.launch: warning: DeepSpeed ZeRO-{zero_stage} with LoRA fails in the Hugging Face Trainer "
               "(empty optimizer parameter group); use --zero-stage none", file=sys.stderr, flush=True)
@@ -145,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         parser.error("no radis subcommand given (e.g. -- train --backbone ...)")
     zero_stage, mixed_precision = resolve_auto(ns.zero_stage, ns.mixed_precision, args)
-    cmd = launch_command(ns.gpus, zero_stage, mixed_precision, args)
+    cmd = launch_command(requested_gpus(ns.gpus, args), zero_stage, mixed_precision, args)
     if ns.dry_run:
         print(shlex.join(cmd))
         return 0

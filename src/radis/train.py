@@ -205,17 +205,13 @@ def segment_attention(module, query, key, value, attention_mask, dropout=0.0, sc
     return torch.cat(outs, dim=1), None
 
 
-def _register_segment_attention() -> bool:
-    """Make :func:`segment_attention` selectable (masks as for SDPA); False where transformers is
-    too old for custom attention functions."""
-    try:
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-    except ImportError:
-        return False
+def _register_segment_attention() -> None:
+    """Make :func:`segment_attention` selectable by name, with the masks SDPA gets."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
     AttentionInterface.register(SEGMENT_ATTENTION, segment_attention)
     AttentionMaskInterface.register(SEGMENT_ATTENTION, sdpa_mask)
-    return True
 
 
 class PaddingCounter:
@@ -287,12 +283,13 @@ def _trainer_class():
             # On a GPU a padded batch costs little more than the same tokens unpadded, and the
             # per-sequence attention loop would cost kernel launches; on a CPU padding is paid in full.
             self.unpadded = (self.target_only_logits and self.args.device.type == "cpu"
-                             and self.args.world_size == 1 and _register_segment_attention())
+                             and self.args.world_size == 1)
             self._base_attention = None
             self._padded_calls = 0
             if self.target_only_logits:
                 self.data_collator.unpadded = self.unpadded
             if self.unpadded:
+                _register_segment_attention()
                 config = self._base().config
                 self._base_attention = config._attn_implementation
                 config._attn_implementation = SEGMENT_ATTENTION

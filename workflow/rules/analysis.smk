@@ -8,6 +8,11 @@ def analysis_judge():
     return name, config["judges"][name]
 
 
+#: Table 4's judge, when served with `vllm serve`, runs in vLLM's environment (as judge_general)
+TABLE4_ENV = "vllm" if analysis_judge()[1].get("server") == "vllm" else "main"
+RADIS_TABLE4 = radis_command(TABLE4_ENV)
+
+
 rule table4:
     input:
         synth=expand(f"{R}/synth/{{{{backbone}}}}/rationale/{{direction}}.jsonl", direction=DIRECTIONS),
@@ -32,13 +37,13 @@ rule table4:
                                        if "serve" in j),
     threads: config["threads"]
     conda:
-        conda_env("main")
+        conda_env(TABLE4_ENV)
     log:
         f"{R}/logs/table4/{{backbone}}.log",
     benchmark:
         f"{R}/benchmarks/table4/{{backbone}}.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {RADIS} table4 --synth-dir {R}/synth/{wildcards.backbone}/rationale "
+        "OMP_NUM_THREADS={threads} {RADIS_TABLE4} table4 --synth-dir {R}/synth/{wildcards.backbone}/rationale "
         "--directions {params.directions} --prompt {input.prompt} --cache-dir {R}/judge-cache "
         "--judge-model {params.judge_model} --out {output.result} --table {R}/tables/table4-{wildcards.backbone} "
         "--settings {params.settings} > {log} 2>&1"

@@ -58,7 +58,8 @@ def judge_all(judged: dict[str, dict], responses_dir: Path, data_dir: Path, cach
             name, judge_spec = spec["judge_name"], spec["judge"]
             if name not in endpoints and judge_spec is not None:
                 endpoints[name] = stack.enter_context(judge_endpoint(
-                    judge_spec, judge_model_dirs.get(judge_spec.get("serve", "")), work_dir / f"{name}-server.log"))
+                    name, judge_spec, judge_model_dirs.get(judge_spec.get("serve", "")),
+                    work_dir / f"{name}-server.log"))
             responses = read_jsonl(responses_dir / f"{spec['responses']}.responses.jsonl")
             results[benchmark] = judge(benchmark, responses, data_dir, spec, cache_dir, endpoints.get(name),
                                        work_dir / benchmark, cell)
@@ -66,15 +67,22 @@ def judge_all(judged: dict[str, dict], responses_dir: Path, data_dir: Path, cach
 
 
 @contextlib.contextmanager
-def judge_endpoint(judge: dict, judge_model_dir: str | None, log_path: Path) -> Iterator[str | None]:
-    """The judge's base URL: its configured one, or a local server started for this block."""
+def judge_endpoint(name: str, judge: dict, judge_model_dir: str | None, log_path: Path) -> Iterator[str | None]:
+    """The judge's base URL: its configured one, or a local server started for this block
+    (``server: builtin``, radis.judges.server; ``server: vllm``, ``vllm serve``)."""
     if "serve" in judge:
         if not judge_model_dir:
             raise InputError(f"judge {judge['model']!r} is served locally but its model directory was not given")
-        from radis.judges.server import local_server
+        from radis.judges.client import JudgeConfig
+        from radis.judges.server import local_server, vllm_server
 
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with local_server(Path(judge_model_dir), log_path=log_path) as base_url:
+        cfg = JudgeConfig.from_config(name, judge)
+        if cfg.server == "vllm":
+            server = vllm_server(Path(judge_model_dir), cfg.model, judge_name=name, log_path=log_path,
+                                 tensor_parallel_size=cfg.tensor_parallel_size, max_model_len=cfg.max_model_len)
+        else:
+            server = local_server(Path(judge_model_dir), log_path=log_path)
+        with server as base_url:
             yield base_url
     else:
         yield judge.get("base_url")

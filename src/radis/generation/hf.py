@@ -61,15 +61,12 @@ def grouped_decode_attention(module, query, key, value, attention_mask, dropout=
 
 def _use_grouped_decode(model) -> bool:
     """Switch ``model`` from SDPA to :func:`grouped_decode_attention` (same masks); False where the
-    model does not use SDPA or transformers has no custom attention functions."""
+    model does not use SDPA."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
     config = model.config
     if getattr(config, "_attn_implementation", None) != "sdpa":
-        return False
-    try:
-        from transformers import AttentionInterface
-        from transformers.integrations.sdpa_attention import sdpa_attention_forward  # noqa: F401
-        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-    except ImportError:
         return False
     AttentionInterface.register(GROUPED_DECODE, grouped_decode_attention)
     AttentionMaskInterface.register(GROUPED_DECODE, sdpa_mask)

@@ -29,6 +29,8 @@ from radis.io import InputError, read_json, write_json
 LOCAL_API_KEY = "EMPTY"
 #: first wait before asking again after a malformed answer (doubles per retry, at most 8 s)
 RETRY_BACKOFF_S = 0.5
+#: what can serve a judge model the workflow serves itself (``serve:``)
+SERVERS = ("builtin", "vllm")
 #: request fields the client sets itself or cannot cache
 _FORBIDDEN_REQUEST_KEYS = {"model", "stream", "extra_headers", "extra_query", "timeout"}
 
@@ -68,8 +70,15 @@ class JudgeConfig:
     model: str
     base_url: str | None = None
     api_key_env: str | None = None
-    #: a backbone the workflow serves itself (``local_server``); its URL is passed to the client
+    #: a backbone the workflow serves itself (``server`` says how); its URL is passed to the client
     serve: str | None = None
+    #: what serves it: ``builtin`` (radis.judges.server, CPU or one GPU, one request at a time) or
+    #: ``vllm`` (``vllm serve``: batched, tensor-parallel; GPU hosts, the envs/vllm.yaml environment)
+    server: str = "builtin"
+    #: GPUs a ``vllm`` server splits the model over
+    tensor_parallel_size: int = 1
+    #: a ``vllm`` server's context length (default: the model's; a smaller one needs less KV cache)
+    max_model_len: int | None = None
     max_concurrency: int = 4
     max_retries: int = 6
     timeout_s: float = 120.0
@@ -89,6 +98,10 @@ class JudgeConfig:
         cfg = cls(name=name, **dict(spec))
         if cfg.max_concurrency < 1 or cfg.max_retries < 0 or cfg.timeout_s <= 0:
             raise InputError(f"judge {name!r}: needs max_concurrency >= 1, max_retries >= 0, timeout_s > 0")
+        if cfg.server not in SERVERS:
+            raise InputError(f"judge {name!r}: server {cfg.server!r} is not one of {', '.join(SERVERS)}")
+        if cfg.tensor_parallel_size < 1 or (cfg.max_model_len is not None and cfg.max_model_len < 1):
+            raise InputError(f"judge {name!r}: needs tensor_parallel_size >= 1 and max_model_len >= 1")
         return cfg
 
 

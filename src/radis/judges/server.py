@@ -4,6 +4,8 @@ Why our own: `transformers serve` (4.57) only streams SSE and returns no logprob
 client wants plain JSON and alpaca_eval's weighted annotator needs the first token's
 ``top_logprobs``. vLLM's server does all this on GPU hosts; this one covers CPU and tests.
 It is stdlib ``http.server`` (no extra packages) with one model and one generation at a time.
+A judge with ``server: vllm`` gets ``vllm serve`` instead (:func:`vllm_server`); both servers are
+started, waited for and stopped by :func:`serve_process`.
 
     python -m radis.judges.server --model DIR --host 127.0.0.1 --port 0 --port-file PORT
 """
@@ -12,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,11 +28,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from radis.config import ConfigError
 
 DEFAULT_MAX_TOKENS = 512
 MAX_TOP_LOGPROBS = 20
@@ -308,23 +315,85 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server that cannot bind port 0 and report it (vLLM)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(proc: subprocess.Popen, port: Callable[[], int | None], what: str, log: Path,
+                timeout_s: float) -> str:
+    """The server's root URL once ``GET /v1/models`` answers; raises when it exits or times out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready; "
+                               f"log {log}:\n{_log_tail(log)}")
+        bound = port()
+        if bound is not None and _healthy(f"http://127.0.0.1:{bound}/v1/models"):
+            return f"http://127.0.0.1:{bound}"
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s; log {log}:\n{_log_tail(log)}")
+
+
+def _stop(proc: subprocess.Popen, timeout_s: float) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def serve_process(cmd: list[str], port: Callable[[], int | None], *, what: str, log: Path,
+                  env: Mapping[str, str] | None = None, startup_timeout_s: float = 600.0,
+                  stop_timeout_s: float = 10.0) -> Iterator[str]:
+    """Run the OpenAI-compatible server ``cmd`` for the duration of the block; yield its base URL.
+
+    One place for both servers (this module's and ``vllm serve``), so the judge jobs start, wait for
+    and stop them the same way. ``port()`` says where it listens (None while not known yet: this
+    module's server binds port 0 and writes the port to a file). Ready means ``GET /v1/models``
+    answers 200: both servers route it, and vLLM only once its engine is up. The yielded URL is
+    ``http://127.0.0.1:PORT/v1``, what the openai client takes as ``base_url``. The server's output
+    goes to ``log``; it is stopped on exit (SIGTERM, then kill after ``stop_timeout_s``), also when
+    the block raises or it never became ready.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as log_f:
+        proc = subprocess.Popen(cmd, stdout=log_f, stderr=subprocess.STDOUT, env=env)
+    try:
+        yield f"{_wait_ready(proc, port, what, log, startup_timeout_s)}/v1"
+    finally:
+        _stop(proc, stop_timeout_s)
+
+
+def _require_model_dir(model_dir: Path) -> None:
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"judge model {model_dir}: not a local HF model directory (no config.json)")
+
+
+def _read_port(port_file: Path) -> int | None:
+    return int(port_file.read_text().strip()) if port_file.exists() else None  # written atomically
+
+
 @contextlib.contextmanager
 def local_server(model_dir: str | Path, *, max_new_tokens_cap: int | None = None,
                  log_path: str | Path | None = None, startup_timeout_s: float = 600.0,
                  extra_args: list[str] | None = None) -> Iterator[str]:
-    """Serve ``model_dir`` on a free 127.0.0.1 port for the duration of the block; yield its base URL.
+    """Serve ``model_dir`` with this module's server on a free 127.0.0.1 port for the duration of
+    the block; yield its base URL (see :func:`serve_process`).
 
     The workflow's judge jobs wrap their judging in this so the server lives exactly as long as the
-    job: it is terminated (SIGTERM, then kill) on exit, also when the block raises.
+    job. The server binds port 0 and writes the port it got to a file: no port race.
     """
     import radis
 
-    if not (Path(model_dir) / "config.json").is_file():
-        raise FileNotFoundError(f"judge model {model_dir}: not a local HF model directory (no config.json)")
+    _require_model_dir(Path(model_dir))
     workdir = Path(tempfile.mkdtemp(prefix="radis-judge-"))
     port_file = workdir / "port"
-    log = Path(log_path) if log_path else workdir / "server.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "radis.judges.server", "--model", str(model_dir),
            "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)]
     if max_new_tokens_cap:
@@ -333,37 +402,49 @@ def local_server(model_dir: str | Path, *, max_new_tokens_cap: int | None = None
     env = dict(os.environ)
     src = str(Path(radis.__file__).resolve().parents[1])  # the child imports the same radis
     env["PYTHONPATH"] = os.pathsep.join([src] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    with open(log, "ab") as log_f:
-        proc = subprocess.Popen(cmd, stdout=log_f, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + startup_timeout_s
-        base = None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"judge server for {model_dir} exited with code {proc.returncode} "
-                                   f"before it was ready; log {log}:\n{_log_tail(log)}")
-            if base is None and port_file.exists():
-                base = f"http://127.0.0.1:{int(port_file.read_text().strip())}"
-            if base is not None and _healthy(f"{base}/health"):
-                break
-            time.sleep(0.2)
-        else:
-            raise TimeoutError(f"judge server for {model_dir} not healthy after {startup_timeout_s:.0f} s; "
-                               f"log {log}:\n{_log_tail(log)}")
-        yield f"{base}/v1"
+        with serve_process(cmd, lambda: _read_port(port_file), what=f"judge server for {model_dir}",
+                           log=Path(log_path) if log_path else workdir / "server.log", env=env,
+                           startup_timeout_s=startup_timeout_s) as base_url:
+            yield base_url
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        port_file.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            if not log_path:
-                log.unlink(missing_ok=True)
-            workdir.rmdir()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def vllm_command(model_dir: str | Path, served_model_name: str, port: int, *, tensor_parallel_size: int = 1,
+                 max_model_len: int | None = None) -> list[str]:
+    """``vllm serve`` as a module of this interpreter (the vLLM environment's, where the judge job
+    runs), whatever ``vllm`` script is on PATH. Requests name ``served_model_name`` (the judge's
+    ``model``), which vLLM checks; bf16 as the paper's GPU runs."""
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+           "--served-model-name", served_model_name, "--host", "127.0.0.1", "--port", str(port),
+           "--tensor-parallel-size", str(tensor_parallel_size), "--dtype", "bfloat16"]
+    if max_model_len:
+        cmd += ["--max-model-len", str(max_model_len)]
+    return cmd
+
+
+@contextlib.contextmanager
+def vllm_server(model_dir: str | Path, served_model_name: str, *, judge_name: str, log_path: str | Path,
+                tensor_parallel_size: int = 1, max_model_len: int | None = None,
+                startup_timeout_s: float = 1200.0) -> Iterator[str]:
+    """Serve ``model_dir`` with ``vllm serve`` for the duration of the block; yield its base URL.
+
+    For judges on GPU hosts (``judges.<name>.server: vllm``): continuous batching answers the
+    client's concurrent requests together, where the builtin server takes one at a time. The
+    startup allowance is longer than the builtin one's: vLLM compiles and captures CUDA graphs.
+    """
+    _require_model_dir(Path(model_dir))
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError(
+            f"judges.{judge_name}.server is 'vllm' but {sys.executable} cannot import vllm: run this job in the "
+            f"vLLM environment (envs/vllm.yaml), or set judges.{judge_name}.server: builtin")
+    port = free_port()
+    cmd = vllm_command(model_dir, served_model_name, port, tensor_parallel_size=tensor_parallel_size,
+                       max_model_len=max_model_len)
+    with serve_process(cmd, lambda: port, what=f"vllm serve for judge {judge_name} ({model_dir})",
+                       log=Path(log_path), startup_timeout_s=startup_timeout_s) as base_url:
+        yield base_url
 
 
 if __name__ == "__main__":
