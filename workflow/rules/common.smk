@@ -84,8 +84,10 @@ def device_settings(backbone=None):
     and, for vLLM, the tensor-parallel size."""
     settings = {"device": COMPUTE["device"]}
     if backbone is not None:
-        settings["tensor_parallel_size"] = model_gpus(backbone) if GEN_ENV == "vllm" else 1
+        settings["tensor_parallel_size"] = model_gpus(backbone)
     return settings
+
+
 BACKBONES = config["experiment"]["backbones"]
 METHODS = config["experiment"]["methods"]
 #: Table 5: RaDis trained on rationales of another model (methods with a rationale_generator)
