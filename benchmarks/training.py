@@ -81,8 +81,8 @@ def plain_train(backbone_dir: Path, trainset: list[dict], settings: dict, seed: 
         lr_scheduler_type=settings["lr_scheduler"],
         warmup_steps=math.ceil(settings["warmup_ratio"] * math.ceil(len(features) / settings["batch_size"])
                                * settings["epochs"]),
-        bf16=settings["bf16"], gradient_checkpointing=settings["gradient_checkpointing"],
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        bf16=settings["bf16"], activation_checkpointing=settings["gradient_checkpointing"],
+        activation_checkpointing_kwargs={"use_reentrant": False},
         save_strategy="no", logging_steps=1, seed=seed, data_seed=seed, report_to=[],
         remove_unused_columns=False, disable_tqdm=True)
     collator = PaddingCounter(DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX))

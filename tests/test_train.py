@@ -128,3 +128,52 @@ def test_window_sampler_shards_one_window_per_step_over_processes(world_size):
         assert sorted(seen) == sorted(order[step * window:(step + 1) * window])
     # every rank makes the same number of micro-batches, so no rank waits at the all-reduce
     assert len({len(s) for s in shards}) == 1
+
+
+def test_two_process_ddp_training_equals_one_process(embedded_backbone, tmp_path):
+    """The data-parallel path of the paper's 4 GPUs, run for real with 2 CPU processes (gloo): the
+    window sampler gives every optimizer step the same examples as one process, so the loss and
+    the adapter are the same (up to float summation order)."""
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from radis.io import write_jsonl
+
+    trainset = tmp_path / "train.jsonl"
+    write_jsonl(trainset, [{"id": str(i), "messages": [user(f"Translate from German to English:\nDas ist Satz {i}"
+                                                            + " und noch mehr" * (i % 3)),
+                                                       assistant(f"This is sentence {i}" + " and more" * (i % 3))]}
+                           for i in range(8)])
+    settings = json.dumps({"device": "cpu", "seed": 3, "training": {**SETTINGS, "batch_size": 4, "micro_batch_size": 1,
+                                                                     "save_steps": 50}})
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo / "src")}
+    summaries = {}
+    for n in (1, 2):
+        launcher = [sys.executable] if n == 1 else [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
+                                                    "2", "--master_port", "29561"]
+        run = subprocess.run([*launcher, "-m", "radis", "train", "--backbone", str(embedded_backbone), "--trainset",
+                              str(trainset), "--out", str(tmp_path / f"adapter{n}"), "--checkpoints",
+                              str(tmp_path / f"ckpt{n}"), "--settings", settings],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+        assert run.returncode == 0, run.stderr[-4000:]
+        lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{\"examples\"")]
+        assert len(lines) == n  # one summary per process
+        summaries[n] = lines[0]
+    assert summaries[2]["world_size"] == 2 and summaries[2]["gradient_accumulation"] == 2
+    assert summaries[1]["world_size"] == 1 and summaries[1]["gradient_accumulation"] == 4
+    assert summaries[1]["steps"] == summaries[2]["steps"] == 2
+    assert summaries[2]["train_loss"] == pytest.approx(summaries[1]["train_loss"], rel=1e-5)
+    one, two = (load_file(tmp_path / f"adapter{n}/adapter_model.safetensors") for n in (1, 2))
+    assert one.keys() == two.keys()
+    # LoRA B starts at zero, so B is what training moved; Adam turns float noise in near-zero
+    # gradients into differences of up to one step for single elements, hence a norm comparison
+    b_keys = [k for k in one if "lora_B" in k]
+    moved = sum(float(one[k].pow(2).sum()) for k in b_keys) ** 0.5
+    apart = sum(float((one[k] - two[k]).pow(2).sum()) for k in b_keys) ** 0.5
+    assert moved > 0 and apart < 0.02 * moved, (apart, moved)

@@ -399,9 +399,12 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         lr_scheduler_type=settings["lr_scheduler"],
         warmup_steps=warmup_steps,
         bf16=settings["bf16"],
-        gradient_checkpointing=settings["gradient_checkpointing"],
+        # without CUDA (compute.device: cpu, or a CPU host) say so: accelerate then joins several
+        # processes with gloo (MULTI_CPU) instead of leaving each one alone, thinking it is rank 0
+        use_cpu=not torch.cuda.is_available(),
+        activation_checkpointing=settings["gradient_checkpointing"],
         # reentrant checkpointing computes no gradients for LoRA (frozen inputs): use the non-reentrant one
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing_kwargs={"use_reentrant": False},
         save_strategy="steps",
         save_steps=settings["save_steps"],
         save_total_limit=2,
