@@ -117,7 +117,8 @@ def cmd_synthesize(args) -> None:
     shard_dir = out_dir.parent / f"{out_dir.name}.shards"
     out, shards = synthesize_in_shards(
         args.kind, lambda: _generator(s, args.model), records, DecodingParams.from_config(s["decoding"]), shard_dir,
-        {k: v for k, v in s.items() if k not in HARDWARE_SETTINGS}, model_fingerprint(args.model), shard_size=s["generation"].get("shard_size", SHARD_SIZE),
+        {k: v for k, v in s.items() if k not in HARDWARE_SETTINGS}, model_fingerprint(args.model),
+        shard_size=s["generation"].get("shard_size", SHARD_SIZE),
         log=lambda line: print(line, flush=True))
     for (direction, _, out_path, meta_path), part in zip(jobs, _regroup(out, batches)):
         summary = summarize(args.kind, part)

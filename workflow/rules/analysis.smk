@@ -9,7 +9,7 @@ def analysis_judge():
 
 
 #: Table 4's judge, when served with `vllm serve`, runs in vLLM's environment (as judge_general)
-TABLE4_ENV = "vllm" if analysis_judge()[1].get("server") == "vllm" else "main"
+TABLE4_ENV = served_judge_env([analysis_judge()[1]])
 RADIS_TABLE4 = radis_command(TABLE4_ENV)
 
 

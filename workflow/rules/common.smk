@@ -169,12 +169,17 @@ def generator_backbone(backbone, kind):
 
 def generator_dir(backbone, kind):
     """The model that synthesizes `kind` data for `backbone`: itself, or a method's external generator."""
-    if not kind.startswith("rationale-"):
-        return f"{R}/backbones/{backbone}"
-    generator = config["methods"][kind.removeprefix("rationale-")]["rationale_generator"]
-    if "backbone" in generator:
-        return f"{R}/backbones/{generator['backbone']}"
-    return model_dir(backbone, generator["method"])
+    external = kind.startswith("rationale-")
+    generator = config["methods"][kind.removeprefix("rationale-")]["rationale_generator"] if external else {}
+    if "method" in generator:
+        return model_dir(backbone, generator["method"])
+    return f"{R}/backbones/{generator_backbone(backbone, kind)}"
+
+
+def served_judge_env(judges):
+    """The environment a job that serves these judges runs in: vLLM's when one is served with
+    `vllm serve` (judges.<name>.server: vllm; it has the judge client and alpaca_eval too), else main."""
+    return "vllm" if any(j and "serve" in j and j.get("server") == "vllm" for j in judges) else "main"
 
 
 def methods_of(backbone, methods):

@@ -43,7 +43,7 @@ def served_judge_specs():
 
 #: judging runs where its served judges run: `vllm serve` (judges.<name>.server: vllm) needs vLLM's
 #: environment (which also has the judge client and alpaca_eval), the builtin server main
-JUDGE_ENV = "vllm" if any(j.get("server") == "vllm" for j in served_judge_specs()) else "main"
+JUDGE_ENV = served_judge_env(served_judge_specs())
 RADIS_JUDGE = radis_command(JUDGE_ENV)
 #: GPUs of a judging job: the largest tensor-parallel size of the judges it serves; none for APIs
 JUDGE_GPUS = lambda w: max([j.get("tensor_parallel_size", 1) for j in served_judge_specs()], default=0)
