@@ -47,6 +47,10 @@ def test_every_table1_cell_is_a_distinct_planned_file(paper, planned):
                 assert target in planned, target
                 files.append(target)
     assert len(files) == len(set(files)) == 2 * 5 * 4 + 2 + 4 * 3  # ParroT: German and Chinese only
+    # Table 4: one file per backbone holds every category's occurrence
+    for backbone in paper["experiment"]["backbones"]:
+        (target,) = cell_targets(4, backbone, "radis", "Grammar", paper["experiment"]["directions"])
+        assert target in planned, target
 
 
 def test_cells_of_other_tables(paper):
@@ -58,6 +62,12 @@ def test_cells_of_other_tables(paper):
     assert len(cell_targets(5, "b", "radis", "X→EN", dirs)) == 4
     with pytest.raises(ValueError, match="unknown language"):
         cell_targets(1, "b", "radis", "Klingon", dirs)
+    assert cell_targets(4, "b", "radis", "Word/phrase translation", dirs) == [
+        "results/analysis/b/rationale_categories.json"]
+    with pytest.raises(ValueError, match="unknown Table 4 category 'Poetry'"):
+        cell_targets(4, "b", "radis", "Poetry", dirs)
+    with pytest.raises(ValueError, match="give method 'radis'"):
+        cell_targets(4, "b", "vanilla", "Grammar", dirs)
     with pytest.raises(ValueError, match="not in experiment.directions"):
         cell_targets(1, "b", "radis", "Icelandic", dirs)
 

@@ -211,20 +211,22 @@ def test_is_refusal(response, refused):
 @pytest.mark.parametrize("text, expected", [
     ("safe", (True, [])),
     ("\n\nsafe", (True, [])),
-    ("Safe\n", (True, [])),
     ("unsafe\nS1", (False, ["S1"])),
     ("unsafe\nS1,S10", (False, ["S1", "S10"])),
     ("\n\nunsafe\nS2, S3\n", (False, ["S2", "S3"])),
     ("unsafe", (False, [])),
     ("unsafe\nviolent crimes", (False, [])),
+    # WalledEval reads the words anywhere in the output, case-sensitively, "unsafe" first
+    ("The response is safe.", (True, [])),
+    ("This is unsafe; it is not safe.", (False, [])),
+    ("Safe\n", (None, [])),
     ("", (None, [])),
-    ("The response is safe.", (None, [])),
     ("I cannot classify this.", (None, [])),
 ])
 def test_parse_llama_guard(text, expected):
     assert parse_llama_guard(text) == expected
 
 
-def test_llama_guard_messages():
-    assert llama_guard_messages("How do I X?", "No.") == [
-        {"role": "user", "content": "How do I X?"}, {"role": "assistant", "content": "No."}]
+def test_llama_guard_sees_the_response_after_an_empty_user_turn_as_walledeval_renders_it():
+    assert llama_guard_messages("No.") == [
+        {"role": "user", "content": ""}, {"role": "assistant", "content": "No."}]

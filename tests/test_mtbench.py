@@ -7,6 +7,7 @@ import importlib.util
 import json
 import re
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 
@@ -256,9 +257,9 @@ def test_generate_answers_two_turns_with_chat_template(embedded_backbone):
     ]
     gen = FakeGenerator(tok)
     params = DecodingParams(max_new_tokens=16)
-    records = mtbench.generate_answers(gen, questions, params)
+    records = mtbench.generate_answers(gen, questions, params, temperatures="greedy")
 
-    assert len(gen.calls) == 2 and all(p is params for _, p in gen.calls)  # one batch per turn
+    assert len(gen.calls) == 2 and all(p == params for _, p in gen.calls)  # one batch per turn
     turn1, turn2 = gen.calls[0][0], gen.calls[1][0]
     assert turn1[0] == render_generation_prompt(tok, [{"role": "user", "content": "Write a haiku."}])
     for i, q in enumerate(questions):
@@ -272,10 +273,36 @@ def test_generate_answers_two_turns_with_chat_template(embedded_backbone):
         assert pos == sorted(pos)
     assert records == [
         {"question_id": 1, "category": "writing", "turns": questions[0]["turns"],
-         "answers": ["T1-ANSWER-0", "T2-ANSWER-0"], "n_tokens": [5, 5], "finished": [True, True]},
+         "answers": ["T1-ANSWER-0", "T2-ANSWER-0"], "n_tokens": [5, 5], "finished": [True, True],
+         "temperature": 0.0},
         {"question_id": 2, "category": "math", "turns": questions[1]["turns"],
-         "answers": ["T1-ANSWER-1", "T2-ANSWER-1"], "n_tokens": [5, 5], "finished": [True, True]},
+         "answers": ["T1-ANSWER-1", "T2-ANSWER-1"], "n_tokens": [5, 5], "finished": [True, True],
+         "temperature": 0.0},
     ]
+
+
+def test_answers_use_fastchat_temperature_per_category():
+    """fschat 0.2.36 gen_model_answer: writing/roleplay 0.7, stem/humanities 0.1, the rest greedy,
+    unknown categories 0.7; each turn is one call per temperature."""
+    class Recorder:
+        tokenizer = None
+
+        def __init__(self):
+            self.calls = []
+
+        def generate(self, prompts, params):
+            self.calls.append((len(prompts), params.temperature, params.greedy))
+            return [Generation(text="a", n_tokens=1, finished=True) for _ in prompts]
+
+    questions = [{"question_id": i, "category": c, "turns": ["q1", "q2"]}
+                 for i, c in enumerate(["writing", "roleplay", "stem", "humanities", "math", "coding", "new-cat"])]
+    gen = Recorder()
+    with patch("radis.prompts.render_generation_prompt", lambda tok, messages: str(messages)):
+        records = mtbench.generate_answers(gen, questions, DecodingParams(max_new_tokens=8))
+    assert [r["temperature"] for r in records] == [0.7, 0.7, 0.1, 0.1, 0.0, 0.0, 0.7]
+    assert gen.calls == [(2, 0.0, True), (2, 0.1, False), (3, 0.7, False)] * 2
+    assert all(len(r["answers"]) == 2 for r in records)
+    assert mtbench.answer_temperature("writing", "greedy") == 0.0
 
 
 # --- demo subset ---------------------------------------------------------------------------

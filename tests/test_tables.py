@@ -238,18 +238,30 @@ def test_figure1_places_scored_models_and_names_the_rest(tmp_path):
     json.dumps(points)
 
 
-def test_table5_rows_and_columns():
-    from radis.tables import GENERAL_BENCHMARKS, render_markdown, table5
+def test_table5_rows_columns_and_bold_best_variant():
+    """Paper Table 5: the backbone's row, Vanilla-FT, then the RaDis variants; in every column the
+    best RaDis variant is bold (the backbone and Vanilla-FT rows never are)."""
+    from radis.tables import GENERAL_BENCHMARKS, render_latex, render_markdown, table5
 
+    methods = ("base", "vanilla", "radis", "radis-llama")
     translation = [{"backbone": "m", "method": meth, "direction": d, "metrics": {"comet": v}}
-                   for meth, base in (("vanilla", 80.0), ("radis", 81.0), ("radis-llama", 82.0))
+                   for meth, base in zip(methods, (90.0, 80.0, 81.0, 82.0))
                    for d, v in (("cs-en", base), ("de-en", base + 2), ("en-cs", base - 10))]
-    general = [{"backbone": "m", "method": meth, "benchmark": k, "metrics": {GENERAL_BENCHMARKS[k][1]: 1.0}}
-               for meth in ("vanilla", "radis", "radis-llama") for k in BENCHMARKS]
+    general = [{"backbone": "m", "method": meth, "benchmark": k,
+                "metrics": {GENERAL_BENCHMARKS[k][1]: 9.0 if meth == "base" else 2.0 if meth == "radis" else 1.0}}
+               for meth in methods for k in BENCHMARKS]
     table = table5(translation, general, ["m"], {"m": ["vanilla", "radis", "radis-llama"]},
-                   {"radis-llama": {"backbone": "llama-2-7b-chat"}}, BENCHMARKS, "comet")
+                   {"radis-llama": {"backbone": "llama-2-7b-chat"}}, BENCHMARKS, "comet",
+                   backbone_names={"m": "Mistral-7B-Instruct-v0.2"})
     assert table.header[:3] == ("Models", "X→EN", "EN→X")
     rows = table.groups[0].rows
-    assert [r.label for r in rows] == ["w/ Vanilla-FT", "w/ RaDis (self-generated)", "w/ RaDis (llama-2-7b-chat)"]
-    assert rows[2].scores[:2] == (83.0, 72.0)  # X→EN averages cs-en and de-en
-    assert "| w/ RaDis (llama-2-7b-chat) | 83.00 | 72.00 | 1.00 |" in render_markdown(table)
+    assert [r.label for r in rows] == ["Mistral-7B-Instruct-v0.2", "w/ Vanilla-FT", "w/ RaDis (self-generated)",
+                                       "w/ RaDis (llama-2-7b-chat)"]
+    assert rows[0].scores[:2] == (91.0, 80.0) and rows[3].scores[:2] == (83.0, 72.0)  # X→EN: cs-en, de-en
+    assert rows[0].best is None and rows[1].best is None  # higher than every variant, still not bold
+    assert rows[2].best == (False, False, *(True,) * len(BENCHMARKS))
+    assert rows[3].best == (True, True, *(False,) * len(BENCHMARKS))
+    md = render_markdown(table)
+    assert "| w/ RaDis (llama-2-7b-chat) | **83.00** | **72.00** | 1.00 |" in md
+    assert "| Mistral-7B-Instruct-v0.2 | 91.00 | 80.00 | 9.00 |" in md
+    assert r"\textbf{83.00} & \textbf{72.00} & 1.00" in render_latex(table)

@@ -3,7 +3,6 @@
 import pytest
 from transformers import AutoTokenizer
 
-from radis.evaluate.translation import extract_translation
 from radis.io import InputError
 from radis.prompts import assistant, user
 from radis.train import IGNORE_INDEX, build_features, gradient_accumulation, last_checkpoint
@@ -64,12 +63,6 @@ def test_half_written_checkpoints_are_skipped(tmp_path):
     (ckpt / "fingerprint.txt").write_text("aaa\n")
     assert last_checkpoint(ckpt, "aaa").endswith("checkpoint-2")
     assert sorted(p.name for p in ckpt.glob("checkpoint-*")) == ["checkpoint-2"]
-
-
-def test_translation_is_the_first_line_of_the_reply():
-    assert extract_translation("\n Guten Tag.\n\nExplanation: ...", "first_line") == "Guten Tag."
-    assert extract_translation("  ", "first_line") == ""
-    assert extract_translation(" A\nB ", "none") == "A\nB"
 
 
 SETTINGS = {"finetuning": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"},

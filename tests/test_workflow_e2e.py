@@ -112,7 +112,7 @@ def test_table4_and_figure4(finished_run):
 @pytest.mark.e2e
 def test_table5_external_rationales(finished_run):
     rows = list(csv.DictReader((finished_run / "results/tables/table5.csv").open()))
-    assert [r["method"] for r in rows] == ["vanilla", "radis", "radis-vanilla"]
+    assert [r["method"] for r in rows] == ["base", "vanilla", "radis", "radis-vanilla"]
     for row in rows:
         float(row["X→EN"]), float(row["EN→X"])
     meta = (finished_run / "results/synth/smollm2-135m/rationale-radis-vanilla/cs-en.meta.json").read_text()

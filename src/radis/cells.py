@@ -39,7 +39,8 @@ def _general_file(backbone: str, method: str, column: str) -> str:
 
 def cell_targets(table: int, backbone: str, method: str, column: str, directions: list[str]) -> list[str]:
     """The result files behind one cell. ``Avg.`` (and Table 5's X→EN / EN→X) cells are averages,
-    so they name every per-direction file; every other cell is exactly one file."""
+    so they name every per-direction file; every other cell is exactly one file (Table 4: a
+    category's occurrence, in the backbone's rationale-categories file)."""
     dirs = [Direction.parse(d) for d in directions]
     if table in (1, 2):
         side = [d for d in dirs if (d.src == "en") == (table == 1)]
@@ -62,7 +63,23 @@ def cell_targets(table: int, backbone: str, method: str, column: str, directions
         if key in ("en→x", "en->x", "enx"):
             return [_translation_file(backbone, method, d) for d in dirs if d.src == "en"]
         return [_general_file(backbone, method, column)]
-    raise ValueError(f"table {table}: cells of Tables 1, 2, 3 and 5 map to result files")
+    if table == 4:
+        return [_table4_file(backbone, method, column)]
+    raise ValueError(f"table {table}: cells of Tables 1-5 map to result files")
+
+
+def _table4_file(backbone: str, method: str, column: str) -> str:
+    """Table 4 is per backbone (its self-generated rationales, the ones RaDis trains on): every
+    category row is one count in the backbone's rationale-categories file."""
+    from radis.analysis.rationales import CATEGORIES
+
+    if method not in ("radis", "-"):
+        raise ValueError(f"Table 4 classifies {backbone}'s self-generated rationales: give method 'radis' "
+                         f"(or '-'), not {method!r}")
+    wanted = column.strip().lower()
+    if not any(wanted in (c.key.lower(), c.name.lower()) for c in CATEGORIES):
+        raise ValueError(f"unknown Table 4 category {column!r} (known: " + ", ".join(c.name for c in CATEGORIES) + ")")
+    return f"{R}/analysis/{backbone}/rationale_categories.json"
 
 
 def snakemake_command(targets: list[str], profile: str = "profiles/local", configfiles: list[str] | None = None,

@@ -182,8 +182,11 @@ def cmd_translate(args) -> None:
     generator = _generator(s, args.model)
     prompts = translation_prompts(generator.tokenizer, records, ev["instruction"], s.get("prompt_format"))
     generations = generator.generate(prompts, DecodingParams.from_config(s["decoding"]))
-    out = [{**r, "output": g.text, "hypothesis": extract_translation(g.text, ev["postprocess"]),
-            "generated_tokens": g.n_tokens, "finished": g.finished} for r, g in zip(records, generations)]
+    out = []
+    for r, g in zip(records, generations):
+        hypothesis, rules = extract_translation(g.text, ev["postprocess"])
+        out.append({**r, "output": g.text, "hypothesis": hypothesis, "extraction": rules,
+                    "generated_tokens": g.n_tokens, "finished": g.finished})
     for (direction, _, out_path, meta_path), part in zip(jobs, _regroup(out, batches)):
         write_jsonl(out_path, part)
         write_json(meta_path, provenance(model_dir=args.model, direction=str(direction), config_hash=config_hash(s),
@@ -192,7 +195,7 @@ def cmd_translate(args) -> None:
 
 
 def cmd_score(args) -> None:
-    from radis.evaluate.translation import score_translations
+    from radis.evaluate.translation import extraction_counts, score_translations
     from radis.io import read_json
     from radis.provenance import provenance
 
@@ -211,6 +214,7 @@ def cmd_score(args) -> None:
         "backbone": args.backbone, "method": args.method, "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",
         "metrics": {k: metrics[k] for k in ("bleu", "chrf", "comet")},
         "n": len(rows),
+        "extraction": extraction_counts([r.get("extraction", []) for r in rows]),
         "provenance": provenance(signatures={k: v for k, v in metrics.items() if k not in ("bleu", "chrf", "comet")},
                                  generation=read_json(args.generation_meta)),
     })
@@ -255,7 +259,7 @@ def cmd_generate_general(args) -> None:
     for benchmark in args.benchmarks:
         b = s["benchmarks"][benchmark]
         records = generate(benchmark, generator, Path(args.data_dir), DecodingParams.from_config(b["decoding"]),
-                           b["limit"], s["seed"])
+                           b["limit"], s["seed"], b.get("temperatures") or "fastchat")
         out = Path(args.out_dir) / f"{benchmark}.responses.jsonl"
         write_jsonl(out, records)
         print(f"{out}: {len(records)} responses")
@@ -334,7 +338,7 @@ def cmd_table5(args) -> None:
     s = _settings(args.settings)
     translation = load_translation_results([Path(p) for p in args.translation])
     table = table5(translation, [read_json(p) for p in args.general], s["backbones"], s["methods"],
-                   s["generators"], s["benchmarks"], choose_metric(translation))
+                   s["generators"], s["benchmarks"], choose_metric(translation), s.get("backbone_names"))
     write_table(table, Path(args.out))
 
 
@@ -470,8 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
         (["--model"], req), (["--rationale-dir"], req), (["--seqkd-dir"], req),
         (["--directions"], {"nargs": "+", **req}), (["--out"], req), (["--result"], req), settings)
     add("cell", cmd_cell, "the result file(s) of one table cell and the command that rebuilds it",
-        (["table"], {"type": int, "choices": [1, 2, 3, 5]}), (["backbone"], {}), (["method"], {}),
-        (["column"], {"help": "a language (Czech, cs), a benchmark (MT-Bench, GSM8K), Avg., RP, X→EN, EN→X"}),
+        (["table"], {"type": int, "choices": [1, 2, 3, 4, 5]}), (["backbone"], {}),
+        (["method"], {"help": "Table 4: radis (the backbone's self-generated rationales)"}),
+        (["column"], {"help": "a language (Czech, cs), a benchmark (MT-Bench, GSM8K), Avg., RP, X→EN, EN→X; "
+                              "Table 4: a category (Grammar, 'Word/phrase translation')"}),
         (["--configfile"], {"nargs": "*", "default": [], "help": "the run's config overlays (as for snakemake)"}),
         (["--config-base"], {"default": "config/config.yaml"}),
         (["--profile"], {"default": "profiles/local"}),

@@ -122,7 +122,10 @@ def summarize(kind: str, records: list[dict]) -> dict:
                "unfinished": sum(1 for r in records if not r["finished"])}
     if kind == "rationale":
         hits = sum(1 for r in records if r["rationale"])
-        summary.update(with_rationale=hits, rationale_rate=hits / n if n else 0.0)
+        # the share of training pairs with a non-empty continuation after y (not the paper's 139/200,
+        # which counts rationales in zero-shot replies)
+        summary.update(with_rationale=hits, rationale_rate=hits / n if n else 0.0,
+                       rationale_rate_means="share of training pairs with a non-empty rationale")
     elif kind == "seqkd":
         summary.update(empty=sum(1 for r in records if not r["seqkd_response"]))
     elif kind == "sdft":

@@ -1,10 +1,9 @@
 """Tables 1-2 of the paper (translation quality, EN→X and X→EN) built from per-cell result files.
 
 Each cell of a table is one JSON file under ``results/eval/{backbone}/{method}/translation/``; this
-module gathers them into the paper's layout: the prior LLM-based MT models first (released models,
-evaluated as they are: no deltas), then one block per backbone, its untouched "Backbone LLM" row
-first, then one row per method with the delta to that row, one column per language plus the
-average. A missing cell is an error, never a blank: a silently incomplete table is the worst kind
+module gathers them into the paper's layout: one block per backbone, its untouched "Backbone LLM"
+row first, then one row per method with the delta to that row, one column per language plus the
+average; the prior LLM-based MT models last (released models, evaluated as they are: no deltas). A missing cell is an error, never a blank: a silently incomplete table is the worst kind
 of wrong result. One :class:`Table` renders to Markdown (reading), CSV (machines) and LaTeX (paper).
 """
 
@@ -14,7 +13,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from radis.io import InputError, read_json, write_png, write_text
@@ -47,6 +46,8 @@ class Row:
     deltas: tuple[float | None, ...] | None
     #: the model, where it is not the group's (the prior-models group has one per row)
     backbone: str | None = None
+    #: per column, whether the cell is the best of its group's compared rows (Table 5: bold)
+    best: tuple[bool, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def translation_table(
 
     ``methods`` may include ``base`` or not: the backbone row always comes first, since every
     delta is measured against it. ``prior`` (name → ``{label, directions}``) adds the prior MT
-    models as the first group; a direction outside a model's ``directions`` shows "-", and so does
+    models as the last group, as in the paper; a direction outside a model's ``directions`` shows "-", and so does
     its average. Raises ``ValueError`` listing every missing cell.
     """
     if not directions:
@@ -160,15 +161,6 @@ def translation_table(
         raise ValueError(f"missing {metric} results for {len(missing)} table cell(s): " + "; ".join(missing))
 
     groups = []
-    if prior:
-        rows = []
-        for p, spec in prior.items():
-            raw = [float(index[(p, BASE, str(d))]) if d in shown[p] else NOT_SHOWN for d in dirs]  # type: ignore[arg-type]
-            numbers = [x for x in raw if not isinstance(x, str)]
-            average = sum(numbers) / len(numbers) if len(numbers) == len(raw) else NOT_SHOWN
-            rows.append(Row(method=BASE, label=spec.get("label", p), scores=tuple(_round(x) for x in [*raw, average]),
-                            deltas=None, backbone=p))
-        groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
     for b in backbones:
         rows: list[Row] = []
         base_scores: tuple[float, ...] = ()
@@ -182,6 +174,15 @@ def translation_table(
             rows.append(Row(method=m, label=method_name(m), scores=scores, deltas=deltas))
         display = (backbone_names or {}).get(b, b)
         groups.append(Group(backbone=b, title=f"Backbone LLM: {display}", rows=tuple(rows)))
+    if prior:
+        rows = []
+        for p, spec in prior.items():
+            raw = [float(index[(p, BASE, str(d))]) if d in shown[p] else NOT_SHOWN for d in dirs]  # type: ignore[arg-type]
+            numbers = [x for x in raw if not isinstance(x, str)]
+            average = sum(numbers) / len(numbers) if len(numbers) == len(raw) else NOT_SHOWN
+            rows.append(Row(method=BASE, label=spec.get("label", p), scores=tuple(_round(x) for x in [*raw, average]),
+                            deltas=None, backbone=p))
+        groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
 
     return Table(
         title=title or _default_title(dirs, metric),
@@ -202,9 +203,11 @@ def _cell(score: float | str, delta: float | None, up: str, down: str, same: str
     return f"{_fmt(score)} {arrow}{_fmt(abs(delta))}"
 
 
-def _cells(row: Row, up: str = "↑", down: str = "↓", same: str = "±") -> list[str]:
+def _cells(row: Row, up: str = "↑", down: str = "↓", same: str = "±", bold: str = "**{}**") -> list[str]:
     deltas = row.deltas or (None,) * len(row.scores)
-    return [_cell(s, d, up, down, same) for s, d in zip(row.scores, deltas)]
+    best = row.best or (False,) * len(row.scores)
+    return [bold.format(cell) if b else cell
+            for cell, b in zip((_cell(s, d, up, down, same) for s, d in zip(row.scores, deltas)), best)]
 
 
 def render_markdown(table: Table) -> str:
@@ -264,7 +267,7 @@ def render_latex(table: Table) -> str:
         group_title = rf"\multicolumn{{{ncols}}}{{c}}{{\textit{{{_latex_escape(group.title)}}}}} \\"
         out += [r"\midrule", group_title, r"\midrule"]
         for row in group.rows:
-            cells = _cells(row, up=r"$\uparrow$", down=r"$\downarrow$", same=r"$\pm$")
+            cells = _cells(row, up=r"$\uparrow$", down=r"$\downarrow$", same=r"$\pm$", bold=r"\textbf{{{}}}")
             out.append(" & ".join([_latex_escape(row.label), *cells]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     out += [rf"\par\footnotesize {_latex_escape(note)}" for note in table.notes]
@@ -327,7 +330,7 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
                   backbone_names: dict[str, str] | None = None, prior: dict[str, dict] | None = None) -> Table:
     """Table 3: one column per benchmark plus RP[%]; deltas to Vanilla-FT, as in the paper.
 
-    ``prior`` (name → ``{label, benchmarks}``) adds the prior MT models first; RP is "-" for them
+    ``prior`` (name → ``{label, benchmarks}``) adds the prior MT models last; RP is "-" for them
     (it is defined for fine-tuned backbones only), as is a benchmark outside their ``benchmarks``.
     """
     index = {(r["backbone"], r["method"], r["benchmark"]): general_score(r) for r in results}
@@ -340,12 +343,6 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
     if missing:
         raise ValueError(f"missing results for {len(missing)} Table 3 cell(s): " + "; ".join(missing))
     groups, skipped_any = [], set()
-    if prior:
-        rows = [Row(method=BASE, label=spec.get("label", p), backbone=p, deltas=None,
-                    scores=(*(_round(index[(p, BASE, k)]) if k in shown[p] else NOT_SHOWN for k in benchmarks),
-                            NOT_SHOWN))
-                for p, spec in prior.items()]
-        groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
     for b in backbones:
         base = [index[(b, BASE, k)] for k in benchmarks]
         rows, reference = [], None
@@ -367,6 +364,12 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
             rows.append(Row(method=m, label=method_name(m), scores=full, deltas=deltas))
         display = (backbone_names or {}).get(b, b)
         groups.append(Group(backbone=b, title=f"Backbone LLM: {display}", rows=tuple(rows)))
+    if prior:
+        rows = [Row(method=BASE, label=spec.get("label", p), backbone=p, deltas=None,
+                    scores=(*(_round(index[(p, BASE, k)]) if k in shown[p] else NOT_SHOWN for k in benchmarks),
+                            NOT_SHOWN))
+                for p, spec in prior.items()]
+        groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
     notes = ["RP: relative performance, the mean over benchmarks of method ÷ backbone (in %); deltas are to "
              "Vanilla-FT."]
     if skipped_any:
@@ -446,8 +449,13 @@ def generator_label(method: str, generator: dict | None) -> str:
 
 
 def table5(translation: list[dict], general: list[dict], backbones: list[str], methods: dict[str, list[str]],
-           generators: dict[str, dict], benchmarks: list[str], metric: str) -> Table:
-    """Average X→EN and EN→X translation plus the general benchmarks, per method of each backbone."""
+           generators: dict[str, dict], benchmarks: list[str], metric: str,
+           backbone_names: dict[str, str] | None = None) -> Table:
+    """Average X→EN and EN→X translation plus the general benchmarks, per method of each backbone.
+
+    As in the paper: the backbone's own row first, then ``methods[b]``; in every column the best
+    of the RaDis variants (self-generated and every external generator's) is marked best (bold).
+    """
     tr: dict[tuple[str, str, str], list[float]] = {}
     for r in translation:
         d = Direction.parse(r["direction"])
@@ -458,8 +466,9 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
     gen = {(r["backbone"], r["method"], r["benchmark"]): general_score(r) for r in general}
     groups = []
     for b in backbones:
+        display = (backbone_names or {}).get(b, b)
         rows = []
-        for m in methods[b]:
+        for m in [BASE, *(m for m in methods[b] if m != BASE)]:
             scores: list[float | str] = []
             for side in ("X→EN", "EN→X"):
                 values = tr.get((b, m, side))
@@ -468,8 +477,15 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
                 if (b, m, k) not in gen:
                     raise ValueError(f"missing result for Table 5 cell backbone={b} method={m} benchmark={k}")
                 scores.append(_round(gen[(b, m, k)]))
-            rows.append(Row(method=m, label=generator_label(m, generators.get(m)), scores=tuple(scores), deltas=None))
-        groups.append(Group(backbone=b, title=f"Backbone LLM: {b}", rows=tuple(rows)))
+            label = display if m == BASE else generator_label(m, generators.get(m))
+            rows.append(Row(method=m, label=label, scores=tuple(scores), deltas=None))
+        variants = [i for i, row in enumerate(rows) if row.method == "radis" or row.method in generators]
+        top = [max((rows[i].scores[c] for i in variants if not isinstance(rows[i].scores[c], str)), default=None)
+               for c in range(len(rows[0].scores))]
+        rows = [replace(row, best=tuple(s == t for s, t in zip(row.scores, top))) if i in variants else row
+                for i, row in enumerate(rows)]
+        groups.append(Group(backbone=b, title=f"Backbone LLM: {display}", rows=tuple(rows)))
     header = ("Models", "X→EN", "EN→X", *(GENERAL_BENCHMARKS[k][0] for k in benchmarks))
-    return Table(title=f"Table 5: RaDis with rationales from other models (translation: {METRIC_NAMES.get(metric, metric)})",
+    return Table(title=f"Table 5: RaDis with rationales from other models (translation: {METRIC_NAMES.get(metric, metric)}; "
+                       "bold: the best RaDis variant)",
                  header=header, groups=tuple(groups), metric=metric)

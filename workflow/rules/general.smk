@@ -110,7 +110,8 @@ if JUDGED:
                     **device_settings(w.backbone),
                     "seed": config["seed"],
                     "generation": config["generation"],
-                    "benchmarks": {r: {"decoding": GENERAL[r]["decoding"], "limit": GENERAL[r].get("limit")}
+                    "benchmarks": {r: {"decoding": GENERAL[r]["decoding"], "limit": GENERAL[r].get("limit"),
+                                       "temperatures": GENERAL[r].get("temperatures")}
                                    for r in RESPONSE_SETS},
                     "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
                 }

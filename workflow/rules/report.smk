@@ -85,7 +85,9 @@ if EXTERNAL:
         params:
             settings=as_arg(
                 {
-                    "backbones": BACKBONES,
+                    # the paper's Table 5 shows only the backbone trained on other models' rationales
+                    "backbones": [b for b in BACKBONES if methods_of(b, EXTERNAL)],
+                    "backbone_names": {b: backbone_entry(b).get("label", b) for b in BACKBONES},
                     "methods": {b: ["vanilla", "radis", *methods_of(b, EXTERNAL)] for b in BACKBONES},
                     "generators": {m: config["methods"][m]["rationale_generator"] for m in EXTERNAL},
                     "benchmarks": GENERAL["benchmarks"],

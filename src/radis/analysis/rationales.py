@@ -216,7 +216,11 @@ def _stats(records: Sequence[Mapping[str, Any]]) -> dict:
 
 def rationale_stats(records_by_direction: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict:
     """Per direction (and "all"): n, rationale rate, length of non-empty rationales in whitespace
-    tokens and characters (mean, median, p90, max). The paper's rate: 139/200 for LLaMA-2-7B-Chat."""
+    tokens and characters (mean, median, p90, max).
+
+    The rate is the share of training pairs whose continuation after the reference (the RaDis
+    prompt) is non-empty. It is not the paper's 139/200 for LLaMA-2-7B-Chat, which counts zero-shot
+    translation replies that contain a rationale: a different prompt, so the two are not compared."""
     out = {d: _stats(records_by_direction[d]) for d in sorted(records_by_direction)}
     out["all"] = _stats([r for d in sorted(records_by_direction) for r in records_by_direction[d]])
     return out
@@ -276,7 +280,9 @@ def render_table4(result: Mapping[str, Any]) -> tuple[str, str, str]:
 
     md = [_caption(result), "", "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
-    md += ["", "Rationale rate and length (non-empty rationales; words = whitespace tokens):", "",
+    md += ["", "Training pairs with a non-empty rationale (the continuation after the reference y; not the "
+           "paper's 139/200, which counts rationales in zero-shot replies) and rationale length "
+           "(words = whitespace tokens):", "",
            "| Direction | n | with rationale | rate [%] | words mean | words median | words p90 | words max "
            "| chars mean | chars median | chars p90 | chars max |",
            "|" + "---|" * 12]

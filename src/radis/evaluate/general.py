@@ -25,12 +25,13 @@ def data_path(data_dir: Path, dataset: str, index: int = 0) -> Path:
 
 
 def generate(benchmark: str, generator, data_dir: Path, params: DecodingParams, limit: int | None,
-             seed: int) -> list[dict]:
-    """Greedy responses of one model to one benchmark's prompts, one record per item."""
+             seed: int, temperatures: str = "fastchat") -> list[dict]:
+    """Responses of one model to one benchmark's prompts, one record per item: greedy, except
+    MT-Bench's per-category temperatures (``temperatures``: ``fastchat`` or ``greedy``)."""
     tokenizer = generator.tokenizer
     if benchmark == "mtbench":
         questions = subset(mtbench.load_questions(data_path(data_dir, "mtbench")), limit, seed)
-        return mtbench.generate_answers(generator, questions, params)
+        return mtbench.generate_answers(generator, questions, params, temperatures)
     if benchmark == "alpacaeval":
         # AlpacaEval 1 and 2 share their 805 instructions; answer them once.
         instructions = subset(alpacaeval.load_reference(data_path(data_dir, "alpacaeval")), limit, seed)
@@ -129,7 +130,7 @@ def judge(benchmark: str, responses: list[dict], data_dir: Path, settings: dict,
     if benchmark == "advbench":
         from radis.judges.safety import llama_guard_messages, parse_llama_guard
 
-        requests = [{"messages": llama_guard_messages(r["goal"], r["response"]), "max_tokens": 16,
+        requests = [{"messages": llama_guard_messages(r["response"]), "max_tokens": 16,
                      "temperature": 0} for r in responses]
         texts = [text_of(r) for r in client.complete(requests)]
         verdicts = [parse_llama_guard(t)[0] for t in texts]

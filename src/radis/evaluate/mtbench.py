@@ -130,36 +130,61 @@ def load_reference_answers(path: str | Path) -> dict[int, list[str]]:
 # Answer generation
 
 
-def generate_answers(generator, questions: Sequence[dict], params) -> list[dict]:
+#: FastChat's ``temperature_config`` (fastchat/llm_judge/common.py, fschat 0.2.36): the answer
+#: temperature of each MT-Bench category; ``gen_model_answer`` uses 0.7 for any other category and
+#: decodes greedily below 1e-4. The paper decodes greedily "except where specific generation
+#: configurations are mandated by certain benchmark tools": MT-Bench's are these.
+FASTCHAT_TEMPERATURES = {"writing": 0.7, "roleplay": 0.7, "extraction": 0.0, "math": 0.0, "coding": 0.0,
+                         "reasoning": 0.0, "stem": 0.1, "humanities": 0.1, "arena-hard-200": 0.0}
+FASTCHAT_DEFAULT_TEMPERATURE = 0.7
+
+
+def answer_temperature(category: str, temperatures: str) -> float:
+    """The temperature of a category's answers: FastChat's (``fastchat``) or 0 (``greedy``)."""
+    if temperatures == "greedy":
+        return 0.0
+    t = FASTCHAT_TEMPERATURES.get(category, FASTCHAT_DEFAULT_TEMPERATURE)
+    return t if t >= 1e-4 else 0.0
+
+
+def generate_answers(generator, questions: Sequence[dict], params, temperatures: str = "fastchat") -> list[dict]:
     """Two-turn answers, FastChat-style, batched across questions turn by turn.
 
-    ``generator`` is a :class:`radis.generation.Generator`; ``params`` a ``DecodingParams``.
-    Returns ``{question_id, category, turns, answers, n_tokens, finished}`` per question, in order.
+    ``generator`` is a :class:`radis.generation.Generator`; ``params`` a ``DecodingParams`` whose
+    temperature is replaced per category by :func:`answer_temperature` (one generation call per
+    temperature and turn). Returns ``{question_id, category, turns, answers, n_tokens, finished,
+    temperature}`` per question, in order.
     """
+    from dataclasses import replace
+
     from radis.prompts import assistant, render_generation_prompt, user
 
     records = [
         {"question_id": q["question_id"], "category": q["category"], "turns": list(q["turns"]),
-         "answers": [], "n_tokens": [], "finished": []}
+         "answers": [], "n_tokens": [], "finished": [],
+         "temperature": answer_temperature(q["category"], temperatures)}
         for q in questions
     ]
     n_turns = max((len(r["turns"]) for r in records), default=0)
     for t in range(n_turns):
-        active = [r for r in records if len(r["turns"]) > t]
-        prompts = []
-        for r in active:
-            messages = []
-            for q_prev, a_prev in zip(r["turns"][:t], r["answers"][:t]):
-                messages += [user(q_prev), assistant(a_prev)]
-            messages.append(user(r["turns"][t]))
-            prompts.append(render_generation_prompt(generator.tokenizer, messages))
-        outputs = generator.generate(prompts, params)
-        if len(outputs) != len(prompts):
-            raise RuntimeError(f"generator returned {len(outputs)} outputs for {len(prompts)} prompts")
-        for r, out in zip(active, outputs):
-            r["answers"].append(out.text.strip())
-            r["n_tokens"].append(out.n_tokens)
-            r["finished"].append(out.finished)
+        for temperature in sorted({r["temperature"] for r in records}):
+            active = [r for r in records if len(r["turns"]) > t and r["temperature"] == temperature]
+            if not active:
+                continue
+            prompts = []
+            for r in active:
+                messages = []
+                for q_prev, a_prev in zip(r["turns"][:t], r["answers"][:t]):
+                    messages += [user(q_prev), assistant(a_prev)]
+                messages.append(user(r["turns"][t]))
+                prompts.append(render_generation_prompt(generator.tokenizer, messages))
+            outputs = generator.generate(prompts, replace(params, temperature=temperature))
+            if len(outputs) != len(prompts):
+                raise RuntimeError(f"generator returned {len(outputs)} outputs for {len(prompts)} prompts")
+            for r, out in zip(active, outputs):
+                r["answers"].append(out.text.strip())
+                r["n_tokens"].append(out.n_tokens)
+                r["finished"].append(out.finished)
     return records
 
 

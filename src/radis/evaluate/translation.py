@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import sacrebleu
+
+from radis.languages import LANGUAGES
 
 
 class CometUnavailableError(RuntimeError):
@@ -120,19 +123,62 @@ def load_comet(comet_model: str) -> Any:
     return load_from_checkpoint(str(resolve_comet_checkpoint(comet_model)))
 
 
-def extract_translation(text: str, postprocess: str) -> str:
-    """The translation inside a model's reply.
+#: Wrapping quotes chat models put around a translation, opening → closing.
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb", "\u300c": "\u300d",
+           "\u300e": "\u300f"}
+#: A line that only announces the translation ("Sure! Here is the translation of the sentence:").
+_PREAMBLE = re.compile(r"\b(translat\w*|here|sure|certainly|of course)\b", re.IGNORECASE)
+#: A label in front of the translation on its own line: "Translation:", "German translation:", "German:".
+_LABEL = re.compile(
+    r"^\W*(?:(?:" + "|".join(LANGUAGES.values()) + r")\s+)?(?:translation|translated text|"
+    + "|".join(LANGUAGES.values()) + r")\s*(?:\([^)]*\))?\W*:\s*(?=\S)", re.IGNORECASE)
 
-    Models trained with RaDis answer with the translation followed by a rationale, and chat
-    backbones often add remarks after it; ``first_line`` keeps the first non-empty line, which is
-    where every method puts the translation. ``none`` keeps the whole reply.
+#: The rules :func:`extract_translation` may apply, in the order it applies them.
+EXTRACTION_RULES = ("preamble", "label", "rest_dropped", "quotes")
+
+
+def extract_translation(text: str, postprocess: str) -> tuple[str, list[str]]:
+    """The translation inside a model's reply, and the rules that were needed to find it.
+
+    ``none`` keeps the whole reply; ``first_line`` keeps its first non-empty line; ``chat``
+    handles the shapes chat backbones really reply in (LLaMA-2-Chat: "Sure! Here is the
+    translation:" on a line of its own, then the translation in quotes, then notes; RaDis-trained
+    models: the translation, then a rationale): it drops a first line that ends with ':' and
+    announces the translation (``preamble``), a "Translation:" / "German:" label (``label``),
+    everything after the translation's line (``rest_dropped``), and quotes wrapped around it
+    (``quotes``). A reply that is only the translation touches no rule. The rules applied are
+    returned so that each cell can say how many replies each rule touched.
     """
     if postprocess == "none":
-        return text.strip()
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
+        return text.strip(), []
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if postprocess == "first_line":
+        return (lines[0] if lines else ""), []
+    rules = []
+    if len(lines) > 1 and lines[0].endswith(":") and _PREAMBLE.search(lines[0]):
+        lines = lines[1:]
+        rules.append("preamble")
+    if not lines:
+        return "", rules
+    first = lines[0]
+    labelled = _LABEL.sub("", first, count=1)
+    if labelled != first:
+        first = labelled
+        rules.append("label")
+    if len(lines) > 1:
+        rules.append("rest_dropped")
+    closing = _QUOTES.get(first[:1])
+    if closing and len(first) > 2 and first.endswith(closing):
+        first = first[1:-1].strip()
+        rules.append("quotes")
+    return first, rules
+
+
+def extraction_counts(rules_per_reply: list[list[str]]) -> dict[str, int]:
+    """How many replies each extraction rule touched, and how many needed none."""
+    counts = {rule: sum(rule in rules for rules in rules_per_reply) for rule in EXTRACTION_RULES}
+    counts["untouched"] = sum(not rules for rules in rules_per_reply)
+    return counts
 
 
 def translation_prompts(tokenizer, records: list[dict], instruction: int,

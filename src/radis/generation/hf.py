@@ -132,7 +132,7 @@ class HFGenerator:
                 batch = order[start:start + self.batch_size]
                 rows = self._generate_batch([encoded[i] for i in batch], kwargs)
                 for row, i in zip(rows, batch):
-                    results[i] = self._decode(row)
+                    results[i] = self._decode(encoded[i], row)
                 bar.update(len(batch))
         return results  # type: ignore[return-value]
 
@@ -155,7 +155,14 @@ class HFGenerator:
         out = self.model.generate(**inputs, **kwargs)
         return out[:, width:].tolist()
 
-    def _decode(self, ids: list[int]) -> Generation:
+    def _decode(self, prompt: list[int], ids: list[int]) -> Generation:
+        """The reply's text as the tokenizer renders it after the prompt.
+
+        Decoding the new tokens on their own loses the leading space of a SentencePiece reply
+        ("▁This" decodes to "This" at the start of a text), which would glue a rationale to the
+        reference it continues (y + r = "…end.This…"); decoding prompt + reply and cutting the
+        prompt's text off keeps exactly what follows the prompt, as vLLM's detokeniser does.
+        """
         finished = False
         kept = []
         for token in ids:
@@ -164,4 +171,14 @@ class HFGenerator:
                 break
             kept.append(token)
         n_tokens = len(kept) + (1 if finished else 0)
-        return Generation(self.tokenizer.decode(kept, skip_special_tokens=True), n_tokens, finished)
+        return Generation(continuation_text(self.tokenizer, prompt, kept), n_tokens, finished)
+
+
+def continuation_text(tokenizer, prompt: list[int], reply: list[int]) -> str:
+    """Text of ``reply`` token ids as they render after ``prompt`` (special tokens skipped)."""
+    head = tokenizer.decode(prompt, skip_special_tokens=True)
+    full = tokenizer.decode(prompt + reply, skip_special_tokens=True)
+    if full.startswith(head):
+        return full[len(head):]
+    # a byte-fallback character split across the boundary: fall back to the reply alone
+    return tokenizer.decode(reply, skip_special_tokens=True)
