@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -107,18 +108,37 @@ def convert_gguf(gguf: Path, out_dir: Path) -> None:
     fix_gguf_tokenizer(out_dir)
 
 
-def snapshot(repo_id: str, revision: str, out_dir: Path) -> str:
-    """Download a pinned hub snapshot (weights as safetensors, tokenizer, configs); returns the commit."""
-    from huggingface_hub import HfApi, snapshot_download
+#: the files of a hub snapshot a backbone needs: weights as safetensors, tokenizer, configs
+SNAPSHOT_FILES = ["*.json", "*.safetensors", "tokenizer.model", "*.jinja", "*.txt"]
 
-    commit = HfApi().model_info(repo_id, revision=revision).sha
-    snapshot_download(
-        repo_id,
-        revision=commit,
-        local_dir=out_dir,
-        allow_patterns=["*.json", "*.safetensors", "tokenizer.model", "*.jinja", "*.txt"],
-    )
-    return commit
+
+def snapshot(repo_id: str, revision: str, out_dir: Path) -> str:
+    """A pinned hub snapshot in ``out_dir``; returns the commit it resolved to.
+
+    The download goes through the hub cache (``HF_HOME``/``HF_HUB_CACHE``), not ``local_dir``: a
+    killed download resumes from its partial files, a branch revision is resolved offline from the
+    cache's refs (``HF_HUB_OFFLINE=1`` on compute nodes, after a download on the login node), and
+    the cache's snapshot folder names the commit. Weights are hard-linked into ``out_dir`` (no second
+    copy of 13 GB; they are never rewritten in place), everything else is copied, because later steps
+    rewrite tokenizer files and must not write through a link into the cache.
+    """
+    from huggingface_hub import snapshot_download
+
+    cached = Path(snapshot_download(repo_id, revision=revision, allow_patterns=SNAPSHOT_FILES))
+    out_dir.mkdir(parents=True)
+    for src in sorted(cached.rglob("*")):
+        if not src.is_file():
+            continue
+        dst = out_dir / src.relative_to(cached)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix == ".safetensors":
+            try:
+                os.link(src.resolve(), dst)
+                continue
+            except OSError:  # another file system: copy
+                pass
+        shutil.copyfile(src, dst)
+    return cached.name
 
 
 def copy_local(path: str, out_dir: Path) -> dict:
