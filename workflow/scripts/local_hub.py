@@ -104,6 +104,21 @@ HUB_MODELS: dict[str, HubModel | str] = {
     "Unbabel/wmt22-comet-da": "comet",
 }
 
+#: The tokenizer.json pipeline of the released LLaMA-2 and Mistral repos (converted by transformers
+#: 4.3x with legacy SentencePiece behaviour: "▁" prepended to every text segment, also after a special
+#: token). transformers 5 keeps it when it loads such a repo with its generic backend (Mistral) and
+#: rebuilds its own for ``LlamaTokenizer`` (LLaMA-2), as it does with the real repos.
+HUB_SPM_PIPELINE = {
+    "normalizer": {"type": "Sequence", "normalizers": [
+        {"type": "Prepend", "prepend": "\u2581"},
+        {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+    "pre_tokenizer": None,
+    "decoder": {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+        {"type": "ByteFallback"}, {"type": "Fuse"},
+        {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+}
+
 #: tokenizer family -> special tokens (bos, eos, unk) of the released tokenizer
 TOKENIZER_FAMILIES = {
     "llama-spm": ("<s>", "</s>", "<unk>"),
@@ -313,9 +328,14 @@ def write_tokenizer(spec: HubModel, family_dir: Path, out: Path) -> None:
 
     AutoTokenizer.from_pretrained(family_dir).save_pretrained(out)
     (out / "chat_template.jinja").unlink(missing_ok=True)
+    if spec.tokenizer in ("llama-spm", "mistral-spm"):
+        tj = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
+        tj.update(HUB_SPM_PIPELINE)
+        (out / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False), encoding="utf-8")
     path = out / "tokenizer_config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
-    config.pop("chat_template", None)
+    for key in ("chat_template", "is_local", "local_files_only"):  # the last two: where *we* loaded it from
+        config.pop(key, None)
     config.update(spec.tokenizer_config)
     if spec.template:
         config["chat_template"] = (TEMPLATES / spec.template).read_text(encoding="utf-8")
