@@ -14,6 +14,9 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+#: the `local_hub` fixture (a hub cache mirroring config/paper.yaml)
+pytest_plugins = ["local_hub_fixture"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: The embedded default backbone, as config/config.yaml declares it.
