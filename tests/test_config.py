@@ -1,6 +1,7 @@
 """The config is validated once when the DAG is parsed: every mistake is one error naming the key."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -182,3 +183,14 @@ def test_deep_merge_merges_dicts_and_replaces_lists():
 def test_deep_merge_lets_a_scalar_replace_a_dict_and_back():
     assert deep_merge({"a": {"b": 1}}, {"a": 5}) == {"a": 5}
     assert deep_merge({"a": 5}, {"a": {"b": 1}}) == {"a": {"b": 1}}
+
+
+def test_paper_config_runs_gsm8k_plain_5_shot_and_fastchat_temperatures():
+    """The paper's GSM8K figures match plain 5-shot (no chat template); MT-Bench answers follow
+    FastChat's per-category temperatures (README: Deviations)."""
+    root = Path(__file__).resolve().parents[1]
+    paper = load_config(root / "config/config.yaml", root / "config/paper.yaml")
+    gsm8k = paper["general"]["gsm8k"]
+    assert (gsm8k["num_fewshot"], gsm8k["apply_chat_template"], gsm8k["fewshot_as_multiturn"]) == (5, False, False)
+    assert paper["general"]["mtbench"]["temperatures"] == "fastchat"
+    assert paper["evaluation"]["translation"]["postprocess"] == "chat"

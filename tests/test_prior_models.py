@@ -169,3 +169,23 @@ def test_delta_weights_are_added_to_the_base(embedded_backbone, tmp_path):
     for key, value in base.state_dict().items():
         torch.testing.assert_close(released[key], value + delta[key], msg=key)
     assert not (tmp_path / "released" / ".parts").exists()
+
+
+def test_bayling_speaks_its_repositorys_template():
+    """ictnlp/BayLing's conversation template "BayLing" (bayling/conversation.py, SeparatorStyle.BAYLING),
+    which its BayLingAdapter selects: the system text, "### Instruction:\\n" and "### Response:\\n" turns,
+    "</s>\\n" after a response."""
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+
+    system = ("I am an intelligent language assistant developed by the NLP Group of ICT/CAS.\nBelow is a dialog "
+              "consisting of instructions and responses. Write a response that completes the request.\n")
+    fmt = load_prompt_format("bayling")
+    chat = _compile_jinja_template(fmt["chat_template"]).render(
+        messages=CHAT, bos_token="<s>", eos_token="</s>", add_generation_prompt=True)
+    # Conversation.get_prompt() for [Instruction: Name a colour., Response: Blue., Instruction: And another?,
+    # Response: None], after the tokenizer's BOS
+    assert chat == ("<s>" + system + "\n### Instruction:\nName a colour.\n### Response:\nBlue.</s>\n"
+                    "### Instruction:\nAnd another?\n### Response:\n")
+    prompt = format_translation_prompt(fmt, "<s>", Direction("de", "en"), "Guten Tag.")
+    assert prompt == ("<s>" + system + "\n### Instruction:\nTranslate the following sentence from German to "
+                      "English.\nGuten Tag.\n### Response:\n")

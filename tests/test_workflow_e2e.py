@@ -48,10 +48,10 @@ def finished_run(tmp_path_factory, tiny_comet_checkpoint):
 def test_every_table_cell_is_a_number(finished_run):
     for n, languages in ((1, ["German"]), (2, ["Czech"])):
         rows = list(csv.DictReader((finished_run / f"results/tables/table{n}.csv").open()))
-        # the prior MT model's row first (evaluated as released, in ALMA's prompt format)
-        assert [(r["backbone"], r["method"]) for r in rows[:1]] == [("smollm2-135m-alma-prompt", "base")]
-        assert rows[0][f"{languages[0]} delta"] == ""
-        assert [r["method"] for r in rows] == ["base", "base", "vanilla", "seqkd", "sdft", "radis"]
+        # the prior MT model's row last, as in the paper (evaluated as released, in ALMA's prompt format)
+        assert [(r["backbone"], r["method"]) for r in rows[-1:]] == [("smollm2-135m-alma-prompt", "base")]
+        assert rows[-1][f"{languages[0]} delta"] == ""
+        assert [r["method"] for r in rows] == ["base", "vanilla", "seqkd", "sdft", "radis", "base"]
         for row in rows:
             for column in [*languages, "Avg."]:
                 float(row[column])
@@ -59,8 +59,8 @@ def test_every_table_cell_is_a_number(finished_run):
                 float(row[f"{languages[0]} delta"])
         md = (finished_run / f"results/tables/table{n}.md").read_text()
         assert "w/ RaDis" in md and "Backbone LLM" in md
-        assert md.index("*Prior LLM-based MT models*") < md.index("SmolLM2-135M (ALMA prompt)") < md.index(
-            "Backbone LLM")
+        assert md.index("Backbone LLM") < md.index("*Prior LLM-based MT models*") < md.index(
+            "SmolLM2-135M (ALMA prompt)")
     meta = "results/eval/{}/base/translation/en-de.hyp.meta.json"
     assert json.loads((finished_run / meta.format("smollm2-135m-alma-prompt")).read_text())["prompt_format"] == "alma"
     assert json.loads((finished_run / meta.format("smollm2-135m")).read_text())["prompt_format"] is None
@@ -72,6 +72,9 @@ def test_each_stage_ran_in_its_own_environment(finished_run):
     main one (transformers 5): their provenance records different transformers major versions."""
     cell = json.loads((finished_run / "results/eval/smollm2-135m/radis/translation/en-de.json").read_text())
     assert isinstance(cell["metrics"]["comet"], float)
+    # how many replies each translation-extraction rule touched is part of the cell
+    assert set(cell["extraction"]) == {"preamble", "label", "rest_dropped", "quotes", "untouched"}
+    assert all(0 <= v <= cell["n"] for v in cell["extraction"].values())
     scored = cell["provenance"]["packages"]
     trained = json.loads((finished_run / "results/models/smollm2-135m/radis/adapter/radis_provenance.json")
                          .read_text())["packages"]
