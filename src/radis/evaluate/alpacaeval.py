@@ -62,6 +62,9 @@ def annotator_config(annotator: str, judge_model: str, out_dir: Path) -> Path:
     entry = config[annotator]
     entry["prompt_template"] = str(configs_root / entry["prompt_template"])
     entry["completions_kwargs"]["model_name"] = judge_model
+    # Our judges are chat endpoints; alpaca_eval guesses from the model's name and sends a name
+    # with "instruct" in it (a served Llama-3-70B-Instruct) to the legacy completions API.
+    entry["completions_kwargs"]["requires_chatml"] = True
     target = out_dir / annotator / "configs.yaml"
     write_text(target, yaml.safe_dump(config))
     return target
