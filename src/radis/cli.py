@@ -369,7 +369,7 @@ def cmd_table4(args) -> None:
     with judge_endpoint(s["judge_name"], s["judge"], judge_models.get(s["judge"].get("serve", "")),
                         out.with_suffix(".judge-server.log")) as base_url:
         client = JudgeClient(JudgeConfig.from_config(s["judge_name"], s["judge"]), Path(args.cache_dir) / s["judge_name"],
-                             base_url=base_url)
+                             base_url=base_url, model_dir=judge_models.get(s["judge"].get("serve", "")))
         labels, raw = rationales.classify_rationales(client, samples, template, s.get("max_tokens", 64))
     result = rationales.table4_result(samples, labels, raw, records, template, s["per_direction"], s["seed"],
                                       s["judge_name"])
