@@ -114,6 +114,8 @@ def test_a_lower_micro_batch_after_an_oom_resumes_the_checkpoints(tmp_path):
     hardware settings it was made with."""
     from safetensors.torch import load_file
 
+    import shutil
+
     from radis.train import HARDWARE_RECORD, train
 
     backbone = _backbone(tmp_path / "backbone", "aaa")
@@ -122,8 +124,6 @@ def test_a_lower_micro_batch_after_an_oom_resumes_the_checkpoints(tmp_path):
 
     ckpt = tmp_path / "ckpt"
     train(backbone, TRAINSET, SETTINGS, tmp_path / "adapter", ckpt, seed=1)
-    import shutil
-
     shutil.rmtree(ckpt / "checkpoint-2")  # as if the job had died (OOM) during step 2
     recovered = {**SETTINGS, "micro_batch_size": 2, "gradient_checkpointing": True, "save_steps": 5}
     resumed = train(backbone, TRAINSET, recovered, tmp_path / "adapter", ckpt, seed=1)
@@ -133,7 +133,8 @@ def test_a_lower_micro_batch_after_an_oom_resumes_the_checkpoints(tmp_path):
     record = json.loads((ckpt / "checkpoint-2" / HARDWARE_RECORD).read_text())
     assert record["training.micro_batch_size"] == 2 and record["training.gradient_checkpointing"] is True
     # the same step 2 on the same window: only floating-point noise apart
-    a, b = load_file(tmp_path / "whole/adapter_model.safetensors"), load_file(tmp_path / "adapter/adapter_model.safetensors")
+    a = load_file(tmp_path / "whole/adapter_model.safetensors")
+    b = load_file(tmp_path / "adapter/adapter_model.safetensors")
     assert a.keys() == b.keys()
     for k in a:
         assert (a[k] - b[k]).abs().max() < 1e-4, k

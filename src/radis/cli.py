@@ -76,12 +76,12 @@ def _generator(s: dict, model_dir: str):
                           trust_remote_code=s.get("trust_remote_code", False), seed=s["seed"])
 
 
-def _check_prompts_fit(s: dict, model: str, build_prompts, records: list[dict], key: str, step: str) -> None:
+def _check_prompts_fit(s: dict, model: str, build_prompts, records: list[dict], step: str) -> None:
     """Refuse records whose prompt would not fit the model's context, before its weights load."""
     from radis.generation import check_prompts_fit, load_tokenizer
 
     tokenizer = load_tokenizer(model, s.get("trust_remote_code", False))
-    check_prompts_fit(model, tokenizer, build_prompts(tokenizer, records), s[key]["max_new_tokens"],
+    check_prompts_fit(model, tokenizer, build_prompts(tokenizer, records), s["decoding"]["max_new_tokens"],
                       [r.get("id", f"record {i}") for i, r in enumerate(records)], step)
 
 
@@ -120,7 +120,7 @@ def cmd_synthesize(args) -> None:
     records = [r for batch in batches for r in batch]
     out_dir = Path(args.out_dir)
     shard_dir = out_dir.parent / f"{out_dir.name}.shards"
-    _check_prompts_fit(s, args.model, SYNTHESIZERS[args.kind][0], records, "decoding", f"synthesize {args.kind}")
+    _check_prompts_fit(s, args.model, SYNTHESIZERS[args.kind][0], records, f"synthesize {args.kind}")
     key_settings, hardware = split_hardware(s)
     out, shards = synthesize_in_shards(
         args.kind, lambda: _generator(s, args.model), records, DecodingParams.from_config(s["decoding"]), shard_dir,
@@ -187,8 +187,9 @@ def cmd_translate(args) -> None:
     jobs = _per_direction(args, ".hyp")
     batches = [read_jsonl(data) for _, data, _, _ in jobs]
     records = [r for batch in batches for r in batch]
-    _check_prompts_fit(s, args.model, lambda tok, rs: translation_prompts(tok, rs, ev["instruction"], s.get("prompt_format")),
-                       records, "decoding", "translate")
+    _check_prompts_fit(s, args.model,
+                       lambda tok, rs: translation_prompts(tok, rs, ev["instruction"], s.get("prompt_format")),
+                       records, "translate")
     generator = _generator(s, args.model)
     prompts = translation_prompts(generator.tokenizer, records, ev["instruction"], s.get("prompt_format"))
     generations = generator.generate(prompts, DecodingParams.from_config(s["decoding"]))
@@ -491,11 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from radis.config import ConfigError
-    from radis.judges.client import JudgeError, MissingKeyError
-
     from radis import interrupt
+    from radis.config import ConfigError
     from radis.io import sweep_temporaries
+    from radis.judges.client import JudgeError, MissingKeyError
     from radis.train import TrainingDiverged
 
     args = build_parser().parse_args(argv)

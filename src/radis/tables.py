@@ -309,12 +309,15 @@ def general_score(result: dict) -> float | str:
     return value if isinstance(value, str) and value.startswith("n/a") else f"n/a: no {benchmark} score"
 
 
-def general_mark(result: dict | None) -> str:
+def general_mark(result: dict) -> str:
     """What a reader must know beside a judged score: how many judgements had no rating and are
-    left out of its mean ("2 of 160 unrated"); "" when none."""
-    metrics = (result or {}).get("metrics", {})
+    left out of its mean ("2 of 160 unrated"); "" when none, or when there is no score at all
+    (its "n/a: ..." says why)."""
+    metrics = result.get("metrics", {})
     failures = metrics.get("n_parse_failures") or 0
-    return f"{failures} of {metrics.get('n_judgments', '?')} unrated" if failures else ""
+    if not failures or isinstance(general_score(result), str):
+        return ""
+    return f"{failures} of {metrics.get('n_judgments', '?')} unrated"
 
 
 def relative_performance(scores: list[float | str], base: list[float | str]) -> tuple[float | str, list[int]]:

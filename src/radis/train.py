@@ -84,9 +84,9 @@ def keep_whole_turns(features: list[Features], names: list[str], max_length: int
     (``overlong: drop``). A cut in template text after the end of turn is harmless and kept."""
     if overlong not in OVERLONG:
         raise InputError(f"training.overlong must be one of {', '.join(OVERLONG)}, not {overlong!r}")
-    cut = [(name, len(f.input_ids)) for name, f in zip(names, features, strict=True) if f.lost_end_of_turn]
+    cut = [name for name, f in zip(names, features, strict=True) if f.lost_end_of_turn]
     if cut and overlong == "error":
-        shown = ", ".join(name for name, _ in cut[:3])
+        shown = ", ".join(cut[:3])
         raise InputError(
             f"{source}: {len(cut)} of {len(features)} example(s) are longer than training.max_length "
             f"({max_length} tokens) and would lose their end-of-turn token, e.g. {shown}; raise "
@@ -552,6 +552,8 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
             resume = get_last_checkpoint(str(checkpoint_dir))
     if resume is not None and trainer.is_world_process_zero():
         print(f"resuming from {Path(resume).name} of {checkpoint_dir}", file=sys.stderr, flush=True)
+    record = Path(resume or "") / HARDWARE_RECORD  # read now: checkpoint rotation may remove it
+    resumed_hardware = json.loads(record.read_text()) if resume and record.is_file() else None
     counter = _step_counter_class()()
     trainer.add_callback(counter)
     safeguards = _safeguards_class()(checkpoint_dir, hardware)
@@ -567,14 +569,13 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         trainer.restore_attention()
 
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    resumed_hardware = Path(resume or "") / HARDWARE_RECORD
     summary = {
         "examples": len(features),
         "target_tokens": sum(f.n_target for f in features),
         "truncated": sum(f.truncated for f in features),  # cut after their end of turn (harmless)
         "dropped_overlong": n_read - len(features),  # cut before it: left out (training.overlong: drop)
         "hardware": hardware,
-        "resumed_hardware": json.loads(resumed_hardware.read_text()) if resume and resumed_hardware.is_file() else None,
+        "resumed_hardware": resumed_hardware,  # what the checkpoint resumed from was made with
         "steps": trainer.state.global_step,
         "steps_per_epoch": steps_per_epoch,
         "gradient_accumulation": accumulation,

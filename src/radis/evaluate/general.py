@@ -116,7 +116,8 @@ def judge(benchmark: str, responses: list[dict], data_dir: Path, settings: dict,
         reference = alpacaeval.load_reference(data_dir / alpacaeval.REFERENCES[benchmark])
         result = alpacaeval.evaluate(
             responses, reference, annotator=section["annotator"], judge_model=spec["model"], base_url=base_url,
-            api_key=resolve_api_key(config), caching_path=cache_dir / "alpaca_eval" / name / answerer / cell / f"{benchmark}.json",
+            api_key=resolve_api_key(config),
+            caching_path=cache_dir / "alpaca_eval" / name / answerer / cell / f"{benchmark}.json",
             work_dir=work_dir)
         annotations = result.pop("annotations")
         return {"metrics": result, "judge": name, "details": annotations}
