@@ -59,15 +59,16 @@ def test_cache_hit_makes_no_request(tmp_path, capsys):
         assert fake.requests == 2
     assert [text_of(r) for r in again] == [text_of(r) for r in first] == ["echo: a", "echo: b", "echo: a"]
     assert capsys.readouterr().err == ""  # nothing to call, nothing announced
-    # the base URL is not part of the key: another port (a restarted local server) still hits
+    # what answered is part of the key: another endpoint is asked again (tests/test_reliability.py:
+    # a served judge is keyed by its model, not its port)
     with FakeOpenAI() as other:
         client = JudgeClient(_cfg(), tmp_path, base_url=other.base_url)
         client.complete(requests)
-        assert other.requests == 0 and client.cache_hits == 3
+        assert other.requests == 2 and client.cache_hits == 1
         # a different model or decoding parameter is a different request
         JudgeClient(_cfg(model="other"), tmp_path, base_url=other.base_url).complete([_req("a")])
         client.complete([_req("a", max_tokens=9)])
-        assert other.requests == 2
+        assert other.requests == 4
 
 
 def test_concurrency_bound(tmp_path):
@@ -96,7 +97,7 @@ def test_key_is_sent_but_never_persisted(tmp_path, monkeypatch, capsys):
         JudgeClient(cfg, tmp_path, base_url=fake.base_url).complete([_req("x")])
         assert fake.requests == n
     entry = json.loads(files[0].read_text())
-    assert set(entry) == {"key", "model", "request", "response"}
+    assert set(entry) == {"key", "model", "answered_by", "request", "response"}
 
 
 def test_missing_key_is_a_clear_error(tmp_path, monkeypatch):

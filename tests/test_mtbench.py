@@ -149,10 +149,10 @@ def test_answers_with_braces_are_not_reformatted(real):
 @pytest.mark.parametrize("text, rating", [
     ("Rating: [[7]]", 7.0),
     ("[[8.5]]", 8.5),
-    ("[6]", 6.0),
+    ("[6]", None),                  # a single bracket is no rating (judges cite "[3]"; FastChat took it)
     ("no rating here", None),
     ("[[10]] ... [[3]]", 10.0),     # FastChat: re.search, the first match
-    ("I give [5] now, final: [[9]]", 9.0),  # [[n]] wins over an earlier [n]
+    ("I give [5] now, final: [[9]]", 9.0),
     ("Rating: [[ 7 ]]", None),
 ])
 def test_parse_rating(text, rating):
@@ -200,7 +200,7 @@ def _content(response):
 def test_judge_with_fake_client(real):
     questions, prompts, refs = real
     answers = [_answer(questions[81], ["a1", "a2"]), _answer(questions[111], ["b1", "b2"])]
-    client = FakeJudgeClient(["Good. Rating: [[9]]", "meh [4]", "no score", "Rating: [[2.5]]"])
+    client = FakeJudgeClient(["Good. Rating: [[9]]", "meh [[4]]", "no score", "Rating: [[2.5]]"])
     judgments = mtbench.judge(answers, prompts, refs, client, text_of=_content)
     assert client.requests == mtbench.judge_requests(answers, prompts, refs)
     assert [(j["question_id"], j["turn"], j["rating"]) for j in judgments] == [

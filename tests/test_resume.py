@@ -210,12 +210,14 @@ def test_changed_settings_never_reuse_a_shard(tmp_path, monkeypatch):
                                           shard_size=2, log=lambda _: None)
 
     first, stats = run({"a": 1})
-    assert stats == {"shards": 3, "reused": 0, "generated": 3, "shard_size": 2} and Echo.calls == 3
+    assert stats == {"shards": 3, "reused": 0, "generated": 3, "shard_size": 2,
+                     "hardware": [{"settings": {}, "shards": [0, 1, 2]}]} and Echo.calls == 3
     assert [r["seqkd_response"] for r in first] == [f"i{i}" for i in range(5)]
     again, stats = run({"a": 1})
     assert again == first and stats["reused"] == 3 and Echo.calls == 3
     _, stats = run({"a": 2})  # another config: every shard regenerated, the old files deleted
-    assert stats["reused"] == 0 and Echo.calls == 6 and len(list((tmp_path / "s").iterdir())) == 3
+    assert stats["reused"] == 0 and Echo.calls == 6 and len(list((tmp_path / "s").glob("*[0-9a-f].jsonl"))) == 3
+    assert len(list((tmp_path / "s").iterdir())) == 6  # each shard with its hardware record
     changed = [*records[:4], {"instruction": "other", "reference": "y4"}]
     _, stats = run({"a": 2}, changed)  # one changed input: only its shard is regenerated
     assert stats["reused"] == 2 and stats["generated"] == 1 and Echo.calls == 7

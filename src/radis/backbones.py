@@ -141,10 +141,83 @@ def snapshot(repo_id: str, revision: str, out_dir: Path) -> str:
     return cached.name
 
 
+def _safetensors_size(path: Path) -> int:
+    """The size a safetensors file must have: its 8-byte header length, the JSON header, and the
+    end of the last tensor's data; a download cut short is smaller."""
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        if len(raw) < 8:
+            raise InputError(f"{path}: truncated safetensors file ({path.stat().st_size} bytes)")
+        header_len = int.from_bytes(raw, "little")
+        try:
+            header = json.loads(f.read(header_len))
+        except (ValueError, UnicodeDecodeError):
+            raise InputError(f"{path}: truncated or corrupt safetensors header") from None
+    ends = [t["data_offsets"][1] for name, t in header.items() if name != "__metadata__"]
+    return 8 + header_len + max(ends, default=0)
+
+
+def check_weights(model_dir: Path) -> list[dict]:
+    """Every weight file a model directory needs, present and whole; returns ``[{file, bytes}]``.
+
+    A snapshot cut short or a directory holding only ``config.json`` would otherwise pass as a
+    model and fail every GPU job that loads it, hours later. The files are those its index names
+    (``*.index.json``: sharded checkpoints) or the single-file checkpoint; a safetensors file must
+    be as long as its header says (:func:`_safetensors_size`).
+    """
+    model_dir = Path(model_dir)
+    indexes = sorted(model_dir.glob("*.index.json"))
+    if indexes:
+        names = sorted({f for index in indexes for f in json.loads(index.read_text())["weight_map"].values()})
+    else:
+        names = [n for n in ("model.safetensors", "pytorch_model.bin", "consolidated.safetensors")
+                 if (model_dir / n).is_file()][:1]
+    if not names:
+        raise InputError(f"{model_dir}: no weight file (no *.index.json, model.safetensors or pytorch_model.bin)")
+    missing = [n for n in names if not (model_dir / n).is_file()]
+    if missing:
+        raise InputError(f"{model_dir}: {len(missing)} of {len(names)} weight file(s) its index names are missing, "
+                         f"e.g. {missing[0]} (an interrupted download? materialise again to resume it)")
+    files = []
+    for name in names:
+        path = model_dir / name
+        size = path.stat().st_size
+        if name.endswith(".safetensors") and size < (expected := _safetensors_size(path)):
+            raise InputError(f"{path}: {size} bytes, its header needs {expected} (an interrupted download?)")
+        files.append({"file": name, "bytes": size})
+    return files
+
+
+#: names the source a download directory holds (a changed revision must not mix with its files)
+STAGED_SOURCE = ".radis-source.json"
+
+
+def download_dir(out_dir: Path, source: dict) -> Path:
+    """Where hub downloads of ``source`` for ``out_dir`` are staged: a fixed place beside it, not a
+    random temporary, so that a killed download's rerun lets huggingface_hub resume its partial
+    files instead of fetching 140 GB again. What a download for another source left there is
+    removed first. The caller moves the finished directory into place (:func:`staged`)."""
+    staging = out_dir.parent / f".{out_dir.name}.download"
+    marker = staging / STAGED_SOURCE
+    if staging.exists() and (not marker.is_file() or json.loads(marker.read_text()) != source):
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(source, sort_keys=True))
+    return staging
+
+
+def staged(staging: Path, tmp: Path) -> None:
+    """Move a finished download directory to ``tmp`` (the output's temporary), without its marker."""
+    (staging / STAGED_SOURCE).unlink()
+    staging.rename(tmp)
+
+
 def copy_local(path: str, out_dir: Path) -> dict:
     src = Path(path)
     if not (src / "config.json").is_file():
         raise InputError(f"{src} is not a model directory (no config.json)")
+    check_weights(src)  # before copying anything
+    shutil.rmtree(out_dir, ignore_errors=True)  # a copy a killed job left half done
     shutil.copytree(src, out_dir)
     return {"path": str(src.resolve())}
 
@@ -222,9 +295,14 @@ def materialise(name: str, spec: dict, out_dir: Path) -> dict:
             }
         elif source["kind"] in ("hub", "local"):
             tmp.rmdir()
-            origin = fetch_plain(name, source, tmp)
+            if source["kind"] == "hub":
+                staging = download_dir(out_dir, source)
+                origin = fetch_plain(name, source, staging)
+                staged(staging, tmp)
+            else:
+                origin = fetch_plain(name, source, tmp)
         elif source["kind"] == "delta":
-            parts = tmp / ".parts"
+            parts = download_dir(out_dir, source)
             origin = {side: fetch_plain(name, source[side], parts / side) for side in ("base", "delta")}
             apply_delta(parts / "base", parts / "delta", tmp)
             shutil.rmtree(parts)
@@ -234,6 +312,6 @@ def materialise(name: str, spec: dict, out_dir: Path) -> dict:
         if prompt_format:
             set_prompt_format(tmp, prompt_format)
             origin["prompt_format"] = prompt_format["name"]
-        record = provenance(backbone=name, source=source["kind"], **origin)
+        record = provenance(backbone=name, source=source["kind"], weights=check_weights(tmp), **origin)
         write_json(tmp / "radis_provenance.json", record)
     return record

@@ -15,10 +15,6 @@ from radis.device import DeviceError, enforce_device
 from radis.io import InputError, read_jsonl, write_json, write_jsonl, write_text
 
 
-#: settings that say where a step computes, not what it computes: they do not key resumable work
-HARDWARE_SETTINGS = ("device", "tensor_parallel_size")
-
-
 def _direction(text: str):
     from radis.languages import Direction
 
@@ -80,6 +76,15 @@ def _generator(s: dict, model_dir: str):
                           trust_remote_code=s.get("trust_remote_code", False), seed=s["seed"])
 
 
+def _check_prompts_fit(s: dict, model: str, build_prompts, records: list[dict], step: str) -> None:
+    """Refuse records whose prompt would not fit the model's context, before its weights load."""
+    from radis.generation import check_prompts_fit, load_tokenizer
+
+    tokenizer = load_tokenizer(model, s.get("trust_remote_code", False))
+    check_prompts_fit(model, tokenizer, build_prompts(tokenizer, records), s["decoding"]["max_new_tokens"],
+                      [r.get("id", f"record {i}") for i, r in enumerate(records)], step)
+
+
 def _per_direction(args, suffix: str) -> list[tuple]:
     """(direction, input path, output path, meta path) for every direction of a multi-direction job."""
     return [(_direction(d), Path(args.data_dir) / f"{d}.jsonl", Path(args.out_dir) / f"{d}{suffix}.jsonl",
@@ -104,9 +109,9 @@ def cmd_synthesize(args) -> None:
     """
     import shutil
 
-    from radis.config import DecodingParams
-    from radis.provenance import config_hash, provenance
-    from radis.synth import SHARD_SIZE, model_fingerprint, summarize, synthesize_in_shards, with_instructions
+    from radis.config import DecodingParams, split_hardware
+    from radis.provenance import config_hash, model_identity, provenance
+    from radis.synth import SHARD_SIZE, SYNTHESIZERS, summarize, synthesize_in_shards, with_instructions
 
     s = _settings(args.settings)
     enforce_device("synthesize", s)
@@ -115,11 +120,13 @@ def cmd_synthesize(args) -> None:
     records = [r for batch in batches for r in batch]
     out_dir = Path(args.out_dir)
     shard_dir = out_dir.parent / f"{out_dir.name}.shards"
+    _check_prompts_fit(s, args.model, SYNTHESIZERS[args.kind][0], records, f"synthesize {args.kind}")
+    key_settings, hardware = split_hardware(s)
     out, shards = synthesize_in_shards(
         args.kind, lambda: _generator(s, args.model), records, DecodingParams.from_config(s["decoding"]), shard_dir,
-        {k: v for k, v in s.items() if k not in HARDWARE_SETTINGS}, model_fingerprint(args.model),
+        key_settings, model_identity(args.model),
         shard_size=s["generation"].get("shard_size", SHARD_SIZE),
-        log=lambda line: print(line, flush=True))
+        log=lambda line: print(line, flush=True), hardware=hardware)
     for (direction, _, out_path, meta_path), part in zip(jobs, _regroup(out, batches)):
         summary = summarize(args.kind, part)
         write_jsonl(out_path, part)
@@ -155,7 +162,8 @@ def cmd_train(args) -> None:
     s = _settings(args.settings)
     enforce_device("train", s)
     summary = train(Path(args.backbone), read_jsonl(args.trainset), s["training"], Path(args.out),
-                    Path(args.checkpoints), seed=s["seed"], trust_remote_code=s.get("trust_remote_code", False))
+                    Path(args.checkpoints), seed=s["seed"], trust_remote_code=s.get("trust_remote_code", False),
+                    source=args.trainset)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
 
 
@@ -179,6 +187,9 @@ def cmd_translate(args) -> None:
     jobs = _per_direction(args, ".hyp")
     batches = [read_jsonl(data) for _, data, _, _ in jobs]
     records = [r for batch in batches for r in batch]
+    _check_prompts_fit(s, args.model,
+                       lambda tok, rs: translation_prompts(tok, rs, ev["instruction"], s.get("prompt_format")),
+                       records, "translate")
     generator = _generator(s, args.model)
     prompts = translation_prompts(generator.tokenizer, records, ev["instruction"], s.get("prompt_format"))
     generations = generator.generate(prompts, DecodingParams.from_config(s["decoding"]))
@@ -363,7 +374,7 @@ def cmd_table4(args) -> None:
     with judge_endpoint(s["judge_name"], s["judge"], judge_models.get(s["judge"].get("serve", "")),
                         out.with_suffix(".judge-server.log")) as base_url:
         client = JudgeClient(JudgeConfig.from_config(s["judge_name"], s["judge"]), Path(args.cache_dir) / s["judge_name"],
-                             base_url=base_url)
+                             base_url=base_url, model_dir=judge_models.get(s["judge"].get("serve", "")))
         labels, raw = rationales.classify_rationales(client, samples, template, s.get("max_tokens", 64))
     result = rationales.table4_result(samples, labels, raw, records, template, s["per_direction"], s["seed"],
                                       s["judge_name"])
@@ -487,15 +498,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from radis import interrupt
     from radis.config import ConfigError
+    from radis.io import sweep_temporaries
     from radis.judges.client import JudgeError, MissingKeyError
+    from radis.train import TrainingDiverged
 
     args = build_parser().parse_args(argv)
+    interrupt.install()  # SLURM's SIGTERM: a clean stop (temporaries removed), not a dead process
+    if getattr(args, "out", None):  # what a killed earlier run of this job left (a 13 GB merge)
+        sweep_temporaries(args.out)
     try:
         args.func(args)
-    except (InputError, ConfigError, MissingKeyError, JudgeError, DeviceError) as e:
+    except (InputError, ConfigError, MissingKeyError, JudgeError, DeviceError, TrainingDiverged) as e:
         print(f"radis {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except interrupt.Terminated as e:
+        print(f"radis {args.command}: {e}", file=sys.stderr)
+        return interrupt.EXIT_STATUS
     return 0
 
 

@@ -182,6 +182,37 @@ def method_training(config: dict, method: str) -> dict:
     return deep_merge(config["training"], config["methods"][method].get("training", {}))
 
 
+#: Settings that say how a step's work is laid out on the hardware, not what it computes (dotted
+#: paths in a step's settings). Changing one moves only floating-point noise: a micro-batch split
+#: (the loss is normalised per optimizer window), activation checkpointing, the GPUs of a
+#: data-parallel job (each step still sees one window), a generation batch size or tensor-parallel
+#: split. So lowering one to recover from an out-of-memory error keeps finished work: resumable
+#: work (training checkpoints, synthesis shards) is keyed by the other settings only and records
+#: these beside it.
+HARDWARE_SETTINGS = ("device", "tensor_parallel_size", "generation.batch_size", "generation.tensor_parallel_size",
+                     "training.micro_batch_size", "training.gradient_checkpointing", "training.save_steps",
+                     "training.gpus")
+
+
+def split_hardware(settings: dict, section: str = "") -> tuple[dict, dict]:
+    """``(result settings, hardware settings)`` of a step's settings (:data:`HARDWARE_SETTINGS`):
+    the settings without the hardware keys, and those keys as ``{dotted path: value}``.
+    ``section`` says which part of a step's settings ``settings`` is (``"training"``)."""
+    result = copy.deepcopy(settings)
+    hardware = {}
+    prefix = f"{section}." if section else ""
+    for path in HARDWARE_SETTINGS:
+        if not path.startswith(prefix):
+            continue
+        *parents, key = path.removeprefix(prefix).split(".")
+        node = result
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, dict) else None
+        if isinstance(node, dict) and key in node:
+            hardware[path] = node.pop(key)
+    return result, hardware
+
+
 def directions(config: dict) -> list[Direction]:
     return [Direction.parse(d) for d in config["experiment"]["directions"]]
 

@@ -41,3 +41,29 @@ def provenance(**fields: Any) -> dict[str, Any]:
     record["python"] = platform.python_version()
     record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return record
+
+
+#: provenance fields that say when and with what a directory was written, not what it holds
+_VOLATILE = ("created", "packages", "python")
+#: files that hold a model's weights (or their index)
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.index.json")
+
+
+def model_identity(model_dir) -> str:
+    """A short hash of what a model directory *is*: its ``radis_provenance.json`` (where it came
+    from: hub id and commit, package version, source path; for a trained model its training run)
+    without when or with which packages it was written, and the names and sizes of its weight
+    files. A revision bump or a retrained model changes it even with the same tokenizer and
+    shapes; materialising the same revision again does not. A directory without provenance (not
+    made by this workflow) is identified by its weight files' modification times as well."""
+    from pathlib import Path
+
+    root = Path(model_dir)
+    record_path = root / "radis_provenance.json"
+    origin = None
+    if record_path.is_file():
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        origin = {k: v for k, v in record.items() if k not in _VOLATILE}
+    weights = sorted({p for pattern in WEIGHT_PATTERNS for p in root.glob(pattern)})
+    files = [(p.name, p.stat().st_size) + (() if origin is not None else (p.stat().st_mtime_ns,)) for p in weights]
+    return config_hash({"origin": origin, "weights": files})

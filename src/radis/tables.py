@@ -48,6 +48,9 @@ class Row:
     backbone: str | None = None
     #: per column, whether the cell is the best of its group's compared rows (Table 5: bold)
     best: tuple[bool, ...] | None = None
+    #: text shown beside a score in the Markdown and LaTeX tables ("" for none), e.g. how many
+    #: judgements had no rating and are not in the mean (:func:`general_mark`)
+    marks: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -205,9 +208,10 @@ def _cell(score: float | str, delta: float | None, up: str, down: str, same: str
 
 def _cells(row: Row, up: str = "↑", down: str = "↓", same: str = "±", bold: str = "**{}**") -> list[str]:
     deltas = row.deltas or (None,) * len(row.scores)
+    marks = row.marks or ("",) * len(row.scores)
     best = row.best or (False,) * len(row.scores)
-    return [bold.format(cell) if b else cell
-            for cell, b in zip((_cell(s, d, up, down, same) for s, d in zip(row.scores, deltas)), best)]
+    cells = (_cell(s, d, up, down, same) + (f" ({m})" if m else "") for s, d, m in zip(row.scores, deltas, marks))
+    return [bold.format(cell) if b else cell for cell, b in zip(cells, best)]
 
 
 def render_markdown(table: Table) -> str:
@@ -308,6 +312,17 @@ def general_score(result: dict) -> float | str:
     return value if isinstance(value, str) and value.startswith("n/a") else f"n/a: no {benchmark} score"
 
 
+def general_mark(result: dict) -> str:
+    """What a reader must know beside a judged score: how many judgements had no rating and are
+    left out of its mean ("2 of 160 unrated"); "" when none, or when there is no score at all
+    (its "n/a: ..." says why)."""
+    metrics = result.get("metrics", {})
+    failures = metrics.get("n_parse_failures") or 0
+    if not failures or isinstance(general_score(result), str):
+        return ""
+    return f"{failures} of {metrics.get('n_judgments', '?')} unrated"
+
+
 def relative_performance(scores: list[float | str], base: list[float | str]) -> tuple[float | str, list[int]]:
     """RP (paper Table 3): the mean over benchmarks of method score ÷ backbone score, in percent.
 
@@ -334,6 +349,7 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
     (it is defined for fine-tuned backbones only), as is a benchmark outside their ``benchmarks``.
     """
     index = {(r["backbone"], r["method"], r["benchmark"]): general_score(r) for r in results}
+    marks = {(r["backbone"], r["method"], r["benchmark"]): general_mark(r) for r in results}
     row_methods = [BASE] + [m for m in methods if m != BASE]
     prior = prior or {}
     shown = {p: [k for k in benchmarks if k in spec.get("benchmarks", benchmarks)] for p, spec in prior.items()}
@@ -361,13 +377,15 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
                                for s, r in zip(full, reference))
             if m == VANILLA:
                 reference = full
-            rows.append(Row(method=m, label=method_name(m), scores=full, deltas=deltas))
+            rows.append(Row(method=m, label=method_name(m), scores=full, deltas=deltas,
+                            marks=(*(marks[(b, m, k)] for k in benchmarks), "")))
         display = (backbone_names or {}).get(b, b)
         groups.append(Group(backbone=b, title=f"Backbone LLM: {display}", rows=tuple(rows)))
     if prior:
         rows = [Row(method=BASE, label=spec.get("label", p), backbone=p, deltas=None,
                     scores=(*(_round(index[(p, BASE, k)]) if k in shown[p] else NOT_SHOWN for k in benchmarks),
-                            NOT_SHOWN))
+                            NOT_SHOWN),
+                    marks=(*(marks.get((p, BASE, k), "") for k in benchmarks), ""))
                 for p, spec in prior.items()]
         groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
     notes = ["RP: relative performance, the mean over benchmarks of method ÷ backbone (in %); deltas are to "
@@ -464,6 +482,7 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
         if value is not None:
             tr.setdefault((r["backbone"], r["method"], side), []).append(float(value))
     gen = {(r["backbone"], r["method"], r["benchmark"]): general_score(r) for r in general}
+    marks = {(r["backbone"], r["method"], r["benchmark"]): general_mark(r) for r in general}
     groups = []
     for b in backbones:
         display = (backbone_names or {}).get(b, b)
@@ -478,7 +497,8 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
                     raise ValueError(f"missing result for Table 5 cell backbone={b} method={m} benchmark={k}")
                 scores.append(_round(gen[(b, m, k)]))
             label = display if m == BASE else generator_label(m, generators.get(m))
-            rows.append(Row(method=m, label=label, scores=tuple(scores), deltas=None))
+            rows.append(Row(method=m, label=label, scores=tuple(scores), deltas=None,
+                            marks=("", "", *(marks[(b, m, k)] for k in benchmarks))))
         variants = [i for i, row in enumerate(rows) if row.method == "radis" or row.method in generators]
         top = [max((rows[i].scores[c] for i in variants if not isinstance(rows[i].scores[c], str)), default=None)
                for c in range(len(rows[0].scores))]

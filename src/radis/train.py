@@ -25,11 +25,22 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from radis import interrupt
+from radis.config import split_hardware
 from radis.io import InputError, atomic_dir, write_json, write_text
 from radis.prompts import render_conversation, render_generation_prompt
-from radis.provenance import config_hash, provenance
+from radis.provenance import config_hash, model_identity, provenance
 
 IGNORE_INDEX = -100
+#: what ``training.overlong`` may say about an example whose end-of-turn token lies past max_length
+OVERLONG = ("error", "drop")
+#: written into every checkpoint: the hardware settings (radis.config.HARDWARE_SETTINGS) it was made with
+HARDWARE_RECORD = "radis_hardware.json"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or gradient norm stopped being finite; the message names the step and the last
+    good checkpoint (a rerun with other settings, e.g. a lower learning rate, starts afresh)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,8 @@ class Features:
     input_ids: list[int]
     labels: list[int]
     truncated: bool
+    #: cut before its end-of-turn token: trained on, the model would never learn to stop there
+    lost_end_of_turn: bool = False
 
     @property
     def n_target(self) -> int:
@@ -59,7 +72,26 @@ def build_features(tokenizer, messages: list[dict], max_length: int) -> Features
         raise ValueError(f"the chat template does not close the assistant turn with eos {tokenizer.eos_token!r}")
     labels[ends[-1] + 1:] = [IGNORE_INDEX] * (len(labels) - ends[-1] - 1)  # template text after the turn
     truncated = len(ids) > max_length
-    return Features(ids[:max_length], labels[:max_length], truncated)
+    return Features(ids[:max_length], labels[:max_length], truncated, lost_end_of_turn=ends[-1] >= max_length)
+
+
+def keep_whole_turns(features: list[Features], names: list[str], max_length: int, overlong: str,
+                     source: str) -> list[Features]:
+    """The examples to train on: those that keep their end-of-turn token within ``max_length``.
+
+    Cutting an example's end of turn teaches the model a reply that never ends, so such examples
+    are refused (``overlong: error``, one message before the model loads) or left out and counted
+    (``overlong: drop``). A cut in template text after the end of turn is harmless and kept."""
+    if overlong not in OVERLONG:
+        raise InputError(f"training.overlong must be one of {', '.join(OVERLONG)}, not {overlong!r}")
+    cut = [name for name, f in zip(names, features, strict=True) if f.lost_end_of_turn]
+    if cut and overlong == "error":
+        shown = ", ".join(cut[:3])
+        raise InputError(
+            f"{source}: {len(cut)} of {len(features)} example(s) are longer than training.max_length "
+            f"({max_length} tokens) and would lose their end-of-turn token, e.g. {shown}; raise "
+            "training.max_length, or set training.overlong: drop to leave them out (counted in the summary)")
+    return [f for f in features if not f.lost_end_of_turn]
 
 
 def gradient_accumulation(batch_size: int, micro_batch_size: int, world_size: int) -> int:
@@ -101,6 +133,27 @@ def last_checkpoint(checkpoint_dir: Path, fingerprint: str) -> str | None:
     while (last := get_last_checkpoint(str(checkpoint_dir))) is not None and not checkpoint_complete(last):
         shutil.rmtree(last)
     return last
+
+
+def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
+    """The newest checkpoint that was written whole (a resume would start there), or None."""
+    steps = sorted(((int(p.name.split("-")[-1]), p) for p in Path(checkpoint_dir).glob("checkpoint-*")
+                    if p.name.split("-")[-1].isdigit() and checkpoint_complete(p)), reverse=True)
+    return str(steps[0][1]) if steps else None
+
+
+def training_fingerprint(settings: dict, seed: int, features: list[Features], backbone: str,
+                         world_size: int | None = None) -> str:
+    """What a checkpoint must share with a run to be resumed by it: the settings that change what
+    is learned (not the hardware ones of radis.config.HARDWARE_SETTINGS: a lower micro-batch after
+    an out-of-memory error keeps the checkpoints), the seed, the tokenised examples and the
+    backbone's identity (radis.provenance.model_identity: a revision bump with the same tokenizer
+    must not merge an old adapter into a new backbone). ``world_size`` where the checkpoint format
+    depends on it (DeepSpeed ZeRO shards the optimizer state per process)."""
+    result_settings, _ = split_hardware(settings, "training")
+    return config_hash({"settings": result_settings, "seed": seed, "n": len(features),
+                        "data": config_hash([[f.input_ids, f.labels] for f in features]),
+                        "backbone": backbone, "world_size": world_size})
 
 
 def micro_batch_split(lengths: list[int], n_parts: int) -> list[int]:
@@ -266,6 +319,56 @@ def _step_counter_class():
     return StepCounter
 
 
+def _agreed(flag: bool, device) -> bool:
+    """``flag`` of any process, on every process (a stop must happen at the same step on all)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    value = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def _safeguards_class():
+    from transformers import TrainerCallback
+
+    class Safeguards(TrainerCallback):
+        """Stops that keep what was learned: a non-finite loss or gradient norm raises
+        :class:`TrainingDiverged` before that step is checkpointed (the Trainer logs before it
+        saves; its ``logging_nan_inf_filter``, turned off, would hide it); SIGTERM (radis.interrupt,
+        deferred) saves a checkpoint at the end of the step and stops; every checkpoint records
+        the hardware settings it was made with."""
+
+        def __init__(self, checkpoint_dir: Path, hardware: dict):
+            self.checkpoint_dir, self.hardware = Path(checkpoint_dir), hardware
+            self.stopped_by_signal = False
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            bad = {k: v for k, v in (logs or {}).items()
+                   if k in ("loss", "grad_norm") and isinstance(v, (int, float)) and not math.isfinite(v)}
+            if bad:
+                last = last_complete_checkpoint(self.checkpoint_dir)
+                raise TrainingDiverged(
+                    f"non-finite {', '.join(f'{k} {v}' for k, v in bad.items())} at step {state.global_step}; "
+                    f"last good checkpoint: {last or f'none in {self.checkpoint_dir}'}. Lower "
+                    "training.learning_rate (or check the training set); changed settings start afresh")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if _agreed(interrupt.requested(), args.device):
+                self.stopped_by_signal = True
+                control.should_save = True
+                control.should_training_stop = True
+
+        def on_save(self, args, state, control, **kwargs):
+            checkpoint = self.checkpoint_dir / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and checkpoint.is_dir():
+                write_json(checkpoint / HARDWARE_RECORD, self.hardware)
+
+    return Safeguards
+
+
 def _trainer_class():
     import torch
     from torch.utils.data import DataLoader
@@ -352,8 +455,12 @@ def _trainer_class():
 
 
 def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Path, checkpoint_dir: Path,
-          seed: int, trust_remote_code: bool = False) -> dict:
-    """Fine-tune ``backbone_dir`` on chat examples; writes the adapter (or full model) to ``out_dir``."""
+          seed: int, trust_remote_code: bool = False, source: str = "the training set") -> dict:
+    """Fine-tune ``backbone_dir`` on chat examples; writes the adapter (or full model) to ``out_dir``.
+
+    ``source`` names the training set in messages. Runs under radis.interrupt's deferred SIGTERM:
+    a signal stops training at the end of the step with a checkpoint, and no adapter is written.
+    """
     import torch
     from transformers import (
         AutoModelForCausalLM,
@@ -369,7 +476,13 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         tokenizer.pad_token = tokenizer.eos_token
     features = [build_features(tokenizer, ex["messages"], settings["max_length"]) for ex in trainset]
     if not features:
-        raise InputError("the training set is empty")
+        raise InputError(f"{source}: the training set is empty")
+    n_read = len(features)
+    # called by radis.train's callers outside the DAG too, whose settings may predate the key
+    features = keep_whole_turns(features, [ex.get("id", f"example {i}") for i, ex in enumerate(trainset)],
+                                settings["max_length"], settings.get("overlong", "error"), source)
+    if not features:
+        raise InputError(f"{source}: every example is longer than training.max_length {settings['max_length']}")
     # tokenised once, kept as plain lists (a sized sequence is all the Trainer needs)
     dataset = [{"input_ids": f.input_ids, "labels": f.labels} for f in features]
 
@@ -411,6 +524,7 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         logging_steps=1,
         seed=seed,
         data_seed=seed,
+        logging_nan_inf_filter=False,  # a non-finite loss must reach the logs (Safeguards stops on it)
         report_to=[],
         remove_unused_columns=False,
         # LoRA freezes most parameters; DDP's search for unused ones would cost a graph walk per step
@@ -426,8 +540,9 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
                                batch_sampler=sampler)
     # One process decides about stale checkpoints; the others wait for it, then find the same one.
     # The fingerprint covers the examples themselves, so a changed training set never resumes.
-    fingerprint = config_hash({"settings": settings, "seed": seed, "n": len(features),
-                               "data": config_hash([[f.input_ids, f.labels] for f in features])})
+    fingerprint = training_fingerprint(settings, seed, features, model_identity(backbone_dir),
+                                       world_size if trainer.is_deepspeed_enabled else None)
+    hardware = {**split_hardware(settings, "training")[1], "world_size": world_size}
     with trainer.args.main_process_first(local=False, desc="checkpoint check"):
         if trainer.is_world_process_zero():
             resume = last_checkpoint(checkpoint_dir, fingerprint)
@@ -437,10 +552,19 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
             resume = get_last_checkpoint(str(checkpoint_dir))
     if resume is not None and trainer.is_world_process_zero():
         print(f"resuming from {Path(resume).name} of {checkpoint_dir}", file=sys.stderr, flush=True)
+    record = Path(resume or "") / HARDWARE_RECORD  # read now: checkpoint rotation may remove it
+    resumed_hardware = json.loads(record.read_text()) if resume and record.is_file() else None
     counter = _step_counter_class()()
     trainer.add_callback(counter)
+    safeguards = _safeguards_class()(checkpoint_dir, hardware)
+    trainer.add_callback(safeguards)
     try:
-        result = trainer.train(resume_from_checkpoint=resume)
+        with interrupt.deferred():
+            result = trainer.train(resume_from_checkpoint=resume)
+            if safeguards.stopped_by_signal:
+                raise interrupt.Terminated(
+                    f"stopped by SIGTERM after step {trainer.state.global_step} of {trainer.state.max_steps}; "
+                    f"{last_complete_checkpoint(checkpoint_dir)} saved: rerun to resume")
     finally:
         trainer.restore_attention()
 
@@ -448,7 +572,10 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
     summary = {
         "examples": len(features),
         "target_tokens": sum(f.n_target for f in features),
-        "truncated": sum(f.truncated for f in features),
+        "truncated": sum(f.truncated for f in features),  # cut after their end of turn (harmless)
+        "dropped_overlong": n_read - len(features),  # cut before it: left out (training.overlong: drop)
+        "hardware": hardware,
+        "resumed_hardware": resumed_hardware,  # what the checkpoint resumed from was made with
         "steps": trainer.state.global_step,
         "steps_per_epoch": steps_per_epoch,
         "gradient_accumulation": accumulation,
@@ -473,7 +600,8 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
                                                                             safe_serialization=True)
             tokenizer.save_pretrained(tmp)
             write_json(tmp / "radis_provenance.json", provenance(
-                backbone_dir=str(backbone_dir), settings=settings, seed=seed, summary=summary))
+                backbone_dir=str(backbone_dir), backbone_identity=model_identity(backbone_dir), settings=settings,
+                seed=seed, summary=summary))
     return summary
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from radis.io import InputError, read_json, write_text
+from radis.io import InputError, atomic_path, read_json, write_text
 from radis.prompts import render_generation_prompt, user
 
 REFERENCES = {
@@ -92,6 +92,34 @@ def client_config(base_url: str | None, api_key: str):
                 os.environ["OPENAI_CLIENT_CONFIG_PATH"] = previous
 
 
+@contextmanager
+def atomic_annotation_cache():
+    """Make alpaca_eval write its annotation cache atomically for the duration of the block.
+
+    The cache holds every paid judgement; alpaca_eval saves it after each batch with a plain
+    ``DataFrame.to_json(path)``, so a kill while saving leaves a truncated file, and the next run
+    crashes on it or, once it is deleted, pays again. Wrapped, each save writes a temporary beside
+    the cache and renames it over the cache (radis.io.atomic_path): the file is always the last
+    complete save.
+    """
+    from alpaca_eval.annotators.base import BaseAnnotatorJSON
+
+    plain_save = BaseAnnotatorJSON.save
+
+    def save(self, path=None):
+        path = path or self.caching_path
+        if path is None:
+            return
+        with atomic_path(path) as tmp:
+            plain_save(self, tmp)
+
+    BaseAnnotatorJSON.save = save
+    try:
+        yield
+    finally:
+        BaseAnnotatorJSON.save = plain_save
+
+
 def evaluate(outputs: list[dict], reference: list[dict], *, annotator: str, judge_model: str, base_url: str | None,
              api_key: str, caching_path: Path, work_dir: Path) -> dict:
     """Win rate (and length-controlled win rate where it can be computed) of ``outputs`` vs ``reference``."""
@@ -104,7 +132,7 @@ def evaluate(outputs: list[dict], reference: list[dict], *, annotator: str, judg
     reference = [by_instruction[o["instruction"]] for o in outputs]
     config_path = annotator_config(annotator, judge_model, work_dir / "annotators")
     caching_path.parent.mkdir(parents=True, exist_ok=True)
-    with client_config(base_url, api_key):
+    with client_config(base_url, api_key), atomic_annotation_cache():
         # alpaca_eval binds OPENAI_CLIENT_CONFIG_PATH when its decoder module is imported.
         import importlib
 

@@ -63,7 +63,8 @@ def judge_all(judged: dict[str, dict], responses_dir: Path, data_dir: Path, cach
                     work_dir / f"{name}-server.log"))
             responses = read_jsonl(responses_dir / f"{spec['responses']}.responses.jsonl")
             results[benchmark] = judge(benchmark, responses, data_dir, spec, cache_dir, endpoints.get(name),
-                                       work_dir / benchmark, cell)
+                                       work_dir / benchmark, cell,
+                                       judge_model_dir=judge_model_dirs.get((judge_spec or {}).get("serve", "")))
     return results
 
 
@@ -90,11 +91,13 @@ def judge_endpoint(name: str, judge: dict, judge_model_dir: str | None, log_path
 
 
 def judge(benchmark: str, responses: list[dict], data_dir: Path, settings: dict, cache_dir: Path,
-          base_url: str | None, work_dir: Path, cell: str) -> dict:
+          base_url: str | None, work_dir: Path, cell: str, judge_model_dir: str | None = None) -> dict:
     """Judge one model's responses to one benchmark; returns ``{"metrics", "judge", "details"}``.
 
     ``cell`` ("backbone/method") names alpaca_eval's annotation cache, one file per cell so that
     parallel jobs never write the same file; our own client's cache is one file per request.
+    Both caches are keyed by what answers (radis.judges.client.answered_by; ``judge_model_dir``:
+    a served judge's model), so a judge whose backbone or endpoint changed is asked again.
     """
     name, spec, section = settings["judge_name"], settings["judge"], settings["section"]
     if benchmark == "advbench" and name == "refusal":
@@ -104,19 +107,22 @@ def judge(benchmark: str, responses: list[dict], data_dir: Path, settings: dict,
         return {"metrics": advbench.safe_rate(verdicts), "judge": "refusal-prefix matcher",
                 "details": [{"id": r["id"], "safe": v} for r, v in zip(responses, verdicts)]}
 
-    from radis.judges.client import JudgeClient, JudgeConfig, resolve_api_key, text_of
+    from radis.judges.client import JudgeClient, JudgeConfig, answered_by, resolve_api_key, text_of
+    from radis.provenance import config_hash
 
     config = JudgeConfig.from_config(name, spec)
     if benchmark in ("alpacaeval", "alpacaeval2"):
         work_dir.mkdir(parents=True, exist_ok=True)
+        answerer = config_hash([spec["model"], answered_by(config, base_url, judge_model_dir)])
         reference = alpacaeval.load_reference(data_dir / alpacaeval.REFERENCES[benchmark])
         result = alpacaeval.evaluate(
             responses, reference, annotator=section["annotator"], judge_model=spec["model"], base_url=base_url,
-            api_key=resolve_api_key(config), caching_path=cache_dir / "alpaca_eval" / name / cell / f"{benchmark}.json",
+            api_key=resolve_api_key(config),
+            caching_path=cache_dir / "alpaca_eval" / name / answerer / cell / f"{benchmark}.json",
             work_dir=work_dir)
         annotations = result.pop("annotations")
         return {"metrics": result, "judge": name, "details": annotations}
-    client = JudgeClient(config, cache_dir / name, base_url=base_url)
+    client = JudgeClient(config, cache_dir / name, base_url=base_url, model_dir=judge_model_dir)
     if benchmark == "mtbench":
         judgments = mtbench.judge(
             responses, mtbench.load_judge_prompts(data_path(data_dir, "mtbench", 1)),

@@ -9,9 +9,11 @@
   :data:`NEED_REF_CATS`, and the ``-multi-turn`` variants for turn 2. The template is filled with
   ``str.format`` exactly as FastChat fills it, sent as ``[system: system_prompt, user: filled
   template]`` at temperature 0 with ``max_tokens=2048``.
-* Rating (FastChat ``one_score_pattern``): the first ``[[n]]``, else the first ``[n]``. A judgement
-  with neither is a parse failure: FastChat stores ``-1`` and ``show_result.py`` drops it from the
-  mean; here it is ``None``, dropped from the means and reported by id, never counted as zero.
+* Rating (FastChat ``one_score_pattern``): the first ``[[n]]``, which must lie on the prompt's
+  1-10 scale. Unlike FastChat, a single-bracket ``[n]`` is no rating (judges cite ``[3]``) and
+  neither is ``[[11]]``. A judgement without a rating is a parse failure: FastChat stores ``-1``
+  and ``show_result.py`` drops it from the mean; here it is ``None``, dropped from the means,
+  reported by id and counted beside the score in Table 3, never counted as zero.
 
 FastChat's own judge script needs ``openai<1``; only its prompts and data are used here.
 """
@@ -34,9 +36,10 @@ from radis.io import InputError, atomic_path, read_jsonl, write_text
 #: FastChat ``common.NEED_REF_CATS``: categories judged against the GPT-4 reference answer.
 NEED_REF_CATS = ("math", "reasoning", "coding", "arena-hard-200")
 
-#: FastChat ``common.one_score_pattern`` and ``one_score_pattern_backup``.
+#: FastChat ``common.one_score_pattern`` (its ``one_score_pattern_backup``, ``[n]``, takes citations).
 ONE_SCORE_PATTERN = re.compile(r"\[\[(\d+\.?\d*)\]\]")
-ONE_SCORE_PATTERN_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
+#: the judge prompts' scale ("rate the response on a scale of 1 to 10")
+RATING_RANGE = (1.0, 10.0)
 
 #: FastChat's judge call: ``temperature=0, max_tokens=2048`` (OpenAI judges).
 JUDGE_MAX_TOKENS = 2048
@@ -266,11 +269,12 @@ def judge_requests(answers: Sequence[dict], judge_prompts: dict[str, dict], refe
 
 
 def parse_rating(text: str) -> float | None:
-    """FastChat's rating: the first ``[[n]]``, else the first ``[n]``; ``None`` if there is neither."""
-    match = ONE_SCORE_PATTERN.search(text) or ONE_SCORE_PATTERN_BACKUP.search(text)
+    """The first ``[[n]]`` if it is on the 1-10 scale; ``None`` otherwise (a parse failure)."""
+    match = ONE_SCORE_PATTERN.search(text)
     if match is None:
         return None
-    return float(ast.literal_eval(match.group(1)))
+    rating = float(ast.literal_eval(match.group(1)))
+    return rating if RATING_RANGE[0] <= rating <= RATING_RANGE[1] else None
 
 
 def judge(answers: Sequence[dict], judge_prompts: dict[str, dict], references: dict[int, list[str]], client,

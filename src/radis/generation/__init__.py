@@ -47,3 +47,46 @@ def load_generator(backend: str, model_dir: str | Path, *, batch_size: int = 8, 
         return VLLMGenerator(Path(model_dir), dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                              trust_remote_code=trust_remote_code, seed=seed)
     raise ValueError(f"unknown generation backend {backend!r} (known: hf, vllm)")
+
+
+#: config.json keys that hold a model's context length, by architecture family
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
+
+
+def context_length(model_dir: str | Path) -> int | None:
+    """The model's context length from its ``config.json`` (no weights read); None if it names none."""
+    import json
+
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        return None
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config = {**config.get("text_config", {}), **config}  # multimodal configs nest the language model's
+    return next((int(config[k]) for k in CONTEXT_KEYS if isinstance(config.get(k), int)), None)
+
+
+def load_tokenizer(model_dir: str | Path, trust_remote_code: bool = False):
+    """The model's tokenizer alone: what prompts are rendered with, seconds before any weight loads."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+
+
+def check_prompts_fit(model_dir: str | Path, tokenizer, prompts: list[str], max_new_tokens: int, names: list[str],
+                      step: str) -> None:
+    """Refuse, before the model is loaded, prompts whose tokens plus ``max_new_tokens`` exceed the
+    model's context: past it a model attends to positions it never saw (garbage or a crash, after
+    the weights took minutes to load). Names the first records and the keys to change."""
+    from radis.io import InputError
+
+    context = context_length(model_dir)
+    if context is None:
+        return
+    lengths = [len(tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
+    over = [(name, n) for name, n in zip(names, lengths, strict=True) if n + max_new_tokens > context]
+    if over:
+        shown = ", ".join(f"{name} ({n} tokens)" for name, n in over[:3])
+        raise InputError(
+            f"{step}: {len(over)} of {len(prompts)} prompt(s) do not fit the context of {model_dir} "
+            f"({context} tokens, config.json) with decoding max_new_tokens {max_new_tokens}: {shown}; "
+            "shorten or drop those records, or lower the step's decoding max_new_tokens")

@@ -133,12 +133,26 @@ def check_keys(judge_configs: Iterable[JudgeConfig] | Mapping[str, Mapping[str, 
         raise MissingKeyError("\n".join(problems))
 
 
-def cache_key(model: str, request: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of model + request. The base URL is left out on purpose: a local
-    server's random port must not bust the cache; the model name says what answered."""
-    blob = json.dumps({"model": model, "request": request}, sort_keys=True, ensure_ascii=False,
-                      separators=(",", ":"))
+def cache_key(model: str, request: Mapping[str, Any], answered_by: str | None) -> str:
+    """sha256 of the canonical JSON of model, request and what answered (:func:`answered_by`): a
+    model name alone does not say it (a served judge's backbone can change under the same name,
+    and another endpoint may serve another model by that name)."""
+    blob = json.dumps({"model": model, "request": request, "answered_by": answered_by}, sort_keys=True,
+                      ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def answered_by(cfg: JudgeConfig, base_url: str | None, model_dir: str | Path | None = None) -> str | None:
+    """What answers a judge's requests, for its cache key: a judge the workflow serves is its model
+    directory's identity (radis.provenance.model_identity: backbone, revision, weights; not the
+    server's random port), any other judge its endpoint URL."""
+    if cfg.serve:
+        if model_dir is None:
+            raise ValueError(f"judge {cfg.name!r} is served from {cfg.serve!r}: its model directory is needed")
+        from radis.provenance import model_identity
+
+        return f"served {cfg.serve} {model_identity(model_dir)}"
+    return cfg.base_url or base_url
 
 
 def text_of(response: Mapping[str, Any]) -> str:
@@ -163,12 +177,15 @@ class JudgeClient:
     Each request is the keyword arguments of ``chat.completions.create`` without ``model``.
     Cache: one JSON file per request under ``cache_dir/<key[:2]>/<key>.json``, written atomically
     (temp file + rename), so concurrent threads and killed jobs never leave a partial entry.
+    ``model_dir`` is a served judge's model directory (see :func:`answered_by`).
     """
 
-    def __init__(self, cfg: JudgeConfig, cache_dir: str | Path, base_url: str | None = None):
+    def __init__(self, cfg: JudgeConfig, cache_dir: str | Path, base_url: str | None = None,
+                 model_dir: str | Path | None = None):
         self.cfg = cfg
         self.cache_dir = Path(cache_dir)
         self.base_url = base_url or cfg.base_url
+        self.answered_by = answered_by(cfg, self.base_url, model_dir)
         self.calls_made = 0
         self.cache_hits = 0
         self._client: Any = None
@@ -178,7 +195,7 @@ class JudgeClient:
         return self.cache_dir / key[:2] / f"{key}.json"
 
     def cached(self, request: Mapping[str, Any]) -> dict | None:
-        return self._cached_response(cache_key(self.cfg.model, request))
+        return self._cached_response(cache_key(self.cfg.model, request, self.answered_by))
 
     def _cached_response(self, key: str) -> dict | None:
         """The cached response, or None when absent or unusable (a malformed answer that an older
@@ -219,7 +236,8 @@ class JudgeClient:
                 print(f"[judge {self.cfg.name}] malformed answer ({e}); retry {attempt}/{attempts - 1}",
                       file=sys.stderr, flush=True)
                 time.sleep(min(RETRY_BACKOFF_S * 2 ** (attempt - 1), 8.0))
-        entry = {"key": key, "model": self.cfg.model, "request": request, "response": response}
+        entry = {"key": key, "model": self.cfg.model, "answered_by": self.answered_by, "request": request,
+                 "response": response}
         write_json(self._path(key), entry)
         with self._lock:
             self.calls_made += 1
@@ -248,7 +266,7 @@ class JudgeClient:
             if bad:
                 raise ValueError(f"judge request must not set {sorted(bad)}: the client sets model; "
                                  "streaming and per-call headers are not cached")
-        keys = [cache_key(self.cfg.model, r) for r in requests]
+        keys = [cache_key(self.cfg.model, r, self.answered_by) for r in requests]
         results: dict[str, dict] = {}
         todo: dict[str, dict] = {}
         for key, request in zip(keys, requests):
