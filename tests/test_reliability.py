@@ -287,34 +287,31 @@ def test_a_truncated_or_missing_weight_file_is_refused(tmp_path):
     assert record["weights"] == check_weights(tmp_path / "out")
 
 
-def test_a_killed_hub_download_resumes_in_place(tmp_path, monkeypatch):
-    """The snapshot goes to a fixed directory beside the output, so huggingface_hub finds the
-    partial files of a killed download there (it resumes them) instead of a fresh temporary."""
+def test_hub_snapshots_go_through_the_hub_cache(local_hub, tmp_path, monkeypatch):
+    """Offline, from the hub cache (where huggingface_hub resumes a killed download from its
+    ``.incomplete`` blobs, which nothing here deletes): a branch revision resolves through the
+    cache's refs, the weights are hard links to the cached blobs (no second copy), and the other
+    files are copies, so rewriting a tokenizer file never writes through into the cache."""
+    import shutil
+
     from radis import backbones
 
-    seen = []
-
-    def snapshot(repo_id, revision, out_dir):
-        seen.append(sorted(p.name for p in Path(out_dir).rglob("*") if p.is_file()))
-        if len(seen) == 1:
-            (Path(out_dir) / "model.safetensors.incomplete").write_bytes(b"x" * 10)
-            raise KeyboardInterrupt  # the job is killed mid-download
-        build_tiny_lm(out_dir)
-        return "c" * 40
-
-    monkeypatch.setattr(backbones, "snapshot", snapshot)
-    spec = {"source": {"kind": "hub", "id": "test/tiny", "revision": "c" * 40}}
-    with pytest.raises(KeyboardInterrupt):
-        backbones.materialise("tiny", spec, tmp_path / "out")
-    record = backbones.materialise("tiny", spec, tmp_path / "out")
-    assert "model.safetensors.incomplete" in seen[1]  # the partial file was there to resume
-    assert record["revision"] == "c" * 40 and (tmp_path / "out/model.safetensors").is_file()
-    assert not (tmp_path / ".out.download").exists() and not (tmp_path / "out" / ".radis-source.json").exists()
-    # a download staged for another revision is not mixed in
-    (tmp_path / ".out.download").mkdir()
-    (tmp_path / ".out.download" / "stale.safetensors").write_text("old")
-    backbones.materialise("tiny", spec, tmp_path / "out")
-    assert "stale.safetensors" not in seen[2]
+    cache = tmp_path / "hub"
+    shutil.copytree(local_hub, cache, symlinks=True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    partial = next((cache / "models--haoranxu--ALMA-7B" / "blobs").iterdir()).with_suffix(".incomplete")
+    partial.write_bytes(b"half a download")
+    record = backbones.materialise("alma-7b", {"source": {"kind": "hub", "id": "haoranxu/ALMA-7B",
+                                                          "revision": "main"}}, tmp_path / "out")
+    refs = (cache / "models--haoranxu--ALMA-7B" / "refs" / "main").read_text()
+    assert record["revision"] == refs and partial.read_bytes() == b"half a download"
+    weights = tmp_path / "out" / "model.safetensors"
+    blob = (cache / "models--haoranxu--ALMA-7B" / "snapshots" / refs / "model.safetensors").resolve()
+    assert weights.stat().st_ino == blob.stat().st_ino
+    config = tmp_path / "out" / "config.json"
+    assert config.stat().st_ino != (cache / "models--haoranxu--ALMA-7B" / "snapshots" / refs / "config.json").resolve().stat().st_ino
 
 
 # --- item 6: temporaries after SIGKILL and SIGTERM -----------------------------------------------

@@ -188,30 +188,6 @@ def check_weights(model_dir: Path) -> list[dict]:
     return files
 
 
-#: names the source a download directory holds (a changed revision must not mix with its files)
-STAGED_SOURCE = ".radis-source.json"
-
-
-def download_dir(out_dir: Path, source: dict) -> Path:
-    """Where hub downloads of ``source`` for ``out_dir`` are staged: a fixed place beside it, not a
-    random temporary, so that a killed download's rerun lets huggingface_hub resume its partial
-    files instead of fetching 140 GB again. What a download for another source left there is
-    removed first. The caller moves the finished directory into place (:func:`staged`)."""
-    staging = out_dir.parent / f".{out_dir.name}.download"
-    marker = staging / STAGED_SOURCE
-    if staging.exists() and (not marker.is_file() or json.loads(marker.read_text()) != source):
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(source, sort_keys=True))
-    return staging
-
-
-def staged(staging: Path, tmp: Path) -> None:
-    """Move a finished download directory to ``tmp`` (the output's temporary), without its marker."""
-    (staging / STAGED_SOURCE).unlink()
-    staging.rename(tmp)
-
-
 def copy_local(path: str, out_dir: Path) -> dict:
     src = Path(path)
     if not (src / "config.json").is_file():
@@ -295,14 +271,9 @@ def materialise(name: str, spec: dict, out_dir: Path) -> dict:
             }
         elif source["kind"] in ("hub", "local"):
             tmp.rmdir()
-            if source["kind"] == "hub":
-                staging = download_dir(out_dir, source)
-                origin = fetch_plain(name, source, staging)
-                staged(staging, tmp)
-            else:
-                origin = fetch_plain(name, source, tmp)
+            origin = fetch_plain(name, source, tmp)
         elif source["kind"] == "delta":
-            parts = download_dir(out_dir, source)
+            parts = tmp / ".parts"
             origin = {side: fetch_plain(name, source[side], parts / side) for side in ("base", "delta")}
             apply_delta(parts / "base", parts / "delta", tmp)
             shutil.rmtree(parts)
