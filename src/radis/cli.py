@@ -306,14 +306,36 @@ def cmd_gsm8k(args) -> None:
     print(json.dumps(metrics))
 
 
+def cmd_drift(args) -> None:
+    """Drift from backbone of one trained model on the backbone's greedy general-ability answers."""
+    from radis.evaluate.drift import DRIFT_SETS, answers_from_responses, measure_drift, summarize
+    from radis.provenance import config_hash, provenance
+
+    s = _settings(args.settings)
+    enforce_device("drift", s)
+    answers = [a for name in DRIFT_SETS
+               for a in answers_from_responses(name, read_jsonl(Path(args.answers_dir) / f"{name}.responses.jsonl"))]
+    per_answer = measure_drift(Path(args.backbone_model), Path(args.model), answers, batch_size=s["batch_size"],
+                               dtype=s["dtype"], trust_remote_code=s.get("trust_remote_code", False))
+    metrics = summarize(per_answer)
+    write_json(args.out, {
+        "backbone": args.backbone, "method": args.method, "metrics": metrics,
+        "per_answer": per_answer,
+        "provenance": provenance(config_hash=config_hash(s), settings=s, backbone_model=args.backbone_model,
+                                 model=args.model, answers_dir=args.answers_dir),
+    })
+    print(json.dumps({k: v for k, v in metrics.items() if k != "per_set"}))
+
+
 def cmd_table3(args) -> None:
     from radis.io import read_json
     from radis.tables import general_table, write_table
 
     s = _settings(args.settings)
     results = [read_json(p) for p in args.results]
-    write_table(general_table(results, s["backbones"], ["base", *s["methods"]], s["benchmarks"], prior=s.get("prior")),
-                Path(args.out))
+    drift = [read_json(p) for p in args.drift] if s.get("drift") else None
+    write_table(general_table(results, s["backbones"], ["base", *s["methods"]], s["benchmarks"], prior=s.get("prior"),
+                              drift=drift), Path(args.out))
 
 
 def cmd_figure1(args) -> None:
@@ -333,8 +355,9 @@ def cmd_table5(args) -> None:
 
     s = _settings(args.settings)
     translation = load_translation_results([Path(p) for p in args.translation])
+    drift = [read_json(p) for p in args.drift] if s.get("drift") else None
     table = table5(translation, [read_json(p) for p in args.general], s["backbones"], s["methods"],
-                   s["generators"], s["benchmarks"], choose_metric(translation))
+                   s["generators"], s["benchmarks"], choose_metric(translation), drift=drift)
     write_table(table, Path(args.out))
 
 
@@ -454,13 +477,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("gsm8k", cmd_gsm8k, "GSM8K 5-shot exact match through lm-eval",
         (["--model"], req), (["--data-dir"], req), (["--samples"], req), (["--work-dir"], req), *model,
         (["--out"], req), settings)
+    add("drift", cmd_drift, "drift from backbone: KL and NLL change along the backbone's general-ability answers",
+        (["--backbone-model"], req), (["--model"], req),
+        (["--answers-dir"], {"required": True, "help": "holds the backbone's {mtbench,alpacaeval,advbench}.responses.jsonl"}),
+        *model, (["--out"], req), settings)
+    drift = (["--drift"], {"nargs": "*", "default": [], "help": "drift.json files (with settings drift: true)"})
     add("table3", cmd_table3, "Table 3 (general ability, RP)",
-        (["--results"], {"nargs": "+", **req}), (["--out"], req), settings)
+        (["--results"], {"nargs": "+", **req}), drift, (["--out"], req), settings)
     add("figure1", cmd_figure1, "Figure 1 (translation vs MT-Bench)",
         (["--translation"], {"nargs": "+", **req}), (["--mtbench"], {"nargs": "+", **req}), (["--out"], req),
         (["--points"], req), (["--settings"], {"help": "JSON: {prior: {name: {label}}}"}))
     add("table5", cmd_table5, "Table 5 (RaDis with rationales from other models)",
-        (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), (["--out"], req),
+        (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), drift, (["--out"], req),
         settings)
     add("table4", cmd_table4, "Table 4 (rationale categories, LLM judge)",
         (["--synth-dir"], req), (["--directions"], {"nargs": "+", **req}), (["--prompt"], req),
