@@ -63,6 +63,24 @@ def test_default_grid_is_planned(tmp_path):
     # 4 methods + RaDis on the merged Vanilla-FT model's rationales (Table 5); the scored models
     # are those 5, the backbone and the prior-model stand-in
     assert jobs["train"] == 5 and jobs["score_translation"] == 7 * 8
+    # drift from backbone: one job per trained model, on the base model's (greedy) responses files
+    assert jobs["drift"] == 5 and "drift_answers" not in jobs
+
+
+def test_drift_answers_are_generated_once_when_the_general_responses_are_sampled(tmp_path):
+    (tmp_path / "sampled.yaml").write_text(yaml.safe_dump(
+        {"general": {"mtbench": {"decoding": {"max_new_tokens": 48, "temperature": 0.7}}}}))
+    cmd = [str(SNAKEMAKE), "results/tables/table3.md", "--snakefile", str(REPO / "Snakefile"), "--directory",
+           str(tmp_path), "-n", "-p", "--cores", "1", "--configfile", str(tmp_path / "sampled.yaml")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    jobs = job_counts(out)
+    assert jobs["drift_answers"] == 1 and jobs["drift"] == 4
+    greedy = [j["command"] for j in planned_jobs(out) if j["rule"] == "drift_answers"][0]
+    assert '"mtbench": {"decoding": {"max_new_tokens": 48, "temperature": 0}' in greedy
+    drift = [j["command"] for j in planned_jobs(out) if j["rule"] == "drift"]
+    assert all("--answers-dir results/eval/smollm2-135m/base/drift-answers" in c for c in drift)
 
 
 def test_a_bad_config_stops_the_dag_with_the_key_named(tmp_path):
