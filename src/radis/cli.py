@@ -381,11 +381,14 @@ def cmd_table4(args) -> None:
     out = Path(args.out)
     with judge_endpoint(s["judge_name"], s["judge"], judge_models.get(s["judge"].get("serve", "")),
                         out.with_suffix(".judge-server.log")) as base_url:
-        client = JudgeClient(JudgeConfig.from_config(s["judge_name"], s["judge"]), Path(args.cache_dir) / s["judge_name"],
-                             base_url=base_url)
-        labels, raw = rationales.classify_rationales(client, samples, template, s.get("max_tokens", 64))
+        config = JudgeConfig.from_config(s["judge_name"], s["judge"])
+        client = JudgeClient(config, Path(args.cache_dir) / s["judge_name"], base_url=base_url)
+        if config.scoring == "logprobs":
+            labels, raw = rationales.classify_by_logprobs(client, samples, template)
+        else:
+            labels, raw = rationales.classify_rationales(client, samples, template, s.get("max_tokens", 64))
     result = rationales.table4_result(samples, labels, raw, records, template, s["per_direction"], s["seed"],
-                                      s["judge_name"])
+                                      s["judge_name"], config.scoring)
     write_json(out, result)
     for ext, text in zip(("md", "csv", "tex"), rationales.render_table4(result)):
         write_text(f"{args.table}.{ext}", text)

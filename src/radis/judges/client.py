@@ -31,6 +31,8 @@ LOCAL_API_KEY = "EMPTY"
 RETRY_BACKOFF_S = 0.5
 #: what can serve a judge model the workflow serves itself (``serve:``)
 SERVERS = ("builtin", "vllm")
+#: how a verdict is read: from the judge's text, or from its next-token log-probabilities (radis.judges.logprobs)
+SCORINGS = ("text", "logprobs")
 #: request fields the client sets itself or cannot cache
 _FORBIDDEN_REQUEST_KEYS = {"model", "stream", "extra_headers", "extra_query", "timeout"}
 
@@ -79,6 +81,9 @@ class JudgeConfig:
     tensor_parallel_size: int = 1
     #: a ``vllm`` server's context length (default: the model's; a smaller one needs less KV cache)
     max_model_len: int | None = None
+    #: ``text`` (parse the judge's answer) or ``logprobs`` (MT-Bench ratings and Table 4 categories from
+    #: the next-token distribution; for small local judges that do not write the format asked)
+    scoring: str = "text"
     max_concurrency: int = 4
     max_retries: int = 6
     timeout_s: float = 120.0
@@ -100,6 +105,8 @@ class JudgeConfig:
             raise InputError(f"judge {name!r}: needs max_concurrency >= 1, max_retries >= 0, timeout_s > 0")
         if cfg.server not in SERVERS:
             raise InputError(f"judge {name!r}: server {cfg.server!r} is not one of {', '.join(SERVERS)}")
+        if cfg.scoring not in SCORINGS:
+            raise InputError(f"judge {name!r}: scoring {cfg.scoring!r} is not one of {', '.join(SCORINGS)}")
         if cfg.tensor_parallel_size < 1 or (cfg.max_model_len is not None and cfg.max_model_len < 1):
             raise InputError(f"judge {name!r}: needs tensor_parallel_size >= 1 and max_model_len >= 1")
         return cfg
