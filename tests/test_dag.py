@@ -65,6 +65,7 @@ def test_default_grid_is_planned(tmp_path):
     assert jobs["train"] == 5 and jobs["score_translation"] == 7 * 8
     # drift from backbone: one job per trained model, on the base model's (greedy) responses files
     assert jobs["drift"] == 5 and "drift_answers" not in jobs
+    assert jobs["loss_curves"] == 1  # the report's loss-curve figure, one per backbone
 
 
 def test_drift_answers_are_generated_once_when_the_general_responses_are_sampled(tmp_path):
@@ -137,11 +138,11 @@ def test_paper_jobs_run_in_their_environments_on_the_gpus_the_config_asks(tmp_pa
         elif job["rule"] == "synthesize":
             # Table 5's Llama-3-70B-Instruct generator spans 4 A100s (tensor_parallel_size 4)
             assert gpus == (4 if "radis-llama-3-70b-instruct" in job["wildcards"] else 1), job
-        elif job["rule"] in vllm_rules | {"figure4"}:
+        elif job["rule"] in vllm_rules | {"figure4", "drift"}:
             assert gpus == 1, job
         else:
             assert gpus == 0 and not job["resources"].get("gpu_model"), job
-        if job["rule"] in vllm_rules | {"train", "figure4"}:
+        if job["rule"] in vllm_rules | {"train", "figure4", "drift"}:
             assert '"device": "cuda"' in job["command"], job
     assert {j["rule"] for j in jobs if "rationale-radis-llama-3-70b-instruct" in j["wildcards"]} == {"synthesize"}
 

@@ -155,7 +155,8 @@ def cmd_train(args) -> None:
     s = _settings(args.settings)
     enforce_device("train", s)
     summary = train(Path(args.backbone), read_jsonl(args.trainset), s["training"], Path(args.out),
-                    Path(args.checkpoints), seed=s["seed"], trust_remote_code=s.get("trust_remote_code", False))
+                    Path(args.checkpoints), seed=s["seed"], trust_remote_code=s.get("trust_remote_code", False),
+                    report_to=s.get("report_to"), runs_dir=Path(args.runs_dir) if args.runs_dir else None)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
 
 
@@ -349,6 +350,17 @@ def cmd_figure1(args) -> None:
     write_json(args.points, points)
 
 
+def cmd_loss_curves(args) -> None:
+    """The training-loss figure of one backbone: one line per method."""
+    from radis.curves import loss_curve, loss_figure
+    from radis.tables import method_name
+
+    if len(args.adapters) != len(args.methods):
+        raise InputError(f"{len(args.adapters)} adapters for {len(args.methods)} methods")
+    curves = {method_name(m): loss_curve(Path(a)) for m, a in zip(args.methods, args.adapters)}
+    write_json(args.points, loss_figure(curves, args.backbone, Path(args.out)))
+
+
 def cmd_table5(args) -> None:
     from radis.io import read_json
     from radis.tables import choose_metric, load_translation_results, table5, write_table
@@ -455,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("build-trainset", cmd_build_trainset, "a method's training set (chat examples)",
         (["--data"], {"nargs": "+", **req}), (["--synth-dir"], {}), (["--out"], req), settings)
     add("train", cmd_train, "LoRA or full fine-tuning with resume",
-        (["--backbone"], req), (["--trainset"], req), (["--out"], req), (["--checkpoints"], req), settings)
+        (["--backbone"], req), (["--trainset"], req), (["--out"], req), (["--checkpoints"], req),
+        (["--runs-dir"], {"help": "where TensorBoard (settings report_to) writes the training curves"}), settings)
     add("merge", cmd_merge, "merge a LoRA adapter into its backbone",
         (["--backbone"], req), (["--adapter"], req), (["--out"], req), settings)
     add("translate", cmd_translate, "greedy translation of the test sets",
@@ -493,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("table5", cmd_table5, "Table 5 (RaDis with rationales from other models)",
         (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), drift, (["--out"], req),
         settings)
+    add("loss-curves", cmd_loss_curves, "the training-loss figure of one backbone (one line per method)",
+        (["--adapters"], {"nargs": "+", **req}), (["--methods"], {"nargs": "+", **req}), (["--backbone"], req),
+        (["--out"], req), (["--points"], req))
     add("table4", cmd_table4, "Table 4 (rationale categories, LLM judge)",
         (["--synth-dir"], req), (["--directions"], {"nargs": "+", **req}), (["--prompt"], req),
         (["--cache-dir"], req), (["--judge-model"], {"nargs": "*", "default": []}), (["--out"], req),

@@ -74,6 +74,26 @@ rule figure1:
         "--points {output.points} --settings {params.settings} > {log} 2>&1"
 
 
+rule loss_curves:
+    input:
+        lambda w: expand(f"{R}/models/{w.backbone}/{{method}}/adapter", method=methods_of(w.backbone, METHODS + EXTERNAL)),
+    output:
+        png=report(f"{R}/figures/loss-{{backbone}}.png", caption="../report/loss_curves.rst", category="Figures"),
+        points=f"{R}/figures/loss-{{backbone}}.json",
+    params:
+        methods=lambda w: " ".join(methods_of(w.backbone, METHODS + EXTERNAL)),
+    localrule: True
+    conda:
+        conda_env("main")
+    log:
+        f"{R}/logs/loss_curves/{{backbone}}.log",
+    benchmark:
+        f"{R}/benchmarks/loss_curves/{{backbone}}.tsv"
+    shell:
+        "{RADIS} loss-curves --adapters {input} --methods {params.methods} --backbone {wildcards.backbone} "
+        "--out {output.png} --points {output.points} > {log} 2>&1"
+
+
 if EXTERNAL:
 
     rule table5:
