@@ -164,6 +164,14 @@ def _prompt_chars(request: Mapping[str, Any]) -> int:
     return n
 
 
+def _progress(name: str, total: int):
+    """Calls done of ``total``, their rate and the time left, in the job's log (stderr) every few
+    seconds at most, as generation reports its progress."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"judge {name}", unit="call", mininterval=5, file=sys.stderr)
+
+
 class JudgeClient:
     """Cached, retried, concurrency-bounded chat completions for one judge.
 
@@ -270,8 +278,11 @@ class JudgeClient:
         if todo:
             self._openai()  # a missing key or base URL fails here, before any call
             self._announce(todo, len(requests))
-            with ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool:
+            with (ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool,
+                  _progress(self.cfg.name, len(todo)) as bar):
                 futures = {pool.submit(self._call, k, r): k for k, r in todo.items()}
+                for f in futures:
+                    f.add_done_callback(lambda f: not f.cancelled() and f.exception() is None and bar.update(1))
                 done, pending = wait(futures, return_when=FIRST_EXCEPTION)
                 failed = [f for f in done if f.exception() is not None]
                 if failed:
