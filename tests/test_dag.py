@@ -68,6 +68,18 @@ def test_default_grid_is_planned(tmp_path):
     assert jobs["loss_curves"] == 1  # the report's loss-curve figure, one per backbone
 
 
+def test_cpu_study_is_planned(tmp_path):
+    """config/study-cpu.yaml (README: the CPU study): 4 methods on DE↔EN, drift on prompts the
+    backbone answers once (only AdvBench is a judged benchmark there)."""
+    run = dry_run(tmp_path, REPO / "config/study-cpu.yaml")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    jobs = job_counts(out)
+    assert jobs["train"] == jobs["drift"] == 4 and jobs["drift_answers"] == 1
+    assert jobs["score_translation"] == 5 * 2 and jobs["judge_general"] == 5
+    assert "gsm8k" not in jobs and "figure1" not in jobs and "table5" not in jobs
+
+
 def test_drift_answers_are_generated_once_when_the_general_responses_are_sampled(tmp_path):
     (tmp_path / "sampled.yaml").write_text(yaml.safe_dump(
         {"general": {"mtbench": {"decoding": {"max_new_tokens": 48, "temperature": 0.7}}}}))
