@@ -65,6 +65,8 @@ def test_cells_of_other_tables(paper):
     assert len(cell_targets(5, "b", "radis", "X→EN", dirs)) == 4
     assert cell_targets(3, "b", "radis", "Drift KL", dirs) == ["results/eval/b/radis/drift.json"]
     assert cell_targets(5, "b", "radis-x", "drift ΔNLL", dirs) == ["results/eval/b/radis-x/drift.json"]
+    with pytest.raises(ValueError, match="reference of the drift columns"):
+        cell_targets(3, "b", "base", "Drift KL", dirs)
     with pytest.raises(ValueError, match="unknown language"):
         cell_targets(1, "b", "radis", "Klingon", dirs)
     with pytest.raises(ValueError, match="not in experiment.directions"):

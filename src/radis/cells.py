@@ -31,6 +31,8 @@ def _translation_file(backbone: str, method: str, direction: Direction) -> str:
 
 def _general_file(backbone: str, method: str, column: str) -> str:
     if column.strip().lower() in {c.lower() for c in DRIFT_COLUMNS}:  # Tables 3 and 5: drift from backbone
+        if method == "base":
+            raise ValueError("the backbone row is the reference of the drift columns: they have no result file")
         return f"{R}/eval/{backbone}/{method}/drift.json"
     benchmark = GENERAL_COLUMNS.get(column.strip().lower(), column.strip().lower())
     if benchmark not in GENERAL_BENCHMARKS:

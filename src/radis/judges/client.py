@@ -23,6 +23,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from radis.io import InputError, read_json, write_json
 
 #: api_key sent to servers that need none (local servers; the openai client insists on some key)
@@ -164,14 +166,6 @@ def _prompt_chars(request: Mapping[str, Any]) -> int:
     return n
 
 
-def _progress(name: str, total: int):
-    """Calls done of ``total``, their rate and the time left, in the job's log (stderr) every few
-    seconds at most, as generation reports its progress."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=f"judge {name}", unit="call", mininterval=5, file=sys.stderr)
-
-
 class JudgeClient:
     """Cached, retried, concurrency-bounded chat completions for one judge.
 
@@ -278,11 +272,19 @@ class JudgeClient:
         if todo:
             self._openai()  # a missing key or base URL fails here, before any call
             self._announce(todo, len(requests))
+            # calls done of all, their rate and the time left, in the job's log every few seconds at
+            # most, as generation reports its progress
             with (ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool,
-                  _progress(self.cfg.name, len(todo)) as bar):
+                  tqdm(total=len(todo), desc=f"judge {self.cfg.name}", unit="call", mininterval=5,
+                       file=sys.stderr) as bar):
+
+                def count(future) -> None:
+                    if not future.cancelled() and future.exception() is None:
+                        bar.update(1)
+
                 futures = {pool.submit(self._call, k, r): k for k, r in todo.items()}
                 for f in futures:
-                    f.add_done_callback(lambda f: not f.cancelled() and f.exception() is None and bar.update(1))
+                    f.add_done_callback(count)
                 done, pending = wait(futures, return_when=FIRST_EXCEPTION)
                 failed = [f for f in done if f.exception() is not None]
                 if failed:
