@@ -21,6 +21,7 @@ include: "workflow/rules/synth.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/general.smk"
+include: "workflow/rules/drift.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 

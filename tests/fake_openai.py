@@ -10,6 +10,7 @@ well (``answered``), so a test can check that every item was judged exactly once
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +38,13 @@ class Action:
         return self.label or (str(self.status) if self.status != 200 else self.malformed)
 
 
+def logprobs_of(alternatives: dict[str, float]) -> dict:
+    """OpenAI's ``choices[0].logprobs`` for a one-token answer: the most likely alternative is the token."""
+    tops = [{"token": t, "logprob": math.log(p), "bytes": list(t.encode())}
+            for t, p in sorted(alternatives.items(), key=lambda kv: -kv[1])]
+    return {"content": [{**tops[0], "top_logprobs": tops}], "refusal": None}
+
+
 def echo_completion(body: dict) -> dict:
     last = body["messages"][-1]["content"]
     return {
@@ -51,11 +59,14 @@ class FakeOpenAI:
     """``with FakeOpenAI(schedule, default_delay_s=...) as fake:`` then ``fake.base_url``."""
 
     def __init__(self, schedule: list[Action] | None = None, default_delay_s: float = 0.0,
-                 reply: Callable[[dict], str] | None = None):
+                 reply: Callable[[dict], str] | None = None,
+                 top_logprobs: Callable[[dict], dict[str, float]] | None = None):
         self.schedule = list(schedule or [])
         self.default_delay_s = default_delay_s
         #: the text of a successful answer (default: "echo: <last message>")
         self.reply = reply
+        #: a one-token answer's alternatives and their probabilities (default: no logprobs)
+        self.top_logprobs = top_logprobs
         self.requests = 0
         #: bodies of the requests answered with a well-formed completion (200), in order
         self.answered: list[dict] = []
@@ -118,6 +129,10 @@ class FakeOpenAI:
                         payload = echo_completion(body)
                         if fake.reply is not None:
                             payload["choices"][0]["message"]["content"] = fake.reply(body)
+                        if fake.top_logprobs is not None:
+                            logprobs = logprobs_of(fake.top_logprobs(body))
+                            payload["choices"][0]["logprobs"] = logprobs
+                            payload["choices"][0]["message"]["content"] = logprobs["content"][0]["token"]
                     blob = (b'{"choices": [{"mess' if action.malformed == "not-json"
                             else json.dumps(payload).encode())
                     self.send_response(action.status)

@@ -17,6 +17,7 @@ from radis.analysis.gradients import (
     term_pair,
 )
 from radis.analysis.rationales import (
+    CATEGORY_PLACEHOLDERS,
     CATEGORIES,
     CATEGORY_KEYS,
     PLACEHOLDERS,
@@ -26,6 +27,7 @@ from radis.analysis.rationales import (
     placeholders,
     prompt_version,
     rationale_stats,
+    render_prompt,
     render_table4,
     sample_rationales,
     table4_result,
@@ -100,7 +102,7 @@ def test_occurrence_percentages_by_hand():
 
 def test_prompt_file_renders_with_every_placeholder_filled(repo_root):
     template = (repo_root / PROMPT).read_text(encoding="utf-8")
-    assert placeholders(template) == PLACEHOLDERS
+    assert placeholders(template) == PLACEHOLDERS - CATEGORY_PLACEHOLDERS
     sample = _record("en-zh", 1, "\n\nNote: {braces} and [1] stay as they are.")
     [request] = classification_requests([sample], template, max_tokens=32)
     text = request["messages"][0]["content"]
@@ -112,6 +114,18 @@ def test_prompt_file_renders_with_every_placeholder_filled(repo_root):
         assert f"{i}. {c.name}: {c.description}" in text
     assert "JSON list" in text
     assert len(prompt_version(template)) == 12 and prompt_version(template) != prompt_version(template + " ")
+
+
+def test_yes_no_prompt_asks_about_one_category(repo_root):
+    """The prompt of a judge scored by log-probabilities: the same sample, one category, Yes or No."""
+    template = (repo_root / "workflow/resources/prompts/rationale_category_yesno.txt").read_text(encoding="utf-8")
+    assert placeholders(template) == PLACEHOLDERS - {"categories"}
+    sample = _record("en-zh", 1, " {braces}")
+    text = render_prompt(template, sample, CATEGORIES[4])
+    assert "Back-translation: Back-translations of non-English results" in text and "Source 1." in text
+    assert text.rstrip().endswith("Answer with Yes or No.") and "Word/phrase translation" not in text
+    with pytest.raises(ValueError, match="needs a category"):
+        render_prompt(template, sample)
 
 
 def test_rationale_stats_by_hand():

@@ -53,6 +53,13 @@ def test_every_table1_cell_is_a_distinct_planned_file(paper, planned):
         assert target in planned, target
 
 
+def test_every_drift_cell_is_a_planned_file(paper, planned):
+    for backbone in paper["experiment"]["backbones"]:
+        for method in paper["experiment"]["methods"]:
+            (target,) = cell_targets(3, backbone, method, "Drift KL", paper["experiment"]["directions"])
+            assert target in planned, target
+
+
 def test_cells_of_other_tables(paper):
     dirs = paper["experiment"]["directions"]
     assert cell_targets(2, "b", "radis", "zh", dirs) == ["results/eval/b/radis/translation/zh-en.json"]
@@ -60,6 +67,10 @@ def test_cells_of_other_tables(paper):
     assert cell_targets(3, "b", "sdft", "AlpacaEval 2.0", dirs) == ["results/eval/b/sdft/alpacaeval2.json"]
     assert len(cell_targets(3, "b", "radis", "RP[%]", dirs)) == 10  # method and backbone, 5 benchmarks
     assert len(cell_targets(5, "b", "radis", "X→EN", dirs)) == 4
+    assert cell_targets(3, "b", "radis", "Drift KL", dirs) == ["results/eval/b/radis/drift.json"]
+    assert cell_targets(5, "b", "radis-x", "drift ΔNLL", dirs) == ["results/eval/b/radis-x/drift.json"]
+    with pytest.raises(ValueError, match="reference of the drift columns"):
+        cell_targets(3, "b", "base", "Drift KL", dirs)
     with pytest.raises(ValueError, match="unknown language"):
         cell_targets(1, "b", "radis", "Klingon", dirs)
     assert cell_targets(4, "b", "radis", "Word/phrase translation", dirs) == [

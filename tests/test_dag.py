@@ -63,6 +63,47 @@ def test_default_grid_is_planned(tmp_path):
     # 4 methods + RaDis on the merged Vanilla-FT model's rationales (Table 5); the scored models
     # are those 5, the backbone and the prior-model stand-in
     assert jobs["train"] == 5 and jobs["score_translation"] == 7 * 8
+    # drift from backbone: one job per trained model, along greedy answers generated once per
+    # backbone (MT-Bench's responses are sampled at FastChat's per-category temperatures)
+    assert jobs["drift"] == 5 and jobs["drift_answers"] == 1
+    assert jobs["loss_curves"] == 1  # the report's loss-curve figure, one per backbone
+
+
+def test_cpu_study_is_planned(tmp_path):
+    """config/study-cpu.yaml (README: the CPU study): 4 methods on DE↔EN, drift on prompts the
+    backbone answers once (only AdvBench is a judged benchmark there)."""
+    run = dry_run(tmp_path, REPO / "config/study-cpu.yaml")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    jobs = job_counts(out)
+    assert jobs["train"] == jobs["drift"] == 4 and jobs["drift_answers"] == 1
+    assert jobs["score_translation"] == 5 * 2 and jobs["judge_general"] == 5
+    assert "gsm8k" not in jobs and "figure1" not in jobs and "table5" not in jobs
+
+
+def test_drift_answers_are_generated_once_when_the_general_responses_are_sampled(tmp_path):
+    (tmp_path / "sampled.yaml").write_text(yaml.safe_dump(
+        {"general": {"mtbench": {"temperatures": "greedy", "decoding": {"max_new_tokens": 48, "temperature": 0.7}}}}))
+    cmd = [str(SNAKEMAKE), "results/tables/table3.md", "--snakefile", str(REPO / "Snakefile"), "--directory",
+           str(tmp_path), "-n", "-p", "--cores", "1", "--configfile", str(tmp_path / "sampled.yaml")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    jobs = job_counts(out)
+    assert jobs["drift_answers"] == 1 and jobs["drift"] == 4
+    greedy = [j["command"] for j in planned_jobs(out) if j["rule"] == "drift_answers"][0]
+    assert '"mtbench": {"decoding": {"max_new_tokens": 48, "temperature": 0}' in greedy
+    assert '"temperatures": "greedy"' in greedy
+    drift = [j["command"] for j in planned_jobs(out) if j["rule"] == "drift"]
+    assert all("--answers-dir results/eval/smollm2-135m/base/drift-answers" in c for c in drift)
+
+
+def test_drift_reuses_the_backbones_responses_when_they_are_greedy(tmp_path):
+    (tmp_path / "greedy.yaml").write_text(yaml.safe_dump({"general": {"mtbench": {"temperatures": "greedy"}}}))
+    run = dry_run(tmp_path, tmp_path / "greedy.yaml")
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = job_counts(run.stdout + run.stderr)
+    assert jobs["drift"] == 5 and "drift_answers" not in jobs
 
 
 def test_a_bad_config_stops_the_dag_with_the_key_named(tmp_path):
@@ -119,11 +160,11 @@ def test_paper_jobs_run_in_their_environments_on_the_gpus_the_config_asks(tmp_pa
         elif job["rule"] == "synthesize":
             # Table 5's Llama-3-70B-Instruct generator spans 4 A100s (tensor_parallel_size 4)
             assert gpus == (4 if "radis-llama-3-70b-instruct" in job["wildcards"] else 1), job
-        elif job["rule"] in vllm_rules | {"figure4"}:
+        elif job["rule"] in vllm_rules | {"figure4", "drift"}:
             assert gpus == 1, job
         else:
             assert gpus == 0 and not job["resources"].get("gpu_model"), job
-        if job["rule"] in vllm_rules | {"train", "figure4"}:
+        if job["rule"] in vllm_rules | {"train", "figure4", "drift"}:
             assert '"device": "cuda"' in job["command"], job
     assert {j["rule"] for j in jobs if "rationale-radis-llama-3-70b-instruct" in j["wildcards"]} == {"synthesize"}
 

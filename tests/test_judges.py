@@ -71,6 +71,18 @@ def test_cache_hit_makes_no_request(tmp_path, capsys):
         assert other.requests == 4
 
 
+def test_progress_of_the_calls_is_logged(tmp_path, capsys):
+    """done/total, rate and time left on stderr (the job's log), as generation reports; cached
+    requests are not counted as calls."""
+    with FakeOpenAI() as fake:
+        client = JudgeClient(_cfg(base_url=fake.base_url), tmp_path)
+        client.complete([_req("one")])
+        capsys.readouterr()
+        client.complete([_req(str(i)) for i in ("one", "two", "three", "four")])
+    err = capsys.readouterr().err
+    assert "judge fake: 100%" in err and "3/3" in err and "call/s" in err and "4/4" not in err
+
+
 def test_concurrency_bound(tmp_path):
     with FakeOpenAI(default_delay_s=0.15) as fake:
         out = JudgeClient(_cfg(max_concurrency=3), tmp_path, base_url=fake.base_url).complete(

@@ -265,3 +265,54 @@ def test_table5_rows_columns_and_bold_best_variant():
     assert "| w/ RaDis (llama-2-7b-chat) | **83.00** | **72.00** | 1.00 |" in md
     assert "| Mistral-7B-Instruct-v0.2 | 91.00 | 80.00 | 9.00 |" in md
     assert r"\textbf{83.00} & \textbf{72.00} & 1.00" in render_latex(table)
+# Drift from backbone (Tables 3 and 5; not in the paper) ---------------------------------------
+def _drift(backbone, values):
+    return [{"backbone": backbone, "method": m, "metrics": {"kl": kl, "delta_nll": dnll}}
+            for m, (kl, dnll) in values.items()]
+
+
+def test_table3_drift_columns_follow_rp_with_three_decimals_and_deltas_to_vanilla():
+    from radis.tables import DRIFT_COLUMNS, general_table, render_csv, render_latex, render_markdown
+
+    drift = _drift("llama-2-7b-chat", {"vanilla": (0.41234, 0.9), "seqkd": (0.02, 0.011), "sdft": (0.05, 0.04),
+                                       "radis": (0.0306, 0.0104)})
+    table = general_table(_general_results(), ["llama-2-7b-chat"], ["vanilla", "seqkd", "sdft", "radis"], BENCHMARKS,
+                          drift=drift)
+    assert table.header[-3:] == ("RP[%]", *DRIFT_COLUMNS)
+    rows = {r.method: r for r in table.groups[0].rows}
+    assert rows["base"].scores[-2:] == ("-", "-")  # the backbone is the reference
+    assert rows["vanilla"].scores[-2:] == (0.412, 0.9)
+    assert rows["radis"].scores[-3] == 92.50  # RP is over the benchmarks only
+    assert rows["radis"].deltas[-2:] == (-0.381, -0.89)  # to Vanilla-FT, at the drift columns' precision
+    md = render_markdown(table)
+    assert "| 92.50 ↑74.28 | 0.031 ↓0.381 | 0.010 ↓0.890 |" in md
+    assert any("not in the paper" in note for note in table.notes)
+    assert "0.031,-0.381,0.010,-0.890" in render_csv(table)
+    assert r"0.031 $\downarrow$0.381" in render_latex(table)
+
+
+def test_table3_without_a_methods_drift_result_names_the_cell():
+    import pytest
+
+    from radis.tables import general_table
+
+    with pytest.raises(ValueError, match="backbone=llama-2-7b-chat method=radis drift"):
+        general_table(_general_results(), ["llama-2-7b-chat"], ["vanilla", "seqkd", "sdft", "radis"], BENCHMARKS,
+                      drift=_drift("llama-2-7b-chat", {"vanilla": (0.4, 0.9), "seqkd": (0.0, 0.0),
+                                                       "sdft": (0.0, 0.0)}))
+
+
+def test_table5_gets_the_drift_columns():
+    from radis.tables import GENERAL_BENCHMARKS, render_markdown, table5
+
+    translation = [{"backbone": "m", "method": meth, "direction": "cs-en", "metrics": {"comet": 80.0}}
+                   for meth in ("base", "vanilla", "radis")]
+    general = [{"backbone": "m", "method": meth, "benchmark": "mtbench",
+                "metrics": {GENERAL_BENCHMARKS["mtbench"][1]: 5.0}} for meth in ("base", "vanilla", "radis")]
+    table = table5(translation, general, ["m"], {"m": ["vanilla", "radis"]}, {}, ["mtbench"], "comet",
+                   drift=_drift("m", {"vanilla": (0.2, 0.3), "radis": (0.0123, None)}))
+    assert table.header[-2:] == ("Drift KL", "Drift ΔNLL")
+    md = render_markdown(table)
+    assert "| **5.00** | 0.012 | n/a: no answer tokens |" in md  # drift is shown, never bold
+    assert "| m | 80.00 | n/a: no EN→X result | 5.00 | - | - |" in md  # the backbone is the reference
+    assert any("not in the paper" in note for note in table.notes)

@@ -94,8 +94,19 @@ def test_table3_and_figure1(finished_run):
         for column in ["MT-Bench", "AlpacaEval", "AlpacaEval 2.0", "AdvBench", "GSM8K"]:
             value = row[column]
             assert value.startswith("n/a: ") or float(value) == float(value), (column, value)
+        # the SmolLM2 judge is scored by log-probabilities: every MT-Bench cell is a rating
+        assert 1 <= float(row["MT-Bench"]) <= 10, row
+        # drift from backbone: a number for every trained method, "-" for the backbone rows
+        if row["method"] == "base":
+            assert row["Drift KL"] == row["Drift ΔNLL"] == "-"
+        else:
+            assert float(row["Drift KL"]) >= 0 and float(row["Drift ΔNLL"]) == float(row["Drift ΔNLL"]), row
+    mtbench = json.loads((finished_run / "results/eval/smollm2-135m/radis/mtbench.json").read_text())
+    assert mtbench["metrics"]["scoring"] == "logprobs"
     png = (finished_run / "results/figures/figure1.png").read_bytes()
     assert png.startswith(b"\x89PNG")
+    points = json.loads((finished_run / "results/figures/figure1.json").read_text())
+    assert all(isinstance(p["mtbench"], float) for p in points)  # every model placed
 
 
 @pytest.mark.e2e
@@ -105,6 +116,7 @@ def test_table4_and_figure4(finished_run):
     assert "Word/phrase translation" in table4 or "word/phrase translation" in table4.lower()
     result = json.loads((finished_run / "results/analysis/smollm2-135m/rationale_categories.json").read_text())
     assert len(result["items"]) == 2 and result["prompt_version"]  # 1 per direction, 2 directions
+    assert result["scoring"] == "logprobs" and result["occurrence"]["classified"] > 0
     grads = json.loads((finished_run / "results/analysis/smollm2-135m/gradient_similarity.json").read_text())
     for method in ("seqkd", "radis"):
         layers = grads["results"][method]["layers"]
@@ -127,7 +139,7 @@ def test_html_report_has_every_table_and_figure(finished_run):
     run = snakemake(finished_run, "--report", str(finished_run / "report.html"))
     assert run.returncode == 0, run.stderr[-3000:]
     html = (finished_run / "report.html").read_text(errors="replace")
-    for name in ("table1.csv", "table2.csv", "table3.csv", "table5.csv", "figure1.png"):
+    for name in ("table1.csv", "table2.csv", "table3.csv", "table5.csv", "figure1.png", "loss-smollm2-135m.png"):
         assert name in html, name
 
 

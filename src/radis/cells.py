@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 
 from radis.languages import LANGUAGES, Direction, language_name
-from radis.tables import GENERAL_BENCHMARKS
+from radis.tables import DRIFT_COLUMNS, GENERAL_BENCHMARKS
 
 R = "results"
 #: Table 3 / Table 5 column → benchmark
@@ -30,6 +30,10 @@ def _translation_file(backbone: str, method: str, direction: Direction) -> str:
 
 
 def _general_file(backbone: str, method: str, column: str) -> str:
+    if column.strip().lower() in {c.lower() for c in DRIFT_COLUMNS}:  # Tables 3 and 5: drift from backbone
+        if method == "base":
+            raise ValueError("the backbone row is the reference of the drift columns: they have no result file")
+        return f"{R}/eval/{backbone}/{method}/drift.json"
     benchmark = GENERAL_COLUMNS.get(column.strip().lower(), column.strip().lower())
     if benchmark not in GENERAL_BENCHMARKS:
         raise ValueError(f"unknown general-ability column {column!r} (known: "

@@ -163,7 +163,8 @@ def cmd_train(args) -> None:
     enforce_device("train", s)
     summary = train(Path(args.backbone), read_jsonl(args.trainset), s["training"], Path(args.out),
                     Path(args.checkpoints), seed=s["seed"], trust_remote_code=s.get("trust_remote_code", False),
-                    source=args.trainset)
+                    source=args.trainset, report_to=s.get("report_to"),
+                    runs_dir=Path(args.runs_dir) if args.runs_dir else None)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
 
 
@@ -321,14 +322,36 @@ def cmd_gsm8k(args) -> None:
     print(json.dumps(metrics))
 
 
+def cmd_drift(args) -> None:
+    """Drift from backbone of one trained model on the backbone's greedy general-ability answers."""
+    from radis.evaluate.drift import DRIFT_SETS, answers_from_responses, measure_drift, summarize
+    from radis.provenance import config_hash, provenance
+
+    s = _settings(args.settings)
+    enforce_device("drift", s)
+    answers = [a for name in DRIFT_SETS
+               for a in answers_from_responses(name, read_jsonl(Path(args.answers_dir) / f"{name}.responses.jsonl"))]
+    per_answer = measure_drift(Path(args.backbone_model), Path(args.model), answers, batch_size=s["batch_size"],
+                               dtype=s["dtype"], trust_remote_code=s.get("trust_remote_code", False))
+    metrics = summarize(per_answer)
+    write_json(args.out, {
+        "backbone": args.backbone, "method": args.method, "metrics": metrics,
+        "per_answer": per_answer,
+        "provenance": provenance(config_hash=config_hash(s), settings=s, backbone_model=args.backbone_model,
+                                 model=args.model, answers_dir=args.answers_dir),
+    })
+    print(json.dumps({k: v for k, v in metrics.items() if k != "per_set"}))
+
+
 def cmd_table3(args) -> None:
     from radis.io import read_json
     from radis.tables import general_table, write_table
 
     s = _settings(args.settings)
     results = [read_json(p) for p in args.results]
-    write_table(general_table(results, s["backbones"], ["base", *s["methods"]], s["benchmarks"], prior=s.get("prior")),
-                Path(args.out))
+    drift = [read_json(p) for p in args.drift] if s.get("drift") else None
+    write_table(general_table(results, s["backbones"], ["base", *s["methods"]], s["benchmarks"], prior=s.get("prior"),
+                              drift=drift), Path(args.out))
 
 
 def cmd_figure1(args) -> None:
@@ -342,14 +365,26 @@ def cmd_figure1(args) -> None:
     write_json(args.points, points)
 
 
+def cmd_loss_curves(args) -> None:
+    """The training-loss figure of one backbone: one line per method."""
+    from radis.curves import loss_curve, loss_figure
+    from radis.tables import method_name
+
+    if len(args.adapters) != len(args.methods):
+        raise InputError(f"{len(args.adapters)} adapters for {len(args.methods)} methods")
+    curves = {method_name(m): loss_curve(Path(a)) for m, a in zip(args.methods, args.adapters)}
+    write_json(args.points, loss_figure(curves, args.backbone, Path(args.out)))
+
+
 def cmd_table5(args) -> None:
     from radis.io import read_json
     from radis.tables import choose_metric, load_translation_results, table5, write_table
 
     s = _settings(args.settings)
     translation = load_translation_results([Path(p) for p in args.translation])
+    drift = [read_json(p) for p in args.drift] if s.get("drift") else None
     table = table5(translation, [read_json(p) for p in args.general], s["backbones"], s["methods"],
-                   s["generators"], s["benchmarks"], choose_metric(translation), s.get("backbone_names"))
+                   s["generators"], s["benchmarks"], choose_metric(translation), s.get("backbone_names"), drift=drift)
     write_table(table, Path(args.out))
 
 
@@ -373,11 +408,15 @@ def cmd_table4(args) -> None:
     out = Path(args.out)
     with judge_endpoint(s["judge_name"], s["judge"], judge_models.get(s["judge"].get("serve", "")),
                         out.with_suffix(".judge-server.log")) as base_url:
-        client = JudgeClient(JudgeConfig.from_config(s["judge_name"], s["judge"]), Path(args.cache_dir) / s["judge_name"],
-                             base_url=base_url, model_dir=judge_models.get(s["judge"].get("serve", "")))
-        labels, raw = rationales.classify_rationales(client, samples, template, s.get("max_tokens", 64))
+        config = JudgeConfig.from_config(s["judge_name"], s["judge"])
+        client = JudgeClient(config, Path(args.cache_dir) / s["judge_name"], base_url=base_url,
+                             model_dir=judge_models.get(s["judge"].get("serve", "")))
+        if config.scoring == "logprobs":
+            labels, raw = rationales.classify_by_logprobs(client, samples, template)
+        else:
+            labels, raw = rationales.classify_rationales(client, samples, template, s.get("max_tokens", 64))
     result = rationales.table4_result(samples, labels, raw, records, template, s["per_direction"], s["seed"],
-                                      s["judge_name"])
+                                      s["judge_name"], config.scoring)
     write_json(out, result)
     for ext, text in zip(("md", "csv", "tex"), rationales.render_table4(result)):
         write_text(f"{args.table}.{ext}", text)
@@ -444,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("build-trainset", cmd_build_trainset, "a method's training set (chat examples)",
         (["--data"], {"nargs": "+", **req}), (["--synth-dir"], {}), (["--out"], req), settings)
     add("train", cmd_train, "LoRA or full fine-tuning with resume",
-        (["--backbone"], req), (["--trainset"], req), (["--out"], req), (["--checkpoints"], req), settings)
+        (["--backbone"], req), (["--trainset"], req), (["--out"], req), (["--checkpoints"], req),
+        (["--runs-dir"], {"help": "where TensorBoard (settings report_to) writes the training curves"}), settings)
     add("merge", cmd_merge, "merge a LoRA adapter into its backbone",
         (["--backbone"], req), (["--adapter"], req), (["--out"], req), settings)
     add("translate", cmd_translate, "greedy translation of the test sets",
@@ -469,14 +509,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("gsm8k", cmd_gsm8k, "GSM8K 5-shot exact match through lm-eval",
         (["--model"], req), (["--data-dir"], req), (["--samples"], req), (["--work-dir"], req), *model,
         (["--out"], req), settings)
+    add("drift", cmd_drift, "drift from backbone: KL and NLL change along the backbone's general-ability answers",
+        (["--backbone-model"], req), (["--model"], req),
+        (["--answers-dir"], {"required": True, "help": "holds the backbone's {mtbench,alpacaeval,advbench}.responses.jsonl"}),
+        *model, (["--out"], req), settings)
+    drift = (["--drift"], {"nargs": "*", "default": [], "help": "drift.json files (with settings drift: true)"})
     add("table3", cmd_table3, "Table 3 (general ability, RP)",
-        (["--results"], {"nargs": "+", **req}), (["--out"], req), settings)
+        (["--results"], {"nargs": "+", **req}), drift, (["--out"], req), settings)
     add("figure1", cmd_figure1, "Figure 1 (translation vs MT-Bench)",
         (["--translation"], {"nargs": "+", **req}), (["--mtbench"], {"nargs": "+", **req}), (["--out"], req),
         (["--points"], req), (["--settings"], {"help": "JSON: {prior: {name: {label}}}"}))
     add("table5", cmd_table5, "Table 5 (RaDis with rationales from other models)",
-        (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), (["--out"], req),
+        (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), drift, (["--out"], req),
         settings)
+    add("loss-curves", cmd_loss_curves, "the training-loss figure of one backbone (one line per method)",
+        (["--adapters"], {"nargs": "+", **req}), (["--methods"], {"nargs": "+", **req}), (["--backbone"], req),
+        (["--out"], req), (["--points"], req))
     add("table4", cmd_table4, "Table 4 (rationale categories, LLM judge)",
         (["--synth-dir"], req), (["--directions"], {"nargs": "+", **req}), (["--prompt"], req),
         (["--cache-dir"], req), (["--judge-model"], {"nargs": "*", "default": []}), (["--out"], req),

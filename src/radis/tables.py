@@ -67,6 +67,8 @@ class Table:
     groups: tuple[Group, ...]
     metric: str
     notes: tuple[str, ...] = ()
+    #: decimals shown per column (``columns`` order); empty: DECIMALS everywhere
+    decimals: tuple[int, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -195,22 +197,26 @@ def translation_table(
     )
 
 
-def _fmt(x: float | str) -> str:
-    return x if isinstance(x, str) else f"{x:.{DECIMALS}f}"
+def _fmt(x: float | str, decimals: int = DECIMALS) -> str:
+    return x if isinstance(x, str) else f"{x:.{decimals}f}"
 
 
-def _cell(score: float | str, delta: float | None, up: str, down: str, same: str) -> str:
+def _cell(score: float | str, delta: float | None, up: str, down: str, same: str, decimals: int = DECIMALS) -> str:
     if delta is None or isinstance(score, str):
-        return _fmt(score)
+        return _fmt(score, decimals)
     arrow = up if delta > 0 else down if delta < 0 else same
-    return f"{_fmt(score)} {arrow}{_fmt(abs(delta))}"
+    return f"{_fmt(score, decimals)} {arrow}{_fmt(abs(delta), decimals)}"
 
 
-def _cells(row: Row, up: str = "↑", down: str = "↓", same: str = "±", bold: str = "**{}**") -> list[str]:
-    deltas = row.deltas or (None,) * len(row.scores)
-    marks = row.marks or ("",) * len(row.scores)
-    best = row.best or (False,) * len(row.scores)
-    cells = (_cell(s, d, up, down, same) + (f" ({m})" if m else "") for s, d, m in zip(row.scores, deltas, marks))
+def _cells(row: Row, up: str = "↑", down: str = "↓", same: str = "±", bold: str = "**{}**",
+           decimals: tuple[int, ...] = ()) -> list[str]:
+    n = len(row.scores)
+    deltas = row.deltas or (None,) * n
+    decimals = decimals or (DECIMALS,) * n
+    marks = (*(row.marks or ()), *("",) * (n - len(row.marks or ())))
+    best = (*(row.best or ()), *(False,) * (n - len(row.best or ())))
+    cells = (_cell(s, d, up, down, same, k) + (f" ({m})" if m else "")
+             for s, d, k, m in zip(row.scores, deltas, decimals, marks))
     return [bold.format(cell) if b else cell for cell, b in zip(cells, best)]
 
 
@@ -222,7 +228,7 @@ def render_markdown(table: Table) -> str:
     out = [f"**{table.title}**", "", line(table.header), "|" + "---|" + "---:|" * len(table.columns)]
     for group in table.groups:
         out.append(line([f"*{group.title}*", *blank]))
-        out.extend(line([row.label, *_cells(row)]) for row in group.rows)
+        out.extend(line([row.label, *_cells(row, decimals=table.decimals)]) for row in group.rows)
     if table.notes:
         out += ["", *(f"- {note}" for note in table.notes)]
     return "\n".join(out) + "\n"
@@ -239,8 +245,9 @@ def render_csv(table: Table) -> str:
     for group in table.groups:
         for row in group.rows:
             deltas = row.deltas or (None,) * len(row.scores)
-            values = [v for s, d in zip(row.scores, deltas)
-                      for v in (_fmt(s), "" if d is None or isinstance(s, str) else _fmt(d))]
+            decimals = table.decimals or (DECIMALS,) * len(row.scores)
+            values = [v for s, d, n in zip(row.scores, deltas, decimals)
+                      for v in (_fmt(s, n), "" if d is None or isinstance(s, str) else _fmt(d, n))]
             writer.writerow([table.metric, row.backbone or group.backbone, row.method, row.label, *values])
     return buf.getvalue()
 
@@ -271,7 +278,8 @@ def render_latex(table: Table) -> str:
         group_title = rf"\multicolumn{{{ncols}}}{{c}}{{\textit{{{_latex_escape(group.title)}}}}} \\"
         out += [r"\midrule", group_title, r"\midrule"]
         for row in group.rows:
-            cells = _cells(row, up=r"$\uparrow$", down=r"$\downarrow$", same=r"$\pm$", bold=r"\textbf{{{}}}")
+            cells = _cells(row, up=r"$\uparrow$", down=r"$\downarrow$", same=r"$\pm$", bold=r"\textbf{{{}}}",
+                           decimals=table.decimals)
             out.append(" & ".join([_latex_escape(row.label), *cells]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     out += [rf"\par\footnotesize {_latex_escape(note)}" for note in table.notes]
@@ -340,24 +348,54 @@ def relative_performance(scores: list[float | str], base: list[float | str]) -> 
     return 100.0 * sum(ratios) / len(ratios), skipped
 
 
+#: drift from backbone (radis.evaluate.drift; not in the paper): column -> key in a drift.json's metrics
+DRIFT_COLUMNS: dict[str, str] = {"Drift KL": "kl", "Drift ΔNLL": "delta_nll"}
+#: drift of a fine-tuned model is small: a third decimal keeps the methods apart
+DRIFT_DECIMALS = 3
+DRIFT_NOTE = ("Drift from backbone (not in the paper; no judge): along the backbone's own greedy answers to the "
+              "general-ability prompts (MT-Bench first turns, AlpacaEval instructions, AdvBench behaviours), KL is "
+              "the mean per-token KL(backbone ‖ model) of the next-token distributions and ΔNLL the model's NLL of "
+              "those answers minus the backbone's, both in nats per token; 0 means unchanged, larger means further "
+              "from the backbone.")
+
+
+def drift_index(drift: list[dict]) -> dict[tuple[str, str], tuple[float | str, ...]]:
+    """(backbone, method) -> the drift columns' values, rounded to DRIFT_DECIMALS (or "n/a: reason")."""
+    index = {}
+    for r in drift:
+        values = [r["metrics"].get(key) for key in DRIFT_COLUMNS.values()]
+        index[(r["backbone"], r["method"])] = tuple(
+            round(v, DRIFT_DECIMALS) + 0.0 if isinstance(v, (int, float)) else "n/a: no answer tokens" for v in values)
+    return index
+
+
 def general_table(results: list[dict], backbones: list[str], methods: list[str], benchmarks: list[str], *,
                   title: str = "Table 3: Instruction following, safety and reasoning",
-                  backbone_names: dict[str, str] | None = None, prior: dict[str, dict] | None = None) -> Table:
+                  backbone_names: dict[str, str] | None = None, prior: dict[str, dict] | None = None,
+                  drift: list[dict] | None = None) -> Table:
     """Table 3: one column per benchmark plus RP[%]; deltas to Vanilla-FT, as in the paper.
 
     ``prior`` (name → ``{label, benchmarks}``) adds the prior MT models last; RP is "-" for them
     (it is defined for fine-tuned backbones only), as is a benchmark outside their ``benchmarks``.
+    ``drift`` (drift.json records) adds the "drift from backbone" columns after RP, one result per
+    fine-tuned method; the backbone row (the reference) and prior models show "-".
     """
     index = {(r["backbone"], r["method"], r["benchmark"]): general_score(r) for r in results}
     marks = {(r["backbone"], r["method"], r["benchmark"]): general_mark(r) for r in results}
+    drifts = drift_index(drift) if drift is not None else None
+    extra = (NOT_SHOWN,) * len(DRIFT_COLUMNS) if drift is not None else ()
     row_methods = [BASE] + [m for m in methods if m != BASE]
     prior = prior or {}
     shown = {p: [k for k in benchmarks if k in spec.get("benchmarks", benchmarks)] for p, spec in prior.items()}
     wanted = [(b, m, k) for b in backbones for m in row_methods for k in benchmarks]
     wanted += [(p, BASE, k) for p in prior for k in shown[p]]
     missing = [f"backbone={b} method={m} benchmark={k}" for b, m, k in wanted if (b, m, k) not in index]
+    if drifts is not None:
+        missing += [f"backbone={b} method={m} drift" for b in backbones for m in row_methods
+                    if m != BASE and (b, m) not in drifts]
     if missing:
         raise ValueError(f"missing results for {len(missing)} Table 3 cell(s): " + "; ".join(missing))
+    decimals = (DECIMALS,) * (len(benchmarks) + 1) + (DRIFT_DECIMALS,) * len(extra)
     groups, skipped_any = [], set()
     for b in backbones:
         base = [index[(b, BASE, k)] for k in benchmarks]
@@ -370,11 +408,11 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
                 rp, skipped = relative_performance(scores, base)
                 skipped_any.update(benchmarks[i] for i in skipped)
                 rp = _round(rp)
-            full = (*scores, rp)
+            full = (*scores, rp, *(extra if m == BASE or drifts is None else drifts[(b, m)]))
             deltas = None
             if m not in (BASE, VANILLA) and reference is not None:
-                deltas = tuple(None if isinstance(s, str) or isinstance(r, str) else round(s - r, DECIMALS) + 0.0
-                               for s, r in zip(full, reference))
+                deltas = tuple(None if isinstance(s, str) or isinstance(r, str) else round(s - r, n) + 0.0
+                               for s, r, n in zip(full, reference, decimals))
             if m == VANILLA:
                 reference = full
             rows.append(Row(method=m, label=method_name(m), scores=full, deltas=deltas,
@@ -384,7 +422,7 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
     if prior:
         rows = [Row(method=BASE, label=spec.get("label", p), backbone=p, deltas=None,
                     scores=(*(_round(index[(p, BASE, k)]) if k in shown[p] else NOT_SHOWN for k in benchmarks),
-                            NOT_SHOWN),
+                            NOT_SHOWN, *extra),
                     marks=(*(marks.get((p, BASE, k), "") for k in benchmarks), ""))
                 for p, spec in prior.items()]
         groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
@@ -393,8 +431,11 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
     if skipped_any:
         notes.append("RP leaves out " + ", ".join(GENERAL_BENCHMARKS[k][0] for k in benchmarks if k in skipped_any)
                      + " where the backbone scores 0 or a score is n/a.")
-    header = ("Models", *(GENERAL_BENCHMARKS[k][0] for k in benchmarks), "RP[%]")
-    return Table(title=title, header=header, groups=tuple(groups), metric="general", notes=tuple(notes))
+    if drift is not None:
+        notes.append(DRIFT_NOTE)
+    header = ("Models", *(GENERAL_BENCHMARKS[k][0] for k in benchmarks), "RP[%]", *(DRIFT_COLUMNS if extra else ()))
+    return Table(title=title, header=header, groups=tuple(groups), metric="general", notes=tuple(notes),
+                 decimals=decimals)
 
 
 def _round(x: float | str) -> float | str:
@@ -468,12 +509,15 @@ def generator_label(method: str, generator: dict | None) -> str:
 
 def table5(translation: list[dict], general: list[dict], backbones: list[str], methods: dict[str, list[str]],
            generators: dict[str, dict], benchmarks: list[str], metric: str,
-           backbone_names: dict[str, str] | None = None) -> Table:
+           backbone_names: dict[str, str] | None = None, drift: list[dict] | None = None) -> Table:
     """Average X→EN and EN→X translation plus the general benchmarks, per method of each backbone.
 
-    As in the paper: the backbone's own row first, then ``methods[b]``; in every column the best
-    of the RaDis variants (self-generated and every external generator's) is marked best (bold).
+    As in the paper: the backbone's own row first, then ``methods[b]``; in every translation and
+    benchmark column the best of the RaDis variants (self-generated and every external generator's)
+    is marked best (bold). ``drift`` (drift.json records) adds the "drift from backbone" columns
+    (one result per trained method; "-" on the backbone's row), which are not bolded.
     """
+    drifts = drift_index(drift) if drift is not None else None
     tr: dict[tuple[str, str, str], list[float]] = {}
     for r in translation:
         d = Direction.parse(r["direction"])
@@ -496,16 +540,27 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
                 if (b, m, k) not in gen:
                     raise ValueError(f"missing result for Table 5 cell backbone={b} method={m} benchmark={k}")
                 scores.append(_round(gen[(b, m, k)]))
+            if drifts is not None:
+                if m == BASE:
+                    scores += [NOT_SHOWN] * len(DRIFT_COLUMNS)
+                elif (b, m) not in drifts:
+                    raise ValueError(f"missing drift result for Table 5 cell backbone={b} method={m}")
+                else:
+                    scores += drifts[(b, m)]
             label = display if m == BASE else generator_label(m, generators.get(m))
             rows.append(Row(method=m, label=label, scores=tuple(scores), deltas=None,
                             marks=("", "", *(marks[(b, m, k)] for k in benchmarks))))
+        compared = 2 + len(benchmarks)  # translation and benchmark columns; drift is not a score to maximise
         variants = [i for i, row in enumerate(rows) if row.method == "radis" or row.method in generators]
         top = [max((rows[i].scores[c] for i in variants if not isinstance(rows[i].scores[c], str)), default=None)
-               for c in range(len(rows[0].scores))]
+               for c in range(compared)]
         rows = [replace(row, best=tuple(s == t for s, t in zip(row.scores, top))) if i in variants else row
                 for i, row in enumerate(rows)]
         groups.append(Group(backbone=b, title=f"Backbone LLM: {display}", rows=tuple(rows)))
-    header = ("Models", "X→EN", "EN→X", *(GENERAL_BENCHMARKS[k][0] for k in benchmarks))
+    header = ("Models", "X→EN", "EN→X", *(GENERAL_BENCHMARKS[k][0] for k in benchmarks),
+              *(DRIFT_COLUMNS if drifts is not None else ()))
+    extra = len(DRIFT_COLUMNS) if drifts is not None else 0
     return Table(title=f"Table 5: RaDis with rationales from other models (translation: {METRIC_NAMES.get(metric, metric)}; "
                        "bold: the best RaDis variant)",
-                 header=header, groups=tuple(groups), metric=metric)
+                 header=header, groups=tuple(groups), metric=metric, notes=(DRIFT_NOTE,) if extra else (),
+                 decimals=(DECIMALS,) * (len(header) - 1 - extra) + (DRIFT_DECIMALS,) * extra)

@@ -17,6 +17,7 @@ position ids restarting per sequence and attention confined to each (``segment_a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -454,12 +455,34 @@ def _trainer_class():
     return RadisTrainer
 
 
+@contextlib.contextmanager
+def _tensorboard_dir(runs_dir: Path | None):
+    """transformers 5 takes TensorBoard's directory from TENSORBOARD_LOGGING_DIR only (default: under
+    the checkpoints); set it while the Trainer is built, and restore it after."""
+    if runs_dir is None:
+        yield
+        return
+    before = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(runs_dir)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TENSORBOARD_LOGGING_DIR"]
+        else:
+            os.environ["TENSORBOARD_LOGGING_DIR"] = before
+
+
 def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Path, checkpoint_dir: Path,
-          seed: int, trust_remote_code: bool = False, source: str = "the training set") -> dict:
+          seed: int, trust_remote_code: bool = False, source: str = "the training set",
+          report_to: list[str] | None = None, runs_dir: Path | None = None) -> dict:
     """Fine-tune ``backbone_dir`` on chat examples; writes the adapter (or full model) to ``out_dir``.
 
     ``source`` names the training set in messages. Runs under radis.interrupt's deferred SIGTERM:
     a signal stops training at the end of the step with a checkpoint, and no adapter is written.
+    ``report_to``: the Trainer's trackers (config ``training.report_to``; none by default), which log
+    every step's loss, learning rate and gradient norm; TensorBoard writes its event files to
+    ``runs_dir``, so a run can be watched while it trains (``tensorboard --logdir results/models``).
     """
     import torch
     from transformers import (
@@ -525,7 +548,7 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         seed=seed,
         data_seed=seed,
         logging_nan_inf_filter=False,  # a non-finite loss must reach the logs (Safeguards stops on it)
-        report_to=[],
+        report_to=list(report_to or []),
         remove_unused_columns=False,
         # LoRA freezes most parameters; DDP's search for unused ones would cost a graph walk per step
         ddp_find_unused_parameters=False,
@@ -536,8 +559,9 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
                                                      pad_to_multiple_of=8 if torch.cuda.is_available() else None))
     sampler = WindowSortedBatchSampler([len(f.input_ids) for f in features], settings["micro_batch_size"],
                                        accumulation, seed, world_size)
-    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                               batch_sampler=sampler)
+    with _tensorboard_dir(runs_dir):  # read when the Trainer makes its TensorBoard callback
+        trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                                   batch_sampler=sampler)
     # One process decides about stale checkpoints; the others wait for it, then find the same one.
     # The fingerprint covers the examples themselves, so a changed training set never resumes.
     fingerprint = training_fingerprint(settings, seed, features, model_identity(backbone_dir),

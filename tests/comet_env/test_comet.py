@@ -70,3 +70,20 @@ def test_comet_hub_id_offline_names_the_way_out(offline):
 def test_missing_local_checkpoint(tmp_path):
     with pytest.raises(CometUnavailableError, match="does not exist"):
         score_translations(SRC, REF, REF, "en", comet_model=str(tmp_path / "model.ckpt"))
+
+
+def test_scoring_in_chunks_equals_one_call_and_logs_progress(tiny_comet, capsys):
+    """Scored a few batches per predict call (so the log shows done/total, rate and time left), the
+    segment scores and their mean are COMET's own for the whole set at once."""
+    from radis.evaluate.translation import COMET_CHUNK_BATCHES, comet_segment_scores, load_comet
+
+    model = load_comet(str(tiny_comet))
+    n = 2 * COMET_CHUNK_BATCHES + 3  # three predict calls at batch size 1
+    samples = [{"src": f"{SRC[i % 2]} {i}", "mt": f"The dog {i}.", "ref": REF[i % 2]} for i in range(n)]
+    capsys.readouterr()
+    chunked = comet_segment_scores(model, samples, batch_size=1, gpus=0)
+    err = capsys.readouterr().err
+    whole = model.predict(samples, batch_size=1, gpus=0, progress_bar=False)
+    assert chunked == pytest.approx([float(x) for x in whole.scores], abs=1e-6)
+    assert sum(chunked) / n == pytest.approx(float(whole.system_score), abs=1e-6)
+    assert "comet: 100%" in err and f"{n}/{n}" in err and "seg/s" in err

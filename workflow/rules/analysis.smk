@@ -8,6 +8,11 @@ def analysis_judge():
     return name, config["judges"][name]
 
 
+#: the judge's prompt: a JSON list of categories, or one yes/no question per category for a judge scored
+#: by log-probabilities (radis.analysis.rationales)
+RATIONALE_PROMPT = ("rationale_category_yesno" if analysis_judge()[1].get("scoring") == "logprobs"
+                    else "rationale_categories")
+
 #: Table 4's judge, when served with `vllm serve`, runs in vLLM's environment (as judge_general)
 TABLE4_ENV = served_judge_env([analysis_judge()[1]])
 RADIS_TABLE4 = radis_command(TABLE4_ENV)
@@ -16,7 +21,7 @@ RADIS_TABLE4 = radis_command(TABLE4_ENV)
 rule table4:
     input:
         synth=expand(f"{R}/synth/{{{{backbone}}}}/rationale/{{direction}}.jsonl", direction=DIRECTIONS),
-        prompt=REPO / "workflow/resources/prompts/rationale_categories.txt",
+        prompt=REPO / f"workflow/resources/prompts/{RATIONALE_PROMPT}.txt",
         judge_model=lambda w: [f"{R}/backbones/{j['serve']}"] if "serve" in (j := analysis_judge()[1]) else [],
     output:
         result=f"{R}/analysis/{{backbone}}/rationale_categories.json",

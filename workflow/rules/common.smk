@@ -220,6 +220,7 @@ def all_targets():
         targets += [f"{R}/figures/figure1.png"]
     if EXTERNAL:
         targets += [f"{R}/tables/table5.{ext}" for ext in ("md", "csv", "tex")]
+    targets += [f"{R}/figures/loss-{b}.png" for b in BACKBONES if methods_of(b, METHODS + EXTERNAL)]
     if "radis" in METHODS:
         targets += expand(f"{R}/tables/table4-{{backbone}}.md", backbone=BACKBONES)
         if "seqkd" in METHODS:

@@ -33,14 +33,16 @@ rule tables:
 
 rule table3:
     input:
-        general_cells(METHODS),
+        results=general_cells(METHODS),
+        drift=drift_cells(METHODS),
     output:
         f"{R}/tables/table3.md",
         report(f"{R}/tables/table3.csv", caption="../report/table3.rst", category="Tables"),
         f"{R}/tables/table3.tex",
     params:
         settings=as_arg(
-            {"backbones": BACKBONES, "methods": METHODS, "benchmarks": GENERAL["benchmarks"], "prior": prior_settings()}
+            {"backbones": BACKBONES, "methods": METHODS, "benchmarks": GENERAL["benchmarks"], "prior": prior_settings(),
+             "drift": DRIFT["enabled"]}
         ),
     conda:
         conda_env("main")
@@ -49,7 +51,7 @@ rule table3:
     benchmark:
         f"{R}/benchmarks/table3.tsv"
     shell:
-        "{RADIS} table3 --results {input} --out {R}/tables/table3 --settings {params.settings} > {log} 2>&1"
+        "{RADIS} table3 --results {input.results} --drift {input.drift} --out {R}/tables/table3 --settings {params.settings} > {log} 2>&1"
 
 
 rule figure1:
@@ -72,12 +74,33 @@ rule figure1:
         "--points {output.points} --settings {params.settings} > {log} 2>&1"
 
 
+rule loss_curves:
+    input:
+        lambda w: expand(f"{R}/models/{w.backbone}/{{method}}/adapter", method=methods_of(w.backbone, METHODS + EXTERNAL)),
+    output:
+        png=report(f"{R}/figures/loss-{{backbone}}.png", caption="../report/loss_curves.rst", category="Figures"),
+        points=f"{R}/figures/loss-{{backbone}}.json",
+    params:
+        methods=lambda w: " ".join(methods_of(w.backbone, METHODS + EXTERNAL)),
+    localrule: True
+    conda:
+        conda_env("main")
+    log:
+        f"{R}/logs/loss_curves/{{backbone}}.log",
+    benchmark:
+        f"{R}/benchmarks/loss_curves/{{backbone}}.tsv"
+    shell:
+        "{RADIS} loss-curves --adapters {input} --methods {params.methods} --backbone {wildcards.backbone} "
+        "--out {output.png} --points {output.points} > {log} 2>&1"
+
+
 if EXTERNAL:
 
     rule table5:
         input:
             translation=translation_cells(prior=False),
             general=general_cells(prior=False),
+            drift=drift_cells(METHODS + EXTERNAL),
         output:
             f"{R}/tables/table5.md",
             report(f"{R}/tables/table5.csv", caption="../report/table5.rst", category="Tables"),
@@ -91,6 +114,7 @@ if EXTERNAL:
                     "methods": {b: ["vanilla", "radis", *methods_of(b, EXTERNAL)] for b in BACKBONES},
                     "generators": {m: config["methods"][m]["rationale_generator"] for m in EXTERNAL},
                     "benchmarks": GENERAL["benchmarks"],
+                    "drift": DRIFT["enabled"],
                 }
             ),
         localrule: True
@@ -101,5 +125,5 @@ if EXTERNAL:
         benchmark:
             f"{R}/benchmarks/table5.tsv"
         shell:
-            "{RADIS} table5 --translation {input.translation} --general {input.general} "
+            "{RADIS} table5 --translation {input.translation} --general {input.general} --drift {input.drift} "
             "--out {R}/tables/table5 --settings {params.settings} > {log} 2>&1"

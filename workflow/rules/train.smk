@@ -16,6 +16,13 @@ def synth_dir_arg(w):
     return f"--synth-dir {R}/synth/{w.backbone}/{kind}" if kind else ""
 
 
+def training_settings(method):
+    """A method's training settings without `report_to`: where its curves are logged changes nothing
+    that is learned, so it stays out of the settings that key checkpoints (radis.train) and goes
+    to the job beside them."""
+    return {k: v for k, v in method_training(config, method).items() if k != "report_to"}
+
+
 #: GPUs of a training job: training.gpus of the method (data-parallel, one process each)
 TRAIN_GPUS = lambda w: method_training(config, w.method)["gpus"]
 
@@ -51,10 +58,13 @@ rule train:
         # Checkpoints live outside the declared output so that a failed or killed job keeps them
         # and the rerun resumes (Snakemake deletes the outputs of failed jobs).
         checkpoints=f"{R}/models/{{backbone}}/{{method}}/checkpoints",
+        # the training curves (training.report_to, e.g. TensorBoard), beside the checkpoints
+        runs=f"{R}/models/{{backbone}}/{{method}}/runs",
         settings=lambda w: as_arg(
             {
                 **device_settings(),
-                "training": method_training(config, w.method),
+                "training": training_settings(w.method),
+                "report_to": method_training(config, w.method)["report_to"],
                 "seed": config["seed"],
                 "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
             }
@@ -72,7 +82,7 @@ rule train:
         f"{R}/benchmarks/train/{{backbone}}/{{method}}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {RADIS_LAUNCH} --gpus {resources.gpu} -- train --backbone {input.backbone} "
-        "--trainset {input.trainset} --out {output} --checkpoints {params.checkpoints} "
+        "--trainset {input.trainset} --out {output} --checkpoints {params.checkpoints} --runs-dir {params.runs} "
         "--settings {params.settings} > {log} 2>&1"
 
 

@@ -5,7 +5,10 @@ several of which may apply to one rationale. Here an LLM judge does the reading,
 judge client, with a prompt kept in one file (``workflow/resources/prompts/rationale_categories.txt``)
 whose hash is recorded in the result, so a changed prompt is visible in every number it produced.
 The judge answers with a JSON list of category numbers; anything else is a parse failure, counted
-and reported instead of guessed at.
+and reported instead of guessed at. A judge scored by log-probabilities (``scoring: logprobs``, for
+small local judges that do not write such a list) is asked one yes/no question per category instead
+(``rationale_category_yesno.txt``) and a category applies when P("Yes") > P("No")
+(radis.judges.logprobs).
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ CATEGORIES: tuple[Category, ...] = (
              "Information on grammar, such as part-of-speech or sentence structure.", 5.5),
 )
 CATEGORY_KEYS: tuple[str, ...] = tuple(c.key for c in CATEGORIES)
-PLACEHOLDERS = frozenset({"source", "reference", "rationale", "categories", "src_lang", "tgt_lang"})
+PLACEHOLDERS = frozenset({"source", "reference", "rationale", "categories", "src_lang", "tgt_lang", "category",
+                          "category_description"})
+#: the placeholders of a per-category (yes/no) prompt, filled from one Category
+CATEGORY_PLACEHOLDERS = frozenset({"category", "category_description"})
 
 
 def prompt_version(text: str) -> str:
@@ -99,16 +105,20 @@ def placeholders(template: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
-def render_prompt(template: str, sample: Mapping[str, Any]) -> str:
-    """The judge prompt for one sample; a template naming unknown fields is rejected up front."""
+def render_prompt(template: str, sample: Mapping[str, Any], category: Category | None = None) -> str:
+    """The judge prompt for one sample (and, for a yes/no prompt, one category); a template naming
+    unknown fields, or category fields without a category, is rejected up front."""
     unknown = placeholders(template) - PLACEHOLDERS
     if unknown:
         raise ValueError(f"rationale prompt has unknown placeholders {sorted(unknown)} "
                          f"(known: {sorted(PLACEHOLDERS)})")
+    if category is None and placeholders(template) & CATEGORY_PLACEHOLDERS:
+        raise ValueError("a per-category rationale prompt needs a category")
+    per_category = {"category": category.name, "category_description": category.description} if category else {}
     return template.format(
         source=sample["source"], reference=sample["reference"], rationale=sample["rationale"].strip(),
         categories=numbered_categories(), src_lang=language_name(sample["src_lang"]),
-        tgt_lang=language_name(sample["tgt_lang"]))
+        tgt_lang=language_name(sample["tgt_lang"]), **per_category)
 
 
 def classification_requests(samples: Sequence[Mapping[str, Any]], prompt_template: str,
@@ -158,6 +168,21 @@ def classify_rationales(client: Any, samples: Sequence[Mapping[str, Any]], promp
     responses = client.complete(classification_requests(samples, prompt_template, max_tokens))
     texts = [text_of(r) for r in responses]
     return [parse_categories(t) for t in texts], texts
+
+
+def classify_by_logprobs(client: Any, samples: Sequence[Mapping[str, Any]],
+                         prompt_template: str) -> tuple[list[list[str] | None], list[dict[str, float | None]]]:
+    """Labels and, per sample, P(yes) of each category, via a ``JudgeClient`` scored by log-probabilities:
+    one yes/no question per sample and category. A sample where some category saw neither "Yes" nor
+    "No" among the judge's most likely tokens is a failure (None), as an unparsed text answer is."""
+    from radis.judges.logprobs import yes_probabilities
+
+    questions = [[{"role": "user", "content": render_prompt(prompt_template, s, c)}] for s in samples for c in CATEGORIES]
+    p_yes = yes_probabilities(client, questions)
+    per_sample = [dict(zip(CATEGORY_KEYS, p_yes[i:i + len(CATEGORIES)])) for i in range(0, len(p_yes), len(CATEGORIES))]
+    labels = [None if any(p is None for p in ps.values()) else [k for k in CATEGORY_KEYS if ps[k] > 0.5]
+              for ps in per_sample]
+    return labels, per_sample
 
 
 def occurrence_table(samples: Sequence[Mapping[str, Any]], labels: Sequence[list[str] | None]) -> dict:
@@ -227,18 +252,21 @@ def rationale_stats(records_by_direction: Mapping[str, Sequence[Mapping[str, Any
 
 
 def table4_result(samples: Sequence[Mapping[str, Any]], labels: Sequence[list[str] | None],
-                  raw: Sequence[str], records_by_direction: Mapping[str, Sequence[Mapping[str, Any]]],
-                  prompt_text: str, per_direction: int, seed: int, judge: str) -> dict:
-    """The Table 4 result file's content: occurrences, per-direction stats, and every item's label."""
+                  raw: Sequence[Any], records_by_direction: Mapping[str, Sequence[Mapping[str, Any]]],
+                  prompt_text: str, per_direction: int, seed: int, judge: str, scoring: str = "text") -> dict:
+    """The Table 4 result file's content: occurrences, per-direction stats, and every item's label with
+    what the judge said (its text answer, or with ``scoring`` logprobs P(yes) per category)."""
+    answer = "judge_answer" if scoring == "text" else "p_yes"
     return {
         "judge": judge,
+        "scoring": scoring,
         "prompt_version": prompt_version(prompt_text),
         "per_direction": per_direction,
         "seed": seed,
         "occurrence": occurrence_table(samples, labels),
         "stats": rationale_stats(records_by_direction),
         "items": [{"id": s["id"], "direction": s.get("direction") or direction_of(s), "categories": lab,
-                   "judge_answer": text} for s, lab, text in zip(samples, labels, raw)],
+                   answer: text} for s, lab, text in zip(samples, labels, raw)],
     }
 
 
@@ -254,8 +282,9 @@ def _num(x: float | None) -> str:
 
 def _caption(result: Mapping[str, Any]) -> str:
     occ = result["occurrence"]
+    scored = ", P(Yes) vs P(No) per category from its log-probabilities" if result.get("scoring") == "logprobs" else ""
     return (f"Table 4: Rationale categories and their main contents ({occ['classified']} rationales "
-            f"classified by {result.get('judge', 'the judge')}, prompt {result.get('prompt_version', '?')}; "
+            f"classified by {result.get('judge', 'the judge')}{scored}, prompt {result.get('prompt_version', '?')}; "
             f"{occ['parse_failures']} unparsed answers excluded). Percentages do not sum to 100%, as each "
             "rationale may include multiple categories of information.")
 

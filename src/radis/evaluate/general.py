@@ -124,14 +124,18 @@ def judge(benchmark: str, responses: list[dict], data_dir: Path, settings: dict,
         return {"metrics": result, "judge": name, "details": annotations}
     client = JudgeClient(config, cache_dir / name, base_url=base_url, model_dir=judge_model_dir)
     if benchmark == "mtbench":
-        judgments = mtbench.judge(
-            responses, mtbench.load_judge_prompts(data_path(data_dir, "mtbench", 1)),
-            mtbench.load_reference_answers(data_path(data_dir, "mtbench", 2)), client,
-            max_tokens=section.get("judge_max_tokens", mtbench.JUDGE_MAX_TOKENS))
+        prompts = mtbench.load_judge_prompts(data_path(data_dir, "mtbench", 1))
+        references = mtbench.load_reference_answers(data_path(data_dir, "mtbench", 2))
+        if config.scoring == "logprobs":
+            judgments = mtbench.judge_by_logprobs(responses, prompts, references, client)
+        else:
+            judgments = mtbench.judge(responses, prompts, references, client,
+                                      max_tokens=section.get("judge_max_tokens", mtbench.JUDGE_MAX_TOKENS))
         metrics = mtbench.score(responses, judgments)
+        metrics["scoring"] = config.scoring
         if metrics["score"] is None:
-            metrics["score"] = (f"n/a: {metrics['n_parse_failures']} of {metrics['n_judgments']} judgments "
-                                "had no [[rating]]")
+            missing = "had no [[rating]]" if config.scoring == "text" else "had no rating among the top logprobs"
+            metrics["score"] = f"n/a: {metrics['n_parse_failures']} of {metrics['n_judgments']} judgments {missing}"
         return {"metrics": metrics, "judge": name, "details": judgments}
     if benchmark == "advbench":
         from radis.judges.safety import llama_guard_messages, parse_llama_guard

@@ -301,6 +301,21 @@ def judge(answers: Sequence[dict], judge_prompts: dict[str, dict], references: d
     return judgments
 
 
+def judge_by_logprobs(answers: Sequence[dict], judge_prompts: dict[str, dict], references: dict[int, list[str]],
+                      client) -> list[dict]:
+    """As :func:`judge`, but each rating is read from the judge's next-token log-probabilities after
+    "Rating: [[" (radis.judges.logprobs: probability-weighted over 1..10), for judges that do not write
+    "[[n]]". Adds ``rating_probs`` and ``rating_mass``; ``rating`` is None when no rating was among the
+    judge's most likely tokens."""
+    from radis.judges.logprobs import rate
+
+    items = judge_items(answers, judge_prompts, references)
+    ratings = rate(client, [item["request"]["messages"] for item in items])
+    return [{"question_id": item["question_id"], "category": item["category"], "turn": item["turn"],
+             "judge": item["judge"], "user_prompt": item["request"]["messages"][-1]["content"], **rating}
+            for item, rating in zip(items, ratings)]
+
+
 def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 

@@ -62,10 +62,8 @@ def score_translations(
     if comet_model is not None:
         model = load_comet(comet_model)
         samples = [{"src": s, "mt": h, "ref": r} for s, h, r in zip(sources, hypotheses, references)]
-        prediction = model.predict(
-            samples, batch_size=comet_batch_size, gpus=comet_gpus, progress_bar=False
-        )
-        comet_score = 100.0 * float(prediction.system_score)
+        scores = comet_segment_scores(model, samples, comet_batch_size, comet_gpus)
+        comet_score = 100.0 * sum(scores) / len(scores)  # COMET's system score: the mean segment score
         if not math.isfinite(comet_score):
             raise RuntimeError(f"COMET model {comet_model} returned a non-finite score")
 
@@ -77,6 +75,26 @@ def score_translations(
         "chrf_signature": str(chrf.get_signature()),
         "comet_model": comet_model,
     }
+
+
+#: COMET batches per ``predict`` call: the progress line advances this often
+COMET_CHUNK_BATCHES = 8
+
+
+def comet_segment_scores(model, samples: list[dict], batch_size: int, gpus: int) -> list[float]:
+    """COMET's segment scores, a few batches per ``predict`` call, so that the job's log shows the
+    progress (done/total, rate, time left) as generation does; COMET's own Lightning bar would
+    rewrite one line per batch."""
+    from tqdm.auto import tqdm
+
+    chunk = batch_size * COMET_CHUNK_BATCHES
+    scores: list[float] = []
+    with tqdm(total=len(samples), desc="comet", unit="seg", mininterval=5) as bar:
+        for start in range(0, len(samples), chunk):
+            part = samples[start:start + chunk]
+            scores += [float(x) for x in model.predict(part, batch_size=batch_size, gpus=gpus, progress_bar=False).scores]
+            bar.update(len(part))
+    return scores
 
 
 def resolve_comet_checkpoint(comet_model: str) -> Path:

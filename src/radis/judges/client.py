@@ -23,6 +23,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from radis.io import InputError, read_json, write_json
 
 #: api_key sent to servers that need none (local servers; the openai client insists on some key)
@@ -31,6 +33,8 @@ LOCAL_API_KEY = "EMPTY"
 RETRY_BACKOFF_S = 0.5
 #: what can serve a judge model the workflow serves itself (``serve:``)
 SERVERS = ("builtin", "vllm")
+#: how a verdict is read: from the judge's text, or from its next-token log-probabilities (radis.judges.logprobs)
+SCORINGS = ("text", "logprobs")
 #: request fields the client sets itself or cannot cache
 _FORBIDDEN_REQUEST_KEYS = {"model", "stream", "extra_headers", "extra_query", "timeout"}
 
@@ -79,6 +83,9 @@ class JudgeConfig:
     tensor_parallel_size: int = 1
     #: a ``vllm`` server's context length (default: the model's; a smaller one needs less KV cache)
     max_model_len: int | None = None
+    #: ``text`` (parse the judge's answer) or ``logprobs`` (MT-Bench ratings and Table 4 categories from
+    #: the next-token distribution; for small local judges that do not write the format asked)
+    scoring: str = "text"
     max_concurrency: int = 4
     max_retries: int = 6
     timeout_s: float = 120.0
@@ -100,6 +107,8 @@ class JudgeConfig:
             raise InputError(f"judge {name!r}: needs max_concurrency >= 1, max_retries >= 0, timeout_s > 0")
         if cfg.server not in SERVERS:
             raise InputError(f"judge {name!r}: server {cfg.server!r} is not one of {', '.join(SERVERS)}")
+        if cfg.scoring not in SCORINGS:
+            raise InputError(f"judge {name!r}: scoring {cfg.scoring!r} is not one of {', '.join(SCORINGS)}")
         if cfg.tensor_parallel_size < 1 or (cfg.max_model_len is not None and cfg.max_model_len < 1):
             raise InputError(f"judge {name!r}: needs tensor_parallel_size >= 1 and max_model_len >= 1")
         return cfg
@@ -281,8 +290,19 @@ class JudgeClient:
         if todo:
             self._openai()  # a missing key or base URL fails here, before any call
             self._announce(todo, len(requests))
-            with ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool:
+            # calls done of all, their rate and the time left, in the job's log every few seconds at
+            # most, as generation reports its progress
+            with (ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool,
+                  tqdm(total=len(todo), desc=f"judge {self.cfg.name}", unit="call", mininterval=5,
+                       file=sys.stderr) as bar):
+
+                def count(future) -> None:
+                    if not future.cancelled() and future.exception() is None:
+                        bar.update(1)
+
                 futures = {pool.submit(self._call, k, r): k for k, r in todo.items()}
+                for f in futures:
+                    f.add_done_callback(count)
                 done, pending = wait(futures, return_when=FIRST_EXCEPTION)
                 failed = [f for f in done if f.exception() is not None]
                 if failed:

@@ -2,7 +2,9 @@
 
 Why our own: `transformers serve` (4.57) only streams SSE and returns no logprobs, while our judge
 client wants plain JSON and alpaca_eval's weighted annotator needs the first token's
-``top_logprobs``. vLLM's server does all this on GPU hosts; this one covers CPU and tests.
+``top_logprobs``; judges scored by log-probabilities (radis.judges.logprobs) also need an assistant
+message continued (``continue_final_message``, as vLLM's server takes it). vLLM's server does all
+this on GPU hosts; this one covers CPU and tests.
 It is stdlib ``http.server`` (no extra packages) with one model and one generation at a time.
 A judge with ``server: vllm`` gets ``vllm serve`` instead (:func:`vllm_server`); both servers are
 started, waited for and stopped by :func:`serve_process`.
@@ -101,7 +103,9 @@ class ChatModel:
         self.max_new_tokens_cap = max_new_tokens_cap
         self.lock = threading.Lock()
 
-    def render(self, messages: list[dict]) -> list[int]:
+    def render(self, messages: list[dict], continue_final_message: bool = False) -> list[int]:
+        """The prompt ids: the chat with an opened assistant turn, or (``continue_final_message``, as
+        vLLM's server takes it) with the last, assistant, message left open for the model to continue."""
         if not isinstance(messages, list) or not messages:
             raise RequestError("'messages' must be a non-empty list")
         chat = []
@@ -109,7 +113,12 @@ class ChatModel:
             if not isinstance(m, dict) or "role" not in m:
                 raise RequestError("each message needs a 'role'")
             chat.append({"role": m["role"], "content": _content_text(m.get("content"))})
-        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        if continue_final_message:
+            if chat[-1]["role"] != "assistant":
+                raise RequestError("continue_final_message needs an assistant message last")
+            text = self.tokenizer.apply_chat_template(chat, tokenize=False, continue_final_message=True)
+        else:
+            text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         # the template already carries every special token it wants (BOS included where needed)
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
@@ -127,7 +136,10 @@ class ChatModel:
             raise RequestError("streaming is not supported by this server")
         if int(body.get("n", 1) or 1) != 1:
             raise RequestError("only n=1 is supported")
-        prompt_ids = self.render(body.get("messages"))
+        continue_final = bool(body.get("continue_final_message"))
+        if continue_final and body.get("add_generation_prompt", True):
+            raise RequestError("continue_final_message needs add_generation_prompt: false (as vLLM's server)")
+        prompt_ids = self.render(body.get("messages"), continue_final)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
         max_tokens = int(max_tokens)
         if self.max_new_tokens_cap:

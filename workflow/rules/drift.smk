@@ -1,0 +1,101 @@
+# Drift from backbone (not in the paper; radis.evaluate.drift): per trained model, the mean per-token
+# KL(backbone ‖ trained) and the NLL change along the backbone's own greedy answers to the
+# general-ability prompts (MT-Bench first turns, AlpacaEval instructions, AdvBench behaviours; the
+# subsets general.* configures). No judge; one forward pass per answer per model. A column group of
+# Tables 3 and 5.
+from radis.config import DecodingParams
+from radis.evaluate.drift import DRIFT_SETS
+
+DRIFT = GENERAL["drift"]
+
+
+def drift_reuses_responses():
+    """The backbone's general-ability responses (generate_general of `base`) are its greedy answers to
+    exactly the drift prompts when every drift set is answered there, greedily (MT-Bench answers at
+    FastChat's per-category temperatures are not); else the drift answers are generated once per
+    backbone (rule drift_answers)."""
+    return set(DRIFT_SETS) <= set(RESPONSE_SETS) and all(
+        DecodingParams.from_config(GENERAL[s]["decoding"]).greedy
+        and (s != "mtbench" or GENERAL[s].get("temperatures", "fastchat") == "greedy") for s in DRIFT_SETS)
+
+
+def drift_answers_dir(backbone):
+    if drift_reuses_responses():
+        return f"{R}/eval/{backbone}/base"
+    return f"{R}/eval/{backbone}/base/drift-answers"
+
+
+def drift_cells(methods):
+    """One drift result per backbone × applicable trained method (the backbone row is the reference)."""
+    return [f"{R}/eval/{b}/{m}/drift.json" for b in BACKBONES for m in methods_of(b, methods)] if DRIFT["enabled"] else []
+
+
+if DRIFT["enabled"] and not drift_reuses_responses():
+
+    rule drift_answers:
+        input:
+            model=f"{R}/backbones/{{backbone}}",
+            data=[f for s in DRIFT_SETS for f in general_files(DATA_SET[s])],
+        output:
+            expand(f"{R}/eval/{{{{backbone}}}}/base/drift-answers/{{responses}}.responses.jsonl", responses=DRIFT_SETS),
+        params:
+            settings=lambda w: as_arg(
+                {
+                    **device_settings(w.backbone),
+                    "seed": config["seed"],
+                    "generation": config["generation"],
+                    # the general-ability subsets and lengths, decoded greedily
+                    "benchmarks": {s: {"decoding": {**GENERAL[s]["decoding"], "temperature": 0},
+                                       "limit": GENERAL[s].get("limit"), "temperatures": "greedy"}
+                                   for s in DRIFT_SETS},
+                    "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+                }
+            ),
+            sets=" ".join(DRIFT_SETS),
+        threads: config["threads"]
+        resources:
+            gpu=gpu_count(MODEL_GPUS),
+            gpu_model=gpu_type(MODEL_GPUS),
+        conda:
+            conda_env(GEN_ENV)
+        log:
+            f"{R}/logs/drift_answers/{{backbone}}.log",
+        benchmark:
+            f"{R}/benchmarks/drift_answers/{{backbone}}.tsv"
+        shell:
+            "OMP_NUM_THREADS={threads} {RADIS_GEN} generate-general --benchmarks {params.sets} "
+            "--model {input.model} --data-dir {R}/data/general --out-dir {R}/eval/{wildcards.backbone}/base/drift-answers "
+            "--settings {params.settings} > {log} 2>&1"
+
+
+rule drift:
+    input:
+        backbone=f"{R}/backbones/{{backbone}}",
+        model=f"{R}/models/{{backbone}}/{{method}}/merged",
+        answers=lambda w: [f"{drift_answers_dir(w.backbone)}/{s}.responses.jsonl" for s in DRIFT_SETS],
+    output:
+        f"{R}/eval/{{backbone}}/{{method}}/drift.json",
+    params:
+        settings=lambda w: as_arg(
+            {
+                **device_settings(),
+                "batch_size": DRIFT["batch_size"],
+                "dtype": config["generation"]["dtype"],
+                "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+            }
+        ),
+        answers_dir=lambda w: drift_answers_dir(w.backbone),
+    threads: config["threads"]
+    resources:
+        gpu=gpu_count(lambda w: 1),
+        gpu_model=gpu_type(lambda w: 1),
+    conda:
+        conda_env("main")
+    log:
+        f"{R}/logs/drift/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/drift/{{backbone}}/{{method}}.tsv"
+    shell:
+        "OMP_NUM_THREADS={threads} {RADIS} drift --backbone-model {input.backbone} --model {input.model} "
+        "--answers-dir {params.answers_dir} --backbone {wildcards.backbone} --method {wildcards.method} "
+        "--out {output} --settings {params.settings} > {log} 2>&1"
