@@ -151,7 +151,7 @@ def test_paper_jobs_run_in_their_environments_on_the_gpus_the_config_asks(tmp_pa
         python = re.search(r"PYTHONPATH=\S+ (\S+) -m radis", job["command"])
         assert python, job
         env = {"synthesize": "vllm", "translate": "vllm", "generate_general": "vllm", "gsm8k": "vllm",
-               "judge_general": "vllm", "score_translation": "comet"}.get(job["rule"], "main")
+               "judge_general": "vllm", "drift_answers": "vllm", "score_translation": "comet"}.get(job["rule"], "main")
         assert python[1] == str(REPO / {"main": ".venv", "comet": ".venv-comet", "vllm": ".venv-vllm"}[env]
                                 / "bin/python"), job
         gpus = int(job["resources"].get("gpu", 0))
@@ -160,11 +160,11 @@ def test_paper_jobs_run_in_their_environments_on_the_gpus_the_config_asks(tmp_pa
         elif job["rule"] == "synthesize":
             # Table 5's Llama-3-70B-Instruct generator spans 4 A100s (tensor_parallel_size 4)
             assert gpus == (4 if "radis-llama-3-70b-instruct" in job["wildcards"] else 1), job
-        elif job["rule"] in vllm_rules | {"figure4", "drift"}:
+        elif job["rule"] in vllm_rules | {"figure4", "drift", "drift_answers"}:
             assert gpus == 1, job
         else:
             assert gpus == 0 and not job["resources"].get("gpu_model"), job
-        if job["rule"] in vllm_rules | {"train", "figure4", "drift"}:
+        if job["rule"] in vllm_rules | {"train", "figure4", "drift", "drift_answers"}:
             assert '"device": "cuda"' in job["command"], job
     assert {j["rule"] for j in jobs if "rationale-radis-llama-3-70b-instruct" in j["wildcards"]} == {"synthesize"}
 
