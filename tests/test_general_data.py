@@ -72,3 +72,25 @@ def test_alpacaeval_client_config_is_private_and_removed():
         assert oct(path.stat().st_mode & 0o777) == "0o600"
         assert yaml.safe_load(path.read_text())["default"][0]["base_url"] == "http://127.0.0.1:1/v1"
     assert not path.exists() and "OPENAI_CLIENT_CONFIG_PATH" not in os.environ
+
+
+@pytest.mark.parametrize("tops, parsed", [({"m": 0.7, "M": 0.3}, True), ({"x": 0.9, "y": 0.1}, False)])
+def test_alpacaeval_judges_through_chat_and_counts_unparsed_preferences(tmp_path, tops, parsed):
+    """Through a real OpenAI-compatible HTTP server, with a judge named like a served
+    Llama-3-70B-Instruct (alpaca_eval would send an "*instruct*" name to the legacy completions
+    API): the weighted annotator's preference comes from the "m"/"M" logprobs; when no judgement
+    has them, the cell is "n/a" with the count, not a crash."""
+    from fake_openai import FakeOpenAI
+
+    reference = alpacaeval.load_reference(DEMO / "alpaca_eval/results/text_davinci_003/model_outputs.json")[:2]
+    outputs = alpacaeval.model_outputs(reference, ["An answer.", "Another answer."], "tiny-model")
+    with FakeOpenAI(top_logprobs=lambda body: tops) as fake:
+        result = alpacaeval.evaluate(outputs, reference, annotator="weighted_alpaca_eval_gpt4_turbo",
+                                     judge_model="llama-3-70b-instruct", base_url=fake.base_url, api_key="sk-x",
+                                     caching_path=tmp_path / "cache.json", work_dir=tmp_path / "work")
+    assert len(fake.answered) == 2 and all("messages" in body for body in fake.answered)
+    assert (result["n_judgments"], result["n_parse_failures"]) == (2, 0 if parsed else 2)
+    if parsed:
+        assert 0.0 <= result["win_rate"] <= 100.0
+    else:
+        assert result["win_rate"] == "n/a: none of 2 judgements had a parseable preference"

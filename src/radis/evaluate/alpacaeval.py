@@ -120,6 +120,20 @@ def atomic_annotation_cache():
         BaseAnnotatorJSON.save = plain_save
 
 
+def winrate_of_parsed(annotations) -> dict:
+    """alpaca_eval's ``get_winrate`` over the judgements whose preference parsed, and how many those
+    are (``n_parsed``), so that the others are reported beside the score, never counted silently;
+    ``get_winrate`` itself fails when none parsed (alpaca_eval drops some unparsed ones earlier)."""
+    from alpaca_eval import metrics, utils
+
+    frame = utils.convert_to_dataframe(annotations)
+    parsed = frame[frame["preference"].notna()] if "preference" in frame else frame.iloc[:0]
+    if parsed.empty:
+        nan = float("nan")
+        return {"win_rate": nan, "standard_error": nan, "n_wins": nan, "n_draws": nan, "n_total": 0, "n_parsed": 0}
+    return {**metrics.get_winrate(parsed), "n_parsed": len(parsed)}
+
+
 def evaluate(outputs: list[dict], reference: list[dict], *, annotator: str, judge_model: str, base_url: str | None,
              api_key: str, caching_path: Path, work_dir: Path) -> dict:
     """Win rate (and length-controlled win rate where it can be computed) of ``outputs`` vs ``reference``."""
@@ -146,17 +160,25 @@ def evaluate(outputs: list[dict], reference: list[dict], *, annotator: str, judg
         leaderboard, annotations = ae_main.evaluate(
             model_outputs=pd.DataFrame(outputs), reference_outputs=pd.DataFrame(reference),
             annotators_config=str(config_path.resolve()), output_path=str(work_dir.resolve()), precomputed_leaderboard=None,
-            is_return_instead_of_print=True, fn_metric="get_winrate", sort_by="win_rate", is_cache_leaderboard=False,
-            caching_path=str(caching_path.resolve()))
+            is_return_instead_of_print=True, fn_metric=winrate_of_parsed, sort_by="n_parsed",
+            is_cache_leaderboard=False, caching_path=str(caching_path.resolve()))
     row = leaderboard.iloc[0].to_dict()
+    parsed = int(row["n_parsed"])
     result = {
-        "win_rate": float(row["win_rate"]),
+        "win_rate": float(row["win_rate"]) if parsed else
+        f"n/a: none of {len(outputs)} judgements had a parseable preference",
         "standard_error": float(row.get("standard_error", float("nan"))),
-        "n_total": int(row.get("n_total", len(outputs))),
+        "n_total": int(row.get("n_total", 0)),
         "n_wins": float(row.get("n_wins", float("nan"))),
         "n_draws": float(row.get("n_draws", float("nan"))),
+        "n_judgments": len(outputs),
+        "n_parse_failures": len(outputs) - parsed,
         "avg_length": int(row.get("avg_length", 0)),
     }
+    if not parsed:
+        result["length_controlled_winrate"] = result["win_rate"]
+        result["annotations"] = json.loads(pd.DataFrame(annotations).to_json(orient="records"))
+        return result
     try:
         lc = metrics.get_length_controlled_winrate(annotations)
         result["length_controlled_winrate"] = float(lc["length_controlled_winrate"])
