@@ -7,6 +7,7 @@
 # 2. runs the whole DAG of config/paper.yaml + config/rehearsal.yaml (sizes, CPU, a served stand-in
 #    for the OpenAI judges) offline against it, in RADIS_REHEARSAL_DIR (default results/rehearsal),
 #    so the default run's results/ is left alone. Tables land in $RADIS_REHEARSAL_DIR/results/tables.
+#    RADIS_REHEARSAL_CONFIG="a.yaml ..." adds overlays after those two (e.g. the test's smaller grid).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORKDIR="${RADIS_REHEARSAL_DIR:-results/rehearsal}"
@@ -18,4 +19,4 @@ for arg in "$@"; do [[ "$arg" == --profile* ]] && PROFILE=(); done
 mkdir -p "$WORKDIR"
 export HF_HUB_OFFLINE=1 HF_HUB_CACHE="$HUB"
 exec .venv/bin/snakemake "${PROFILE[@]}" --snakefile "$PWD/Snakefile" --directory "$WORKDIR" all "$@" \
-    --configfile config/paper.yaml config/rehearsal.yaml
+    --configfile config/paper.yaml config/rehearsal.yaml ${RADIS_REHEARSAL_CONFIG:-}

@@ -1,0 +1,105 @@
+"""The rehearsal of the paper run (README: "Rehearsing the paper config"), run as documented.
+
+`bash workflow/scripts/rehearse.sh` drives config/paper.yaml + config/rehearsal.yaml through the
+whole DAG on CPU against the local hub: the paper's hub ids and revisions, both backbones' real
+tokenizers and templates, the BayLing delta, the prior models' formats, Llama-3-70B-Instruct's
+rationales, the served Llama-Guard judge, COMET in its environment. The models are tiny and random,
+so the checks are about the paper's tables being whole, and about what ran, not about scores.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PRIOR = ["ParroT", "BigTrans", "BayLing-7B", "ALMA-7B"]
+BACKBONES = ["llama-2-7b-chat", "mistral-7b-instruct-v0.2"]
+METHODS = ["base", "vanilla", "seqkd", "sdft", "radis"]
+#: the test's grid: one direction per side (the rehearsal's own default is the paper's eight)
+DIRECTIONS = ["de-en", "en-zh"]
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory, local_hub) -> Path:
+    workdir = tmp_path_factory.mktemp("rehearsal")
+    overlay = workdir / "directions.yaml"
+    overlay.write_text(yaml.safe_dump({"experiment": {"directions": DIRECTIONS}}))
+    env = {**os.environ, "RADIS_REHEARSAL_DIR": str(workdir), "RADIS_LOCAL_HUB": str(local_hub),
+           "RADIS_REHEARSAL_CONFIG": str(overlay)}
+    run = subprocess.run(["bash", "workflow/scripts/rehearse.sh", "--cores", "2"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=4800)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+    return workdir / "results"
+
+
+def rows(results: Path, table: str) -> list[dict]:
+    return list(csv.DictReader((results / "tables" / f"{table}.csv").open(encoding="utf-8")))
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.rehearsal
+def test_tables_1_and_2_have_both_backbones_all_methods_and_the_prior_models_last(rehearsal):
+    for table, language in (("table1", "Chinese"), ("table2", "German")):
+        found = rows(rehearsal, table)
+        assert [(r["backbone"], r["method"]) for r in found[:10]] == [(b, m) for b in BACKBONES for m in METHODS]
+        assert [r["model"] for r in found[10:]] == PRIOR
+        for row in found:
+            assert row["metric"] == "comet"  # the tiny COMET of the local hub, scored in its environment
+            assert is_number(row[language]) or (row["model"] == "ParroT" and row[language] == "-"), row
+        assert all(is_number(r[f"{language} delta"]) for r in found[:10] if r["method"] != "base")
+
+
+@pytest.mark.rehearsal
+def test_table3_has_a_number_or_a_reason_in_every_cell_the_paper_has(rehearsal):
+    found = rows(rehearsal, "table3")
+    assert [r["model"] for r in found[10:]] == PRIOR
+    for row in found:
+        for column in ("MT-Bench", "AlpacaEval", "AlpacaEval 2.0", "AdvBench", "GSM8K"):
+            value = row[column]
+            shown = not (row["model"] in ("BigTrans", "ALMA-7B") and column == "AdvBench")
+            assert (is_number(value) or value.startswith("n/a: ")) if shown else value == "-", (row["model"], column)
+    guard = json.loads((rehearsal / "eval/mistral-7b-instruct-v0.2/radis/advbench.json").read_text())
+    assert guard["provenance"]["judge"] == "llama-guard-3-8b" and 0 <= guard["metrics"]["safe_rate"] <= 100
+
+
+@pytest.mark.rehearsal
+def test_table4_table5_and_the_figures(rehearsal):
+    for backbone in BACKBONES:
+        assert (rehearsal / f"tables/table4-{backbone}.md").read_text().startswith("Table 4:")
+        assert (rehearsal / f"figures/figure4-{backbone}.png").read_bytes().startswith(b"\x89PNG")
+    table5 = rows(rehearsal, "table5")
+    assert [r["method"] for r in table5] == ["base", "vanilla", "radis", "radis-llama-2-7b-chat",
+                                             "radis-llama-3-70b-instruct"]
+    assert all(is_number(r["X→EN"]) and is_number(r["EN→X"]) for r in table5)
+    assert "**" in (rehearsal / "tables/table5.md").read_text()  # the best RaDis variant is bold
+    assert (rehearsal / "figures/figure1.png").read_bytes().startswith(b"\x89PNG")
+    meta = json.loads((rehearsal / "synth/mistral-7b-instruct-v0.2/rationale-radis-llama-3-70b-instruct/"
+                                    "de-en.meta.json").read_text())
+    assert "backbones/llama-3-70b-instruct" in meta["model_dir"]  # rationales by the 70B generator
+
+
+@pytest.mark.rehearsal
+def test_the_paper_models_came_from_the_hub_at_their_pinned_revisions(rehearsal):
+    paper = yaml.safe_load((REPO / "config/paper.yaml").read_text())["backbones"]
+    for name in (*BACKBONES, "llama-3-70b-instruct", "llama-guard-3-8b"):
+        record = json.loads((rehearsal / f"backbones/{name}/radis_provenance.json").read_text())
+        assert (record["id"], record["revision"]) == (paper[name]["source"]["id"], paper[name]["source"]["revision"])
+    bayling = json.loads((rehearsal / "backbones/bayling-7b/radis_provenance.json").read_text())
+    assert bayling["source"] == "delta" and bayling["prompt_format"] == "bayling"
+    assert bayling["delta"]["id"] == "ICTNLP/bayling-7b-diff" and len(bayling["base"]["revision"]) == 40
+    hyp = (rehearsal / "eval/bayling-7b/base/translation/de-en.hyp.meta.json")
+    assert json.loads(hyp.read_text())["prompt_format"] == "bayling"
