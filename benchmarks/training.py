@@ -47,10 +47,9 @@ def run_side(side: str, processes: int, backbone: Path, trainset: Path, settings
         raise SystemExit(f"{side} training ({processes} process(es)) failed:\n{done.stderr[-4000:]}")
     key = "trl" if side == "trl" else "examples"
     for line in done.stdout.splitlines():
-        if line.startswith("{"):
+        if line.startswith(f'{{"{key}"'):  # the Trainer's own log lines are Python dicts, not JSON
             summary = json.loads(line)
-            if key in summary:
-                return summary["trl"] if side == "trl" else summary
+            return summary["trl"] if side == "trl" else summary
     raise SystemExit(f"{side} training printed no summary:\n{done.stdout[-2000:]}")
 
 

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 target_modules=lora["target_modules"], task_type="CAUSAL_LM"))
     result = trainer.train()
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-    target = sum(sum(1 for m in ex["completion_mask"] if m) for ex in trainer.train_dataset)
+    target = sum(sum(1 for label in ex["labels"] if label != -100) for ex in trainer.train_dataset)
     print(json.dumps({"trl": {"steps": trainer.state.global_step, "world_size": world_size,
                               "train_loss": result.training_loss, "last_loss": losses[-1], "loss_curve": losses,
                               "train_runtime_s": result.metrics["train_runtime"], "target_tokens": target}}),
