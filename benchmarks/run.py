@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                              "figures; RESULTS.md is not written)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of both sides (default 1)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["synthesis", "training", "dag"])
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="training rounds per comparison (default: 3, quick: 1; each round is 4 training runs)")
     parser.add_argument("--default-run", action="store_true",
                         help="run the README's main job on the embedded default from a fresh clone of each "
                              "--revision, back to back, and print their times, ratio and time per stage")
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     n = 16 if args.quick else 64
-    rounds = 1 if args.quick else 3
+    rounds = args.rounds or (1 if args.quick else 3)
     repeats = 1 if args.quick else 3
     head = header(command, [f"- Mode: {'quick' if args.quick else 'full'}, {args.threads} torch thread(s) per process"])
     print("radis-workflow benchmarks\n" + "\n".join(head), flush=True)

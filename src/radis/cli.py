@@ -394,6 +394,14 @@ def cmd_figure4(args) -> None:
     print(json.dumps(positive))
 
 
+def cmd_plan(args) -> None:
+    from radis.config import REPO_ROOT, load_config
+    from radis.plan import make_plan, render
+
+    config = load_config(REPO_ROOT / "config" / "config.yaml", *args.configfile)
+    print(render(make_plan(config), config["compute"].get("gpu_model")))
+
+
 def cmd_cell(args) -> None:
     """Print (or run) the file target and Snakemake command of one table cell."""
     import subprocess
@@ -462,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
         (["--data-dir"], req), (["--cache-dir"], req),
         (["--judge-model"], {"nargs": "*", "default": [], "help": "BACKBONE=DIR of each judge served for this job"}),
         *model, settings)
+    add("plan", cmd_plan, "what a run will cost: jobs, tokens, GPU-hours or CPU time, judge calls, disk",
+        (["--configfile"], {"nargs": "*", "default": [], "help": "overlays on config/config.yaml, as Snakemake takes them"}))
     add("gsm8k", cmd_gsm8k, "GSM8K 5-shot exact match through lm-eval",
         (["--model"], req), (["--data-dir"], req), (["--samples"], req), (["--work-dir"], req), *model,
         (["--out"], req), settings)
