@@ -104,13 +104,14 @@ def fresh_clone(revision: str, dest: Path) -> str:
     return label
 
 
-def main_job(clone: Path, timeout: int = 4 * 3600) -> float:
-    """The README's main-job command in ``clone``: ``.venv/bin/snakemake --profile profiles/local all``;
-    its wall time, recorded beside the clone's results like :func:`make_run` does."""
+def main_job(clone: Path, extra: list[str] = (), timeout: int = 4 * 3600) -> float:
+    """The README's main-job command in ``clone``: ``.venv/bin/snakemake --profile profiles/local all``
+    (plus ``extra`` arguments, e.g. ``--config threads=1`` to try a setting); its wall time,
+    recorded beside the clone's results like :func:`make_run` does."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("PYTHONPATH", None)
     t0 = time.perf_counter()
-    done = subprocess.run([str(clone / ".venv" / "bin" / "snakemake"), "--profile", "profiles/local", "all"],
+    done = subprocess.run([str(clone / ".venv" / "bin" / "snakemake"), "--profile", "profiles/local", "all", *extra],
                           cwd=clone, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     wall = time.perf_counter() - t0
     (clone / "snakemake.log").write_text(done.stdout + done.stderr)
@@ -120,7 +121,7 @@ def main_job(clone: Path, timeout: int = 4 * 3600) -> float:
     return wall
 
 
-def compare_default_runs(revisions: list[str]) -> str:
+def compare_default_runs(revisions: list[str], extra: list[str] = ()) -> str:
     """The default run from a fresh clone of each revision, back to back; both times, the ratio
     to the first, and time per stage of each (Snakemake's benchmark files)."""
     from stage_report import render
@@ -130,7 +131,7 @@ def compare_default_runs(revisions: list[str]) -> str:
         clone = WORK / f"default-run-{revision}"
         label = fresh_clone(revision, clone)
         print(f"  default run of {label} in {clone} ...", flush=True)
-        wall = main_job(clone)
+        wall = main_job(clone, extra)
         print(f"  {label}: {wall / 60:.1f} min", flush=True)
         runs.append((label, wall, collect(clone / "results")))
     lines = ["| revision | wall time, min | ratio to " + runs[0][0] + " | jobs |", "|---|---|---|---|"]

@@ -74,11 +74,11 @@ def header(command: str, extra: list[str]) -> list[str]:
             "- Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()), *extra]
 
 
-def default_runs(revisions: list[str], command: str) -> int:
+def default_runs(revisions: list[str], extra: list[str], command: str) -> int:
     import dag
 
     started = time.perf_counter()
-    table = dag.compare_default_runs(revisions)
+    table = dag.compare_default_runs(revisions, extra)
     head = header(command, [f"- Took {(time.perf_counter() - started) / 60:.1f} min; load average at the end "
                             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"])
     print("\n".join(head) + "\n\n" + table)
@@ -102,12 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revision", nargs="+", default=None,
                         help="with --default-run: commits to measure, oldest first; 'worktree' is this checkout "
                              "with its uncommitted changes (default: worktree)")
+    parser.add_argument("--snakemake-args", default="",
+                        help="with --default-run: extra arguments of every main job, e.g. '--config threads=1'")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
     if args.default_run:  # as a user runs it: the profile's cores, the config's threads
         import dag
 
-        return default_runs(args.revision or [dag.WORKTREE], command)
+        return default_runs(args.revision or [dag.WORKTREE], shlex.split(args.snakemake_args), command)
 
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
