@@ -207,20 +207,19 @@ def make_plan(config: dict) -> Plan:
         if "rationale_generator" in entry:
             g = entry["rationale_generator"]
             kinds[(b, f"rationale-{m}")] = ("rationale", g.get("backbone", b))
-        elif SYNTH_KIND[entry["builder"]] is not None:
-            kind = SYNTH_KIND[entry["builder"]]
+        elif (kind := SYNTH_KIND[entry["builder"]]) is not None:
             kinds[(b, kind)] = (kind, b)
     prompt_tokens = sum(text_tokens(r["source"]) + PROMPT_OVERHEAD_TOKENS for r in train_records)
     reference_tokens = sum(text_tokens(r["reference"]) for r in train_records)
-    generated = {}
-    for (b, _), (kind, generator) in kinds.items():
+    generated = {}  # (backbone, kind) -> generated tokens
+    for (b, name), (kind, generator) in kinds.items():
         n = n_of[generator]
         cap = config["decoding"][kind]["max_new_tokens"]
         out = len(train_records) * cap if kind == "rationale" else min(reference_tokens, len(train_records) * cap)
         prompt = prompt_tokens + (reference_tokens if kind in ("rationale", "sdft") else 0)
         synth.add("prefill", n, prompt)
         synth.add("decode", n, out)
-        generated[(b, kind)] = out
+        generated[(b, name)] = out
         synth.jobs += 1
         synth.disk_bytes += (prompt + out) * BYTES_PER_TOKEN * 2
     # ---- training, merge
@@ -232,8 +231,7 @@ def make_plan(config: dict) -> Plan:
         if builder == "seqkd":
             tokens += prompt_tokens + generated.get((b, "seqkd"), 0)
         elif builder == "radis":
-            kind = f"rationale-{m}" if "rationale_generator" in config["methods"][m] else "rationale"
-            tokens += next(v for (bb, k), v in generated.items() if bb == b and k in (kind, "rationale"))
+            tokens += generated[(b, f"rationale-{m}" if "rationale_generator" in config["methods"][m] else "rationale")]
         trn.add("train", n_of[b], tokens * s["epochs"], factor=6)
         bytes_ = 2 if s["bf16"] else 4
         lora = n_of[b] * LORA_FRACTION_R16 * s["lora"]["r"] / 16 if s["finetuning"] == "lora" else n_of[b]
@@ -362,8 +360,8 @@ def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict,
         else:  # the weighted annotator reads one token's logprobs
             prompt, completion = JUDGE_TEMPLATE_TOKENS["alpacaeval"] + avg + 2 * cap, 1
         _judge_calls(plan, judged, config, name, calls, prompt, completion, n_of)
-    judged.disk_bytes = sum(u.calls * (u.prompt_tokens / max(u.calls, 1) + u.completion_tokens / max(u.calls, 1))
-                            for u in plan.judges.values()) * BYTES_PER_TOKEN
+    # the judge cache keeps every request and its answer
+    judged.disk_bytes = sum(u.prompt_tokens + u.completion_tokens for u in plan.judges.values()) * BYTES_PER_TOKEN
     if "gsm8k" in benchmarks:
         g = gen["gsm8k"]
         problems = subset(load("gsm8k"), g.get("limit"), seed)
