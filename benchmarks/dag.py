@@ -106,7 +106,7 @@ def fresh_clone(revision: str, dest: Path) -> str:
 
 def main_job(clone: Path, extra: list[str] = (), timeout: int = 4 * 3600) -> float:
     """The README's main-job command in ``clone``: ``.venv/bin/snakemake --profile profiles/local all``
-    (plus ``extra`` arguments, e.g. ``--config threads=1`` to try a setting); its wall time,
+    (plus ``extra`` arguments, e.g. ``--config threads=2`` to try a setting); its wall time,
     recorded beside the clone's results like :func:`make_run` does."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("PYTHONPATH", None)

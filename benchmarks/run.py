@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --default-run: commits to measure, oldest first; 'worktree' is this checkout "
                              "with its uncommitted changes (default: worktree)")
     parser.add_argument("--snakemake-args", default="",
-                        help="with --default-run: extra arguments of every main job, e.g. '--config threads=1'")
+                        help="with --default-run: extra arguments of every main job, e.g. '--config threads=2'")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
     if args.default_run:  # as a user runs it: the profile's cores, the config's threads
