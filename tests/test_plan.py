@@ -17,7 +17,8 @@ from radis.plan import BYTES_PER_TOKEN, PROMPT_OVERHEAD_TOKENS, make_plan, param
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 #: the measured reference: the default run of benchmarks/RESULTS.md (2026-11-27, 2 idle cores,
-#: `snakemake --profile profiles/local all` from a fresh clone): 23.8 min wall time
+#: `snakemake --profile profiles/local all`, threads 2, so one job at a time: its wall time is its
+#: summed job time, the quantity the plan estimates): 23.8 min
 MEASURED_DEFAULT_RUN_MIN = 23.8
 
 

@@ -1,5 +1,5 @@
 """A cost plan before a run (``radis plan``): per stage the jobs, the work in tokens, the compute
-(GPU-hours on the profile's GPUs, or CPU minutes for a CPU config), judge calls and tokens (priced
+(GPU-hours on the profile's GPUs, or CPU job minutes for a CPU config), judge calls and tokens (priced
 where a judge gives prices) and the disk each stage writes.
 
 Why: a paper run costs hundreds of GPU-hours and API dollars; the numbers should be known before
@@ -61,7 +61,8 @@ ASSUMPTIONS = [
     "general-ability answers, GSM8K solutions and judgements at max_new_tokens (upper bound)",
     "FLOPs: 6·N·tokens training, 2·N·tokens prompts and generation; N from the model name",
     "A100 bf16 312 TFLOP/s at MFU train 35%, prompts 35%, decoding 10% (not measured: FLOP-based)",
-    "CPU (2 cores): the embedded model's measured rates as FLOP/s (training and prompts 122 G, batched "
+    "CPU: job time summed over jobs (a run on 2 cores with threads 1 runs two at once), at the embedded "
+    "model's measured rates on 2-core machines as FLOP/s (training and prompts 122 G, batched "
     "decoding 16 G, batch-1 decoding 5.7 G), + 12 s start-up per model job, 2 s per light job",
     "disk: weights N × 2 bytes (bf16) or 4 (fp32); LoRA r16 ≈ 0.59% of N, kept with 2 checkpoints "
     "(weights + Adam states, fp32)",
@@ -385,7 +386,7 @@ def _size(n_bytes: float) -> str:
 
 def render(plan: Plan, gpu_model: str | None = None) -> str:
     cpu = plan.device == "cpu"
-    unit = "CPU min (2 cores)" if cpu else f"GPU-hours ({(gpu_model or 'a100').upper()}, FLOP-based)"
+    unit = "CPU min (job time)" if cpu else f"GPU-hours ({(gpu_model or 'a100').upper()}, FLOP-based)"
     lines = [f"| stage | jobs | tokens | {unit} | disk |", "|---|---:|---:|---:|---:|"]
     for s in plan.stages.values():
         t = s.seconds(plan.device)
