@@ -1,8 +1,8 @@
 """Benchmarks 3–5: DAG overhead, and memory and time per stage of a finished default run.
 
 A finished run lives in a scratch working directory under ``results/benchmarks-work/``:
-``default-run`` (the embedded default, made by ``python benchmarks/run.py --default-run``,
-tens of minutes) or, where there is none, ``tiny-run`` (the default at the tiny sizes of
+``default-run-worktree`` (the embedded default from a fresh clone of the working tree, made by
+``python benchmarks/run.py --default-run``, tens of minutes) or, where there is none, ``tiny-run`` (the default at the tiny sizes of
 ``tests/overlays.py``, made here once in a few minutes and reused).
 """
 
@@ -21,7 +21,6 @@ from common import REPO, WORK, Report, median
 from stage_report import RSS_LIMIT_MB, collect
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-DEFAULT_RUN = WORK / "default-run"
 TINY_RUN = WORK / "tiny-run"
 
 
@@ -64,6 +63,96 @@ def make_run(run_dir: Path, overlay: dict | None) -> float:
         raise SystemExit(f"the run in {run_dir} failed (see {run_dir / 'snakemake.log'}):\n{done.stderr[-3000:]}")
     (run_dir / "run_wall.json").write_text(json.dumps({"wall_s": wall, "finished": time.time()}) + "\n")
     return wall
+
+
+#: the argument of --revision that means "the working tree as it is, uncommitted changes included"
+WORKTREE = "worktree"
+#: the stage environments a fresh clone shares with this checkout (built once by envs/setup.sh)
+ENVIRONMENTS = (".venv", ".venv-comet", ".venv-vllm")
+
+
+def fresh_clone(revision: str, dest: Path) -> str:
+    """A fresh clone of this repository at ``revision`` (or of the working tree) in ``dest``, with
+    this checkout's environments linked in; returns the revision's short hash."""
+    import shutil
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    git = ["git", "-C", str(REPO)]
+    subprocess.run(["git", "clone", "--quiet", "--no-local", "--no-checkout", str(REPO), str(dest)], check=True)
+    if revision == WORKTREE:
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        subprocess.run(["git", "-C", str(dest), "checkout", "--quiet", head], check=True)
+        files = subprocess.run([*git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                               capture_output=True, check=True).stdout.decode().split("\0")
+        for name in filter(None, files):  # uncommitted edits and new files, as they are on disk
+            src, dst = REPO / name, dest / name
+            if src.is_file() and not src.is_symlink():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+            elif not src.exists() and dst.exists():
+                dst.unlink()  # deleted in the working tree
+        label = head + "+worktree"
+    else:
+        subprocess.run(["git", "-C", str(dest), "checkout", "--quiet", revision], check=True)
+        label = subprocess.run(["git", "-C", str(dest), "rev-parse", "--short", "HEAD"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    for env in ENVIRONMENTS:
+        if (REPO / env).exists():
+            (dest / env).symlink_to((REPO / env).resolve())
+    return label
+
+
+def main_job(clone: Path, extra: list[str] = (), timeout: int = 4 * 3600) -> float:
+    """The README's main-job command in ``clone``: ``.venv/bin/snakemake --profile profiles/local all``
+    (plus ``extra`` arguments, e.g. ``--config threads=2`` to try a setting); its wall time,
+    recorded beside the clone's results like :func:`make_run` does."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("PYTHONPATH", None)
+    t0 = time.perf_counter()
+    done = subprocess.run([str(clone / ".venv" / "bin" / "snakemake"), "--profile", "profiles/local", "all", *extra],
+                          cwd=clone, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    wall = time.perf_counter() - t0
+    (clone / "snakemake.log").write_text(done.stdout + done.stderr)
+    if done.returncode:
+        raise SystemExit(f"the main job in {clone} failed (see {clone / 'snakemake.log'}):\n{done.stderr[-3000:]}")
+    (clone / "run_wall.json").write_text(json.dumps({"wall_s": wall, "finished": time.time()}) + "\n")
+    return wall
+
+
+def compare_default_runs(revisions: list[str], extra: list[str] = ()) -> str:
+    """The default run from a fresh clone of each revision, back to back; both times, the ratio
+    to the first, and time per stage of each (Snakemake's benchmark files)."""
+    from stage_report import render
+
+    runs = []
+    for revision in revisions:
+        clone = WORK / f"default-run-{revision}"
+        label = fresh_clone(revision, clone)
+        print(f"  default run of {label} in {clone} ...", flush=True)
+        wall = main_job(clone, extra)
+        print(f"  {label}: {wall / 60:.1f} min", flush=True)
+        runs.append((label, wall, collect(clone / "results")))
+    lines = ["| revision | wall time, min | ratio to " + runs[0][0] + " | jobs |", "|---|---|---|---|"]
+    for label, wall, report in runs:
+        lines.append(f"| {label} | {wall / 60:.1f} | {runs[0][1] / wall:.2f}x faster | "
+                     f"{sum(s.jobs for s in report.stages)} |")
+    stages = sorted({s.name for _, _, r in runs for s in r.stages})
+    lines += ["", "| stage | " + " | ".join(f"{label}: jobs, job time s" for label, _, _ in runs) + " |",
+              "|---|" + "---|" * len(runs)]
+    for name in stages:
+        cells = []
+        for _, _, report in runs:
+            s = next((s for s in report.stages if s.name == name), None)
+            cells.append(f"{s.jobs}, {s.seconds:.0f}" if s else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [""] + [render(report) + "\n" for _, _, report in runs]
+    return "\n".join(lines)
+
+
+#: the finished default run that figures 4 and 5 read: the working tree's, from --default-run
+DEFAULT_RUN = WORK / f"default-run-{WORKTREE}"
 
 
 def finished_run() -> Path | None:

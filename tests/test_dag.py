@@ -39,7 +39,7 @@ def test_paper_grid_is_planned_without_network(tmp_path):
     assert jobs["train"] == jobs["merge"] == jobs["build_trainset"] == 2 * 4 + 2
     assert jobs["prepare_data"] == 16
     assert jobs["translate"] == models
-    assert jobs["score_translation"] == models * 8
+    assert jobs["score_translation"] == models  # one per model, every direction (one COMET load)
     # general ability, per model: one job generates the 3 response sets, one judges the 4 judged
     # benchmarks, one runs GSM8K
     assert jobs["generate_general"] == jobs["judge_general"] == jobs["gsm8k"] == models
@@ -62,7 +62,7 @@ def test_default_grid_is_planned(tmp_path):
     jobs = job_counts(run.stdout + run.stderr)
     # 4 methods + RaDis on the merged Vanilla-FT model's rationales (Table 5); the scored models
     # are those 5, the backbone and the prior-model stand-in
-    assert jobs["train"] == 5 and jobs["score_translation"] == 7 * 8
+    assert jobs["train"] == 5 and jobs["score_translation"] == 7  # one scoring job per model
     # drift from backbone: one job per trained model, along greedy answers generated once per
     # backbone (MT-Bench's responses are sampled at FastChat's per-category temperatures)
     assert jobs["drift"] == 5 and jobs["drift_answers"] == 1
@@ -77,7 +77,7 @@ def test_cpu_study_is_planned(tmp_path):
     assert run.returncode == 0, out[-3000:]
     jobs = job_counts(out)
     assert jobs["train"] == jobs["drift"] == 4 and jobs["drift_answers"] == 1
-    assert jobs["score_translation"] == 5 * 2 and jobs["judge_general"] == 5
+    assert jobs["score_translation"] == 5 and jobs["judge_general"] == 5
     assert "gsm8k" not in jobs and "figure1" not in jobs and "table5" not in jobs
 
 
@@ -119,7 +119,7 @@ def test_directions_are_config_not_hard_wired(tmp_path):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     assert "results/eval/smollm2-135m/radis/translation/en-is.json" in out
-    assert job_counts(out)["score_translation"] == 7 * 3  # 6 models of the backbone, 1 prior model
+    assert job_counts(out)["score_translation"] == 7  # 6 models of the backbone, 1 prior model
 
 
 def planned_jobs(output: str) -> list[dict]:
@@ -143,7 +143,7 @@ def test_paper_jobs_run_in_their_environments_on_the_gpus_the_config_asks(tmp_pa
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = planned_jobs(run.stdout)
-    assert len(jobs) > 200
+    assert len(jobs) > 150
     vllm_rules = {"synthesize", "translate", "generate_general", "gsm8k", "judge_general"}
     for job in jobs:
         if not job["command"]:

@@ -1,18 +1,9 @@
-"""The hf backend: batching (with the shared prompt prefix computed once and grouped-KV decoding)
-must not change what greedy decoding writes, compared with plain one-request ``generate`` calls."""
+"""The hf backend: length-sorted, left-padded batching must not change what greedy decoding
+writes, compared with plain one-request ``generate`` calls."""
 
 from __future__ import annotations
 
 import pytest
-
-from radis.generation.hf import shared_prefix_length
-
-
-def test_shared_prefix_leaves_every_row_a_token_of_its_own():
-    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5]]) == 3
-    assert shared_prefix_length([[1, 2, 3], [1, 2, 3, 4]]) == 2  # the shorter row keeps its last token
-    assert shared_prefix_length([[7, 2], [1, 2]]) == 0
-    assert shared_prefix_length([[1, 2, 3]]) == 2
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +36,7 @@ def test_batched_greedy_generation_equals_one_request_at_a_time(generator):
         enc = tok(prompt, add_special_tokens=False, return_tensors="pt")
         with torch.inference_mode():
             ids = generator.model.generate(**enc, **kwargs)
-        alone = generator._decode(ids[0, enc["input_ids"].shape[1]:].tolist())
+        prompt_ids = enc["input_ids"][0].tolist()
+        alone = generator._decode(prompt_ids, ids[0, len(prompt_ids):].tolist())
         assert (got.text, got.n_tokens, got.finished) == (alone.text, alone.n_tokens, alone.finished), prompt
     assert all(g.n_tokens >= 4 for g in batched)

@@ -72,3 +72,38 @@ def test_comet_suite_in_the_comet_environment(repo_root, comet_python):
                          cwd=repo_root, timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and "skipped" not in run.stdout, run.stdout[-2000:]
+
+
+def test_one_score_job_writes_one_cell_per_direction(repo_root, tmp_path):
+    """`radis score` scores every direction of a model in one process (COMET would load once) and
+    writes each direction's own result file, the table cell; files must pair up one to one."""
+    import json
+    import subprocess
+    import sys
+
+    files = {}
+    for src, tgt in (("de", "en"), ("en", "de")):
+        hyp, meta = tmp_path / f"{src}-{tgt}.hyp.jsonl", tmp_path / f"{src}-{tgt}.hyp.meta.json"
+        rows = [{"source": s, "hypothesis": r, "reference": r, "src_lang": src, "tgt_lang": tgt,
+                 "extraction": ["label"] if i else []} for i, (s, r) in enumerate(zip(SRC, REF))]
+        hyp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        meta.write_text(json.dumps({"direction": f"{src}-{tgt}"}))
+        files[f"{src}-{tgt}"] = (hyp, meta, tmp_path / f"{src}-{tgt}.json")
+
+    def score(hyps, metas, outs):
+        return subprocess.run([sys.executable, "-m", "radis", "score", "--hypotheses", *map(str, hyps),
+                               "--generation-meta", *map(str, metas), "--out", *map(str, outs), "--backbone", "b",
+                               "--method", "m", "--settings", json.dumps({"comet_model": None, "comet_batch_size": 8})],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(repo_root / "src")})
+
+    hyps, metas, outs = zip(*files.values())
+    run = score(hyps, metas, outs)
+    assert run.returncode == 0, run.stderr
+    for direction, (_, _, out) in files.items():
+        cell = json.loads(out.read_text())
+        assert cell["direction"] == direction and cell["n"] == 2 and cell["metrics"]["bleu"] == pytest.approx(100.0)
+        assert cell["extraction"]["label"] == 1 and cell["extraction"]["untouched"] == 1
+        assert cell["provenance"]["generation"] == {"direction": direction}
+    run = score(hyps, metas[:1], outs)
+    assert run.returncode != 0 and "one --generation-meta and one --out per --hypotheses" in run.stderr

@@ -207,30 +207,36 @@ def cmd_translate(args) -> None:
 
 
 def cmd_score(args) -> None:
+    """Every direction of one model in one job: COMET is loaded once (load_comet caches it), and
+    each direction still gets its own result file, the table cell."""
     from radis.evaluate.translation import extraction_counts, score_translations
     from radis.io import read_json
     from radis.provenance import provenance
 
     s = _settings(args.settings)
-    rows = read_jsonl(args.hypotheses)
-    if not rows:
-        raise InputError(f"{args.hypotheses}: no hypotheses")
+    if not len(args.hypotheses) == len(args.generation_meta) == len(args.out):
+        raise InputError("score: give one --generation-meta and one --out per --hypotheses file, in the same order")
     comet_gpus = s.get("comet_gpus", 0) if s["comet_model"] else 0
     if comet_gpus and enforce_device("score (COMET on GPU)", s) == "cpu":
         comet_gpus = 0
-    metrics = score_translations([r["source"] for r in rows], [r["hypothesis"] for r in rows],
-                                 [r["reference"] for r in rows], rows[0]["tgt_lang"],
-                                 comet_model=s["comet_model"], comet_batch_size=s["comet_batch_size"],
-                                 comet_gpus=comet_gpus)
-    write_json(args.out, {
-        "backbone": args.backbone, "method": args.method, "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",
-        "metrics": {k: metrics[k] for k in ("bleu", "chrf", "comet")},
-        "n": len(rows),
-        "extraction": extraction_counts([r.get("extraction", []) for r in rows]),
-        "provenance": provenance(signatures={k: v for k, v in metrics.items() if k not in ("bleu", "chrf", "comet")},
-                                 generation=read_json(args.generation_meta)),
-    })
-    print(json.dumps(metrics))
+    for hypotheses, meta, out in zip(args.hypotheses, args.generation_meta, args.out):
+        rows = read_jsonl(hypotheses)
+        if not rows:
+            raise InputError(f"{hypotheses}: no hypotheses")
+        metrics = score_translations([r["source"] for r in rows], [r["hypothesis"] for r in rows],
+                                     [r["reference"] for r in rows], rows[0]["tgt_lang"],
+                                     comet_model=s["comet_model"], comet_batch_size=s["comet_batch_size"],
+                                     comet_gpus=comet_gpus)
+        write_json(out, {
+            "backbone": args.backbone, "method": args.method,
+            "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",
+            "metrics": {k: metrics[k] for k in ("bleu", "chrf", "comet")},
+            "n": len(rows),
+            "extraction": extraction_counts([r.get("extraction", []) for r in rows]),
+            "provenance": provenance(signatures={k: v for k, v in metrics.items() if k not in ("bleu", "chrf", "comet")},
+                                     generation=read_json(meta)),
+        })
+        print(out, json.dumps(metrics))
 
 
 def cmd_tables(args) -> None:
@@ -438,6 +444,14 @@ def cmd_figure4(args) -> None:
     print(json.dumps(positive))
 
 
+def cmd_plan(args) -> None:
+    from radis.config import REPO_ROOT, load_config
+    from radis.plan import make_plan, render
+
+    config = load_config(REPO_ROOT / "config" / "config.yaml", *args.configfile)
+    print(render(make_plan(config), config["compute"].get("gpu_model")))
+
+
 def cmd_cell(args) -> None:
     """Print (or run) the file target and Snakemake command of one table cell."""
     import subprocess
@@ -489,9 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
         (["--backbone"], req), (["--adapter"], req), (["--out"], req), settings)
     add("translate", cmd_translate, "greedy translation of the test sets",
         (["--model"], req), *per_direction, settings)
-    add("score", cmd_score, "BLEU/chrF/COMET of one table cell",
-        (["--hypotheses"], req), (["--generation-meta"], req), (["--backbone"], req), (["--method"], req),
-        (["--out"], req), settings)
+    many = {"nargs": "+", **req}
+    add("score", cmd_score, "BLEU/chrF/COMET of table cells (one per --hypotheses file)",
+        (["--hypotheses"], many), (["--generation-meta"], many), (["--backbone"], req), (["--method"], req),
+        (["--out"], many), settings)
     add("tables", cmd_tables, "Tables 1 (EN→X) and 2 (X→EN)",
         (["--results"], {"nargs": "+", **req}), (["--table1"], req), (["--table2"], req), settings)
     add("fetch-general", cmd_fetch_general, "MT-Bench / AlpacaEval / AdvBench / GSM8K files",
@@ -506,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
         (["--data-dir"], req), (["--cache-dir"], req),
         (["--judge-model"], {"nargs": "*", "default": [], "help": "BACKBONE=DIR of each judge served for this job"}),
         *model, settings)
+    add("plan", cmd_plan, "what a run will cost: jobs, tokens, GPU-hours or CPU time, judge calls, disk",
+        (["--configfile"], {"nargs": "*", "default": [], "help": "overlays on config/config.yaml, as Snakemake takes them"}))
     add("gsm8k", cmd_gsm8k, "GSM8K 5-shot exact match through lm-eval",
         (["--model"], req), (["--data-dir"], req), (["--samples"], req), (["--work-dir"], req), *model,
         (["--out"], req), settings)

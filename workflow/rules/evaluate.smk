@@ -1,5 +1,6 @@
 # Translation evaluation (Tables 1-2): greedy translation of WMT22 (one job per model, all
-# directions: the model is loaded once), then BLEU/chrF/COMET per cell.
+# directions: the model is loaded once), then BLEU/chrF/COMET of every direction of that model (COMET is
+# loaded once), one result file per cell.
 # Generation and scoring are separate jobs: COMET runs in its own environment (envs/comet.yaml)
 # and a metric change never regenerates translations.
 
@@ -47,11 +48,15 @@ rule translate:
 
 
 rule score_translation:
+    # one job per model: COMET (2.3 GB) is loaded once for every direction; each direction is still
+    # its own result file (a table cell), so a cell is still one file target
     input:
-        hyp=f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.hyp.jsonl",
-        meta=f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.hyp.meta.json",
+        hyp=expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.jsonl", direction=DIRECTIONS),
+        meta=expand(
+            f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.meta.json", direction=DIRECTIONS
+        ),
     output:
-        f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.json",
+        expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.json", direction=DIRECTIONS),
     params:
         settings=lambda w: as_arg(
             {
@@ -62,9 +67,9 @@ rule score_translation:
     conda:
         conda_env("comet")
     log:
-        f"{R}/logs/score_translation/{{backbone}}/{{method}}/{{direction}}.log",
+        f"{R}/logs/score_translation/{{backbone}}/{{method}}.log",
     benchmark:
-        f"{R}/benchmarks/score_translation/{{backbone}}/{{method}}/{{direction}}.tsv"
+        f"{R}/benchmarks/score_translation/{{backbone}}/{{method}}.tsv"
     shell:
         "{RADIS_COMET} score --hypotheses {input.hyp} --generation-meta {input.meta} "
         "--backbone {wildcards.backbone} --method {wildcards.method} --out {output} "

@@ -1,17 +1,12 @@
 """transformers backend: batched, length-sorted generation with a progress bar; CPU or GPU.
 
-Prompts are sorted by length so each batch pads little, generated in batches, and returned in the
-caller's order. Greedy decoding gives the same text as one-at-a-time calls (benchmarks/run.py
-checks it on real rationale prompts).
-
-Two things make a batch cheaper than the straightforward ``generate`` call on a padded batch:
-
-- The prefix that every prompt of a batch shares (with chat templates: at least the system
-  prompt) is computed once and its key/value cache copied to every row; the rows are laid out as
-  [shared prefix | padding | rest of the prompt], so positions stay those of the unpadded prompt.
-- Decoding steps of a padded batch attend through the grouped key/value heads directly
-  (:func:`grouped_decode_attention`) instead of copying every layer's cache once per query head
-  group, as transformers' SDPA path does whenever there is a padding mask.
+Prompts are sorted by length so each batch pads little, generated in left-padded batches by
+transformers' own ``generate``, and returned in the caller's order. Greedy decoding gives the same
+text as one-at-a-time calls (tests/test_generation.py; benchmarks/synthesis.py on real rationale
+prompts). Hand-written prefix sharing and grouped-KV decoding attention were measured against this
+plain batched ``generate`` on 2 cores (issue 15: 1.04x-1.2x, below the 1.5x that would pay for
+their code) and removed; transformers' continuous batching (``generate_batch``) ran at a few
+tokens/s on CPU and ignores ``min_new_tokens``, so it is no alternative here either.
 """
 
 from __future__ import annotations
@@ -23,11 +18,6 @@ from tqdm.auto import tqdm
 
 from radis.config import DecodingParams
 from radis.generation import Generation
-
-#: attention implementation name of :func:`grouped_decode_attention`
-GROUPED_DECODE = "radis_grouped_decode"
-#: share a batch's common prefix only when it is at least this long (a forward pass is not free)
-MIN_SHARED_PREFIX = 8
 
 
 def stop_token_ids(tokenizer, model) -> list[int]:
@@ -41,46 +31,6 @@ def stop_token_ids(tokenizer, model) -> list[int]:
     elif configured:
         ids.update(configured)
     return sorted(ids)
-
-
-def grouped_decode_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-    """SDPA; for one new token per row with a padding mask, the query heads of each key/value
-    group attend as that group's rows, so the cache is read in place rather than repeated."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    groups = getattr(module, "num_key_value_groups", 1)
-    if query.shape[2] != 1 or groups == 1 or attention_mask is None or dropout:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
-    batch, heads, _, dim = query.shape
-    grouped = query.reshape(batch, heads // groups, groups, dim)
-    mask = attention_mask[:, :, :, : key.shape[-2]]
-    out = torch.nn.functional.scaled_dot_product_attention(grouped, key, value, attn_mask=mask, scale=scaling)
-    return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
-
-
-def _use_grouped_decode(model) -> bool:
-    """Switch ``model`` from SDPA to :func:`grouped_decode_attention` (same masks); False where the
-    model does not use SDPA."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    config = model.config
-    if getattr(config, "_attn_implementation", None) != "sdpa":
-        return False
-    AttentionInterface.register(GROUPED_DECODE, grouped_decode_attention)
-    AttentionMaskInterface.register(GROUPED_DECODE, sdpa_mask)
-    config._attn_implementation = GROUPED_DECODE
-    return True
-
-
-def shared_prefix_length(rows: list[list[int]]) -> int:
-    """Tokens that every row starts with, leaving each row at least one token of its own."""
-    shortest = min(len(r) for r in rows)
-    n = 0
-    while n < shortest - 1 and all(r[n] == rows[0][n] for r in rows):
-        n += 1
-    return n
 
 
 class HFGenerator:
@@ -100,10 +50,6 @@ class HFGenerator:
             model_dir, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
         ).to(self.device)
         self.model.eval()
-        self.grouped_decode = _use_grouped_decode(self.model)
-        self.share_prefix = not self.model.config.is_encoder_decoder
-        supports = getattr(self.model, "_supports_logits_to_keep", None)
-        self.last_logit_only = {"logits_to_keep": 1} if supports is not None and supports() else {}
         self.stop_ids = stop_token_ids(self.tokenizer, self.model)
 
     def _kwargs(self, params: DecodingParams) -> dict:
@@ -137,23 +83,10 @@ class HFGenerator:
         return results  # type: ignore[return-value]
 
     def _generate_batch(self, rows: list[list[int]], kwargs: dict) -> list[list[int]]:
-        """New token ids of each row; the shared prefix is computed once for the batch."""
-        shared = shared_prefix_length(rows) if len(rows) > 1 else 0
-        pad = self.tokenizer.pad_token_id
-        width = max(len(r) for r in rows)
-        # [shared prefix | padding | own tokens]: for a prefix of 0 this is plain left padding
-        ids = [r[:shared] + [pad] * (width - len(r)) + r[shared:] for r in rows]
-        mask = [[1] * shared + [0] * (width - len(r)) + [1] * (len(r) - shared) for r in rows]
-        inputs = {"input_ids": torch.tensor(ids, device=self.device),
-                  "attention_mask": torch.tensor(mask, device=self.device)}
-        if shared >= MIN_SHARED_PREFIX and self.share_prefix:
-            prefix = self.model(input_ids=inputs["input_ids"][:1, :shared], use_cache=True, **self.last_logit_only)
-            cache = prefix.past_key_values
-            if hasattr(cache, "batch_repeat_interleave"):
-                cache.batch_repeat_interleave(len(rows))
-                inputs["past_key_values"] = cache
-        out = self.model.generate(**inputs, **kwargs)
-        return out[:, width:].tolist()
+        """New token ids of each row of one left-padded ``generate`` call."""
+        batch = self.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt").to(self.device)
+        out = self.model.generate(**batch, **kwargs)
+        return out[:, batch["input_ids"].shape[1]:].tolist()
 
     def _decode(self, prompt: list[int], ids: list[int]) -> Generation:
         """The reply's text as the tokenizer renders it after the prompt.
