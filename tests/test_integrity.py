@@ -149,6 +149,8 @@ AUDITED = {
     ("backbones.py", "model.save_pretrained(out_dir, safe_serialization=True)"),
     ("backbones.py", "tokenizer.save_pretrained(out_dir)"),
     ("backbones.py", "shutil.copytree(src, out_dir)"),
+    # a hub snapshot's small files copied into the materialised backbone's temporary directory
+    ("backbones.py", "shutil.copyfile(src, dst)"),
     ("backbones.py", "AutoTokenizer.from_pretrained(delta_dir).save_pretrained(out_dir)"),
     # alpaca_eval's client config holds the API key: a 0600 file in a TemporaryDirectory
     ("alpacaeval.py", 'with os.fdopen(fd, "w") as f:'),

@@ -157,7 +157,8 @@ def test_builtin_server_judges_advbench_through_the_one_client(tmp_path):
     with judge_endpoint("guard", spec, str(model), log) as base_url:
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
         result = judge("advbench", responses, tmp_path, {"judge_name": "guard", "judge": spec, "section": {}},
-                       tmp_path / "cache", base_url, tmp_path / "work" / "advbench", "tiny/base")
+                       tmp_path / "cache", base_url, tmp_path / "work" / "advbench", "tiny/base",
+                       judge_model_dir=str(model))
     assert result["metrics"]["n"] == 2 and result["judge"] == "guard"
     assert [d["id"] for d in result["details"]] == ["a", "b"]
     assert len(list((tmp_path / "cache" / "guard").rglob("*.json"))) == 2  # each request answered and cached

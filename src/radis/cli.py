@@ -571,8 +571,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     interrupt.install()  # SLURM's SIGTERM: a clean stop (temporaries removed), not a dead process
-    if getattr(args, "out", None):  # what a killed earlier run of this job left (a 13 GB merge)
-        sweep_temporaries(args.out)
+    outs = getattr(args, "out", None) or []
+    for out in [outs] if isinstance(outs, str) else outs:  # what a killed earlier run left (a 13 GB merge)
+        sweep_temporaries(out)
     try:
         args.func(args)
     except (InputError, ConfigError, MissingKeyError, JudgeError, DeviceError, TrainingDiverged) as e:

@@ -374,6 +374,37 @@ def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict,
             gsm.add("decode", n_of[b], len(problems) * cap)
         gsm.jobs = len(models)
         gsm.disk_bytes = len(models) * len(problems) * (shot_tokens + cap) * BYTES_PER_TOKEN
+    _drift(plan, config, models, n_of, sets)
+
+
+def _drift(plan: Plan, config: dict, models: list, n_of: dict, sets: dict) -> None:
+    """Drift from backbone (not in the paper): per trained model one forward pass of it and of its
+    backbone along the backbone's greedy answers (first turns), which are generated once per
+    backbone unless its responses files are those answers; one loss-curve figure per backbone."""
+    from radis.evaluate.drift import DRIFT_SETS, answers_reuse_responses
+
+    gen = config["general"]
+    trained = [(b, m) for b, m in models if m != "base" and b in config["experiment"]["backbones"]]
+    if trained:
+        curves = plan.stage("loss_curves")
+        curves.jobs = curves.light_jobs = len({b for b, _ in trained})
+    if not (gen.get("drift", {}).get("enabled") and gen["benchmarks"] and trained):
+        return
+    drift_sets = {s: sets[s] for s in DRIFT_SETS if s in sets}
+    per_answer = {s: [p + PROMPT_OVERHEAD_TOKENS + gen[s]["decoding"]["max_new_tokens"] for p in prompts]
+                  for s, (prompts, _) in drift_sets.items()}
+    drift = plan.stage("drift")
+    drift.jobs = len(trained)
+    for b, _ in trained:
+        drift.add("prefill", 2 * n_of[b], sum(sum(v) for v in per_answer.values()))
+    if not answers_reuse_responses(gen):
+        answers = plan.stage("drift_answers")
+        backbones = sorted({b for b, _ in trained})
+        answers.jobs = len(backbones)
+        for b in backbones:
+            for s, (prompts, _) in drift_sets.items():
+                answers.add("prefill", n_of[b], sum(p + PROMPT_OVERHEAD_TOKENS for p in prompts))
+                answers.add("decode", n_of[b], len(prompts) * gen[s]["decoding"]["max_new_tokens"])
 
 
 def _size(n_bytes: float) -> str:

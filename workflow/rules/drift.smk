@@ -3,20 +3,13 @@
 # general-ability prompts (MT-Bench first turns, AlpacaEval instructions, AdvBench behaviours; the
 # subsets general.* configures). No judge; one forward pass per answer per model. A column group of
 # Tables 3 and 5.
-from radis.config import DecodingParams
-from radis.evaluate.drift import DRIFT_SETS
+from radis.evaluate.drift import DRIFT_SETS, answers_reuse_responses
 
 DRIFT = GENERAL["drift"]
 
 
 def drift_reuses_responses():
-    """The backbone's general-ability responses (generate_general of `base`) are its greedy answers to
-    exactly the drift prompts when every drift set is answered there, greedily (MT-Bench answers at
-    FastChat's per-category temperatures are not); else the drift answers are generated once per
-    backbone (rule drift_answers)."""
-    return set(DRIFT_SETS) <= set(RESPONSE_SETS) and all(
-        DecodingParams.from_config(GENERAL[s]["decoding"]).greedy
-        and (s != "mtbench" or GENERAL[s].get("temperatures", "fastchat") == "greedy") for s in DRIFT_SETS)
+    return answers_reuse_responses(GENERAL)
 
 
 def drift_answers_dir(backbone):

@@ -30,6 +30,19 @@ from radis.io import InputError
 DRIFT_SETS = ("mtbench", "alpacaeval", "advbench")
 
 
+def answers_reuse_responses(general: dict) -> bool:
+    """Whether the backbone's general-ability responses (generate_general of ``base``) are its
+    greedy answers to exactly the drift prompts: every drift set is answered there, greedily
+    (MT-Bench answers at FastChat's per-category temperatures are not); otherwise the drift answers
+    are generated once per backbone (rule drift_answers)."""
+    from radis.config import DecodingParams
+
+    answered = {"alpacaeval" if b == "alpacaeval2" else b for b in general["benchmarks"] if b != "gsm8k"}
+    return set(DRIFT_SETS) <= answered and all(
+        DecodingParams.from_config(general[s]["decoding"]).greedy
+        and (s != "mtbench" or general[s].get("temperatures", "fastchat") == "greedy") for s in DRIFT_SETS)
+
+
 def answers_from_responses(response_set: str, records: Sequence[dict]) -> list[dict]:
     """``{set, id, prompt, answer}`` per answer of a general-ability responses file
     (``results/eval/{backbone}/base/{set}.responses.jsonl``): MT-Bench's first turn only (the
