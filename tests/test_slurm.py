@@ -227,7 +227,9 @@ def test_rules_ran_inside_their_jobs_and_gpu_rules_got_cuda_devices(run):
 
 def test_outputs_are_the_planned_ones(run):
     """The same files a local run makes: every planned output/log, and nothing else besides
-    benchmarks and the training checkpoints (kept outside the outputs for resuming)."""
+    benchmarks, the training checkpoints (kept outside the outputs for resuming) and the training
+    curves of training.report_to (a tracker's logs, watched while a job runs; outside the outputs
+    so that a resumed job appends to them)."""
     workdir = run["workdir"]
     planned = planned_outputs(run["plan"])
     missing = sorted(p for p in planned if not (workdir / p).exists())
@@ -236,7 +238,8 @@ def test_outputs_are_the_planned_ones(run):
     assert all(any((workdir / d).iterdir()) for d in directories)
     made = {str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*") if p.is_file()}
     extra = sorted(p for p in made if p not in planned and not any(p.startswith(d + "/") for d in directories)
-                   and not p.startswith("results/benchmarks/") and "/checkpoints/" not in p)
+                   and not p.startswith("results/benchmarks/") and "/checkpoints/" not in p
+                   and not re.fullmatch(r"results/models/[^/]+/[^/]+/runs/events\.out\.tfevents\..+", p))
     assert not extra, extra
     for target in TARGETS:
         assert (workdir / target).stat().st_size > 0

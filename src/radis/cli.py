@@ -31,6 +31,11 @@ def _settings(text: str) -> dict:
         raise InputError(f"--settings is not JSON: {e}") from None
 
 
+def _prior(settings: dict) -> dict[str, dict]:
+    """The prior MT models, in the order the rules listed them ([name, spec] pairs)."""
+    return dict(settings.get("prior") or [])
+
+
 def cmd_validate(args) -> None:
     from radis.config import load_config
 
@@ -251,7 +256,7 @@ def cmd_tables(args) -> None:
     for stem, wanted in ((args.table1, lambda d: d.src == "en"), (args.table2, lambda d: d.tgt == "en")):
         chosen = [str(d) for d in directions if wanted(d)]
         if chosen:
-            table = translation_table(results, s["backbones"], methods, chosen, metric, prior=s.get("prior"))
+            table = translation_table(results, s["backbones"], methods, chosen, metric, prior=_prior(s))
             write_table(table, Path(stem))
         else:  # a grid without this side still gets a file saying so
             for ext in ("md", "csv", "tex"):
@@ -356,7 +361,7 @@ def cmd_table3(args) -> None:
     s = _settings(args.settings)
     results = [read_json(p) for p in args.results]
     drift = [read_json(p) for p in args.drift] if s.get("drift") else None
-    write_table(general_table(results, s["backbones"], ["base", *s["methods"]], s["benchmarks"], prior=s.get("prior"),
+    write_table(general_table(results, s["backbones"], ["base", *s["methods"]], s["benchmarks"], prior=_prior(s),
                               drift=drift), Path(args.out))
 
 
@@ -365,7 +370,7 @@ def cmd_figure1(args) -> None:
     from radis.tables import choose_metric, figure1, load_translation_results
 
     translation = load_translation_results([Path(p) for p in args.translation])
-    prior = _settings(args.settings).get("prior") if args.settings else None
+    prior = _prior(_settings(args.settings)) if args.settings else None
     points = figure1(translation, [read_json(p) for p in args.mtbench], Path(args.out), choose_metric(translation),
                      prior=prior)
     write_json(args.points, points)
@@ -535,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
         (["--results"], {"nargs": "+", **req}), drift, (["--out"], req), settings)
     add("figure1", cmd_figure1, "Figure 1 (translation vs MT-Bench)",
         (["--translation"], {"nargs": "+", **req}), (["--mtbench"], {"nargs": "+", **req}), (["--out"], req),
-        (["--points"], req), (["--settings"], {"help": "JSON: {prior: {name: {label}}}"}))
+        (["--points"], req), (["--settings"], {"help": "JSON: {prior: [[name, {label}], ...]}"}))
     add("table5", cmd_table5, "Table 5 (RaDis with rationales from other models)",
         (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), drift, (["--out"], req),
         settings)

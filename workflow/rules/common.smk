@@ -196,11 +196,13 @@ def model_cells(pattern, methods, prior=True, **wildcards):
 
 
 def prior_settings():
-    """What the tables need to know of the prior MT models: label and the cells the paper shows."""
-    return {
-        p: {k: backbone_entry(p)[k] for k in ("label", "directions", "benchmarks") if k in backbone_entry(p)}
+    """What the tables need to know of the prior MT models: label and the cells the paper shows.
+    A list of [name, spec] pairs, not a mapping: `as_arg` sorts keys, and the tables print the
+    prior models in the order of experiment.prior_models (the paper's)."""
+    return [
+        [p, {k: backbone_entry(p)[k] for k in ("label", "directions", "benchmarks") if k in backbone_entry(p)}]
         for p in PRIOR
-    }
+    ]
 
 
 def translation_cells(methods=None, prior=True):

@@ -1,5 +1,5 @@
 # Tables 1 (EN→X), 2 (X→EN), 3 (general ability) and Figure 1, from the per-cell result files alone;
-# the prior MT models (experiment.prior_models) are the first group of Tables 1-3.
+# the prior MT models (experiment.prior_models) are the last group of Tables 1-3, in their config order.
 
 
 localrules:
