@@ -67,6 +67,7 @@ def test_default_grid_is_planned(tmp_path):
     # backbone (MT-Bench's responses are sampled at FastChat's per-category temperatures)
     assert jobs["drift"] == 5 and jobs["drift_answers"] == 1
     assert jobs["loss_curves"] == 1  # the report's loss-curve figure, one per backbone
+    assert jobs["drift_figure"] == 1  # translation gain against drift, all backbones in one
 
 
 def test_cpu_study_is_planned(tmp_path):
@@ -78,6 +79,7 @@ def test_cpu_study_is_planned(tmp_path):
     jobs = job_counts(out)
     assert jobs["train"] == jobs["drift"] == 4 and jobs["drift_answers"] == 1
     assert jobs["score_translation"] == 5 and jobs["judge_general"] == 5
+    assert jobs["drift_figure"] == 1  # the study's finding: translation gain against drift, per method
     assert "gsm8k" not in jobs and "figure1" not in jobs and "table5" not in jobs
 
 

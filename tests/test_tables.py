@@ -316,3 +316,28 @@ def test_table5_gets_the_drift_columns():
     assert "| **5.00** | 0.012 | n/a: no answer tokens |" in md  # drift is shown, never bold
     assert "| m | 80.00 | n/a: no EN→X result | 5.00 | - | - |" in md  # the backbone is the reference
     assert any("not in the paper" in note for note in table.notes)
+
+
+def test_drift_figure_places_gain_against_kl_and_names_a_model_without_answer_tokens(tmp_path):
+    from radis.tables import drift_figure
+
+    translation = [{"backbone": "b", "method": m, "direction": d, "metrics": {"chrf": v + (2.0 if d == "en-cs" else 0)}}
+                   for m, v in (("base", 40.0), ("vanilla", 46.0), ("radis", 45.5), ("sdft", 39.0))
+                   for d in ("cs-en", "en-cs")]
+    drift = _drift("b", {"vanilla": (0.41234, 0.9), "radis": (0.0501, 0.04), "sdft": (None, None)})
+    points = drift_figure(translation, drift, tmp_path / "d.png", "chrf")
+    assert (tmp_path / "d.png").read_bytes().startswith(b"\x89PNG")
+    by = {p["method"]: p for p in points}
+    assert (by["vanilla"]["gain"], by["vanilla"]["drift_kl"], by["vanilla"]["drift_delta_nll"]) == (6.0, 0.412, 0.9)
+    assert (by["radis"]["gain"], by["radis"]["drift_kl"]) == (5.5, 0.05)
+    assert by["sdft"]["gain"] == -1.0 and by["sdft"]["drift_kl"].startswith("n/a")
+    assert by["radis"]["directions"] == ["cs-en", "en-cs"]
+    json.dumps(points)
+
+
+def test_drift_figure_without_the_backbones_translation_names_the_model(tmp_path):
+    from radis.tables import drift_figure
+
+    translation = [{"backbone": "b", "method": "radis", "direction": "cs-en", "metrics": {"chrf": 45.0}}]
+    with pytest.raises(InputError, match="backbone=b method=radis"):
+        drift_figure(translation, _drift("b", {"radis": (0.1, 0.1)}), tmp_path / "d.png", "chrf")

@@ -365,6 +365,15 @@ def cmd_table3(args) -> None:
                               drift=drift), Path(args.out))
 
 
+def cmd_drift_figure(args) -> None:
+    from radis.io import read_json
+    from radis.tables import choose_metric, drift_figure, load_translation_results
+
+    translation = load_translation_results([Path(p) for p in args.translation])
+    points = drift_figure(translation, [read_json(p) for p in args.drift], Path(args.out), choose_metric(translation))
+    write_json(args.points, points)
+
+
 def cmd_figure1(args) -> None:
     from radis.io import read_json
     from radis.tables import choose_metric, figure1, load_translation_results
@@ -541,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("figure1", cmd_figure1, "Figure 1 (translation vs MT-Bench)",
         (["--translation"], {"nargs": "+", **req}), (["--mtbench"], {"nargs": "+", **req}), (["--out"], req),
         (["--points"], req), (["--settings"], {"help": "JSON: {prior: [[name, {label}], ...]}"}))
+    add("drift-figure", cmd_drift_figure, "translation gain vs drift from backbone (not in the paper)",
+        (["--translation"], {"nargs": "+", **req}), (["--drift"], {"nargs": "+", **req}), (["--out"], req),
+        (["--points"], req))
     add("table5", cmd_table5, "Table 5 (RaDis with rationales from other models)",
         (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), drift, (["--out"], req),
         settings)

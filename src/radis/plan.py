@@ -380,7 +380,8 @@ def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict,
 def _drift(plan: Plan, config: dict, models: list, n_of: dict, sets: dict) -> None:
     """Drift from backbone (not in the paper): per trained model one forward pass of it and of its
     backbone along the backbone's greedy answers (first turns), which are generated once per
-    backbone unless its responses files are those answers; one loss-curve figure per backbone."""
+    backbone unless its responses files are those answers; one loss-curve figure per backbone and
+    one figure of translation gain against drift."""
     from radis.evaluate.drift import DRIFT_SETS, answers_reuse_responses
 
     gen = config["general"]
@@ -395,6 +396,8 @@ def _drift(plan: Plan, config: dict, models: list, n_of: dict, sets: dict) -> No
                   for s, (prompts, _) in drift_sets.items()}
     drift = plan.stage("drift")
     drift.jobs = len(trained)
+    figure = plan.stage("drift_figure")
+    figure.jobs = figure.light_jobs = 1
     for b, _ in trained:
         drift.add("prefill", 2 * n_of[b], sum(sum(v) for v in per_answer.values()))
     if not answers_reuse_responses(gen):

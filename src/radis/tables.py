@@ -496,6 +496,64 @@ def figure1(translation: list[dict], general: list[dict], path: Path, metric: st
     return points
 
 
+def drift_figure(translation: list[dict], drift: list[dict], path: Path, metric: str) -> list[dict]:
+    """Translation gain against drift from backbone (not in the paper), one point per backbone ×
+    trained method (PNG): the paper's claim read without any judge. The gain is the mean change of
+    ``metric`` to the backbone's own score over the directions of the run (the deltas of Tables
+    1-2); the drift is the mean per-token KL(backbone ‖ model) of Tables 3 and 5. RaDis should sit
+    as high as Vanilla-FT (it learns translation) and further left (it forgets less).
+
+    Returns the points (with ΔNLL too) so the caller can record them beside the figure; a model
+    whose drift has no answer tokens is listed on the plot instead of being placed.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores: dict[tuple[str, str], dict[str, float]] = {}
+    for r in translation:
+        value = r["metrics"].get(metric)
+        if value is not None:
+            scores.setdefault((r["backbone"], r["method"]), {})[r["direction"]] = float(value)
+    drifts = {(r["backbone"], r["method"]): r["metrics"] for r in drift}
+    points = []
+    for (b, m), metrics in sorted(drifts.items()):
+        base, own = scores.get((b, BASE), {}), scores.get((b, m), {})
+        directions = sorted(set(own) & set(base))
+        if not directions:
+            raise InputError(f"drift figure: no {metric} result of both backbone={b} method={m} and its backbone "
+                             f"in any direction (have {sorted(own)} and {sorted(base)})")
+        kl, dnll = (metrics.get(key) for key in DRIFT_COLUMNS.values())
+        points.append({"backbone": b, "method": m, "label": method_name(m).removeprefix("w/ "),
+                       "gain": round(sum(own[d] - base[d] for d in directions) / len(directions), DECIMALS) + 0.0,
+                       "directions": directions,
+                       "drift_kl": round(kl, DRIFT_DECIMALS) + 0.0 if isinstance(kl, (int, float)) else "n/a: no answer tokens",
+                       "drift_delta_nll": round(dnll, DRIFT_DECIMALS) + 0.0 if isinstance(dnll, (int, float)) else None})
+    plotted = [p for p in points if isinstance(p["drift_kl"], float)]
+    fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=150)
+    markers = "osD^v<>p*h"
+    for i, b in enumerate(sorted({p["backbone"] for p in plotted})):
+        mine = [p for p in plotted if p["backbone"] == b]
+        ax.scatter([p["drift_kl"] for p in mine], [p["gain"] for p in mine], marker=markers[i % len(markers)], label=b,
+                   s=40)
+        for p in mine:
+            ax.annotate(p["label"], (p["drift_kl"], p["gain"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    missing = [f"{p['backbone']} {p['label']}: drift {p['drift_kl']}" for p in points if p not in plotted]
+    if missing:
+        ax.text(0.02, 0.98, "\n".join(missing), transform=ax.transAxes, va="top", fontsize=5)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("Drift from backbone: KL(backbone ‖ model), nats/token")
+    ax.set_ylabel(f"Translation gain over the backbone ({METRIC_NAMES.get(metric, metric)})")
+    ax.set_title("Translation gain vs drift (not in the paper)")
+    ax.grid(alpha=0.3)
+    if plotted:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    write_png(path, fig)
+    return points
+
+
 # ---------------------------------------------------------------------------------------------
 # Table 5: RaDis with rationales from other models.
 

@@ -223,6 +223,8 @@ def all_targets():
     if EXTERNAL:
         targets += [f"{R}/tables/table5.{ext}" for ext in ("md", "csv", "tex")]
     targets += [f"{R}/figures/loss-{b}.png" for b in BACKBONES if methods_of(b, METHODS + EXTERNAL)]
+    if config["general"]["drift"]["enabled"] and config["general"]["benchmarks"] and any(methods_of(b, METHODS + EXTERNAL) for b in BACKBONES):
+        targets += [f"{R}/figures/drift.png"]
     if "radis" in METHODS:
         targets += expand(f"{R}/tables/table4-{{backbone}}.md", backbone=BACKBONES)
         if "seqkd" in METHODS:

@@ -92,3 +92,22 @@ rule drift:
         "OMP_NUM_THREADS={threads} {RADIS} drift --backbone-model {input.backbone} --model {input.model} "
         "--answers-dir {params.answers_dir} --backbone {wildcards.backbone} --method {wildcards.method} "
         "--out {output} --settings {params.settings} > {log} 2>&1"
+
+
+rule drift_figure:
+    input:
+        translation=translation_cells(prior=False),
+        drift=drift_cells(METHODS + EXTERNAL),
+    output:
+        png=report(f"{R}/figures/drift.png", caption="../report/drift_figure.rst", category="Figures"),
+        points=f"{R}/figures/drift.json",
+    localrule: True
+    conda:
+        conda_env("main")
+    log:
+        f"{R}/logs/drift_figure.log",
+    benchmark:
+        f"{R}/benchmarks/drift_figure.tsv"
+    shell:
+        "{RADIS} drift-figure --translation {input.translation} --drift {input.drift} --out {output.png} "
+        "--points {output.points} > {log} 2>&1"
