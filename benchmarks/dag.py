@@ -72,8 +72,11 @@ ENVIRONMENTS = (".venv", ".venv-comet", ".venv-vllm")
 
 
 def fresh_clone(revision: str, dest: Path) -> str:
-    """A fresh clone of this repository at ``revision`` (or of the working tree) in ``dest``, with
-    this checkout's environments linked in; returns the revision's short hash."""
+    """A fresh clone of this repository at ``revision`` (or of the working tree) in ``dest``;
+    returns the revision's short hash. The working tree's clone links this checkout's environments
+    (what its README's set-up made); another revision gets its own, made by its own README's
+    set-up command (``bash envs/setup.sh``, not timed): an older revision may pin other versions
+    (39355c0 ran transformers 4.x in one environment), and it is measured as a user would run it."""
     import shutil
 
     if dest.exists():
@@ -98,9 +101,17 @@ def fresh_clone(revision: str, dest: Path) -> str:
         subprocess.run(["git", "-C", str(dest), "checkout", "--quiet", revision], check=True)
         label = subprocess.run(["git", "-C", str(dest), "rev-parse", "--short", "HEAD"], capture_output=True,
                                text=True, check=True).stdout.strip()
-    for env in ENVIRONMENTS:
-        if (REPO / env).exists():
-            (dest / env).symlink_to((REPO / env).resolve())
+    if revision == WORKTREE:
+        for env in ENVIRONMENTS:
+            if (REPO / env).exists():
+                (dest / env).symlink_to((REPO / env).resolve())
+    else:
+        env = {**os.environ, "RADIS_NO_PROFILE_LINKS": "1"}
+        env.pop("VIRTUAL_ENV", None)
+        setup = subprocess.run(["bash", "envs/setup.sh"], cwd=dest, capture_output=True, text=True, env=env)
+        (dest / "setup.log").write_text(setup.stdout + setup.stderr)
+        if setup.returncode:
+            raise SystemExit(f"the set-up of {label} in {dest} failed (see {dest / 'setup.log'})")
     return label
 
 
