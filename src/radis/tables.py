@@ -483,17 +483,23 @@ def figure1(translation: list[dict], general: list[dict], path: Path, metric: st
         if len(missing) > 6:
             lines.append(f"... and {len(missing) - 6} more")
         ax.text(0.02, 0.98, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=5, wrap=True)
-    ax.set_xlabel(f"Average translation {METRIC_NAMES.get(metric, metric)} (8 directions)"
-                  if len({r['direction'] for r in translation}) == 8 else
-                  f"Average translation {METRIC_NAMES.get(metric, metric)}")
-    ax.set_ylabel("MT-Bench score")
-    ax.set_title("Translation vs general ability")
+    _finish_figure(fig, ax, path, legend=bool(groups), title="Translation vs general ability",
+                   xlabel=f"Average translation {METRIC_NAMES.get(metric, metric)} (8 directions)"
+                   if len({r['direction'] for r in translation}) == 8 else
+                   f"Average translation {METRIC_NAMES.get(metric, metric)}", ylabel="MT-Bench score")
+    return points
+
+
+def _finish_figure(fig, ax, path: Path, *, xlabel: str, ylabel: str, title: str, legend: bool) -> None:
+    """Labels, grid and legend as every scatter figure of the report has them; written atomically."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
-    if groups:
+    if legend:
         ax.legend(fontsize=7)
     fig.tight_layout()
     write_png(path, fig)
-    return points
 
 
 def drift_figure(translation: list[dict], drift: list[dict], path: Path, metric: str) -> list[dict]:
@@ -543,14 +549,9 @@ def drift_figure(translation: list[dict], drift: list[dict], path: Path, metric:
     if missing:
         ax.text(0.02, 0.98, "\n".join(missing), transform=ax.transAxes, va="top", fontsize=5)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("Drift from backbone: KL(backbone ‖ model), nats/token")
-    ax.set_ylabel(f"Translation gain over the backbone ({METRIC_NAMES.get(metric, metric)})")
-    ax.set_title("Translation gain vs drift (not in the paper)")
-    ax.grid(alpha=0.3)
-    if plotted:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    write_png(path, fig)
+    _finish_figure(fig, ax, path, legend=bool(plotted), title="Translation gain vs drift (not in the paper)",
+                   xlabel="Drift from backbone: KL(backbone ‖ model), nats/token",
+                   ylabel=f"Translation gain over the backbone ({METRIC_NAMES.get(metric, metric)})")
     return points
 
 
