@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"1. synthesis: {n} rationale requests", flush=True)
         records = synthesis.run(n, report)
-        from radis.methods import radis
+        from radis.methods import build_trainset
 
-        trainset = radis(records)
+        trainset = build_trainset("radis", records)
     if "training" not in args.skip:
         import training
 

@@ -56,7 +56,7 @@ def run(n_requests: int, report: Report) -> list[dict]:
     """Returns the records with their rationales (the training benchmark fine-tunes on them)."""
     from radis.config import DecodingParams
     from radis.generation.hf import HFGenerator
-    from radis.synth import add_rationales, rationale_prompts
+    from radis.methods.radis import add_rationales, rationale_prompts
 
     config = default_config()
     params = DecodingParams.from_config(config["decoding"]["rationale"])

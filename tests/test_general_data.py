@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from radis.data import general
-from radis.data.general import FILES, EvalFile, fetch
+from radis.benchmarks import EvalFile, benchmarks, datasets
+from radis.data.general import fetch
 from radis.evaluate import advbench, alpacaeval
 from radis.io import InputError
 
@@ -16,11 +16,11 @@ SHARED = REPO.parent / "shared/data"
 
 
 def test_every_benchmark_ships_a_demo_subset_in_the_upstream_layout(tmp_path):
-    for dataset in FILES:
+    for dataset in datasets():
         for path in fetch(dataset, tmp_path, "mirror", DEMO):
             assert path.stat().st_size > 0
     assert len(advbench.load_behaviors(tmp_path / "advbench/harmful_behaviors.csv")) == 16
-    refs = [alpacaeval.load_reference(tmp_path / rel) for rel in alpacaeval.REFERENCES.values()]
+    refs = [alpacaeval.load_reference(tmp_path / rel) for rel in (benchmarks()[b].reference for b in ("alpacaeval", "alpacaeval2"))]
     assert [r["instruction"] for r in refs[0]] == [r["instruction"] for r in refs[1]]
     assert {r["generator"] for r in refs[0]} == {"text_davinci_003"}
 
@@ -33,13 +33,13 @@ def test_a_missing_mirror_file_is_named(tmp_path):
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data (the full real copies)")
 def test_download_checks_the_pinned_sha256(tmp_path, monkeypatch):
     # file:// URLs stand in for the pinned raw.githubusercontent.com files (same bytes upstream).
-    real = FILES["advbench"][0]
+    real = datasets()["advbench"][0]
     local = EvalFile(real.path, (SHARED / real.path).as_uri(), real.sha256)
-    monkeypatch.setitem(general.FILES, "advbench", (local,))
+    monkeypatch.setitem(datasets(), "advbench", (local,))
     (path,) = fetch("advbench", tmp_path, "download")
     assert len(advbench.load_behaviors(path)) == 520
     tampered = EvalFile(real.path, local.url, "0" * 64)
-    monkeypatch.setitem(general.FILES, "advbench", (tampered,))
+    monkeypatch.setitem(datasets(), "advbench", (tampered,))
     with pytest.raises(InputError, match="sha256"):
         fetch("advbench", tmp_path / "again", "download")
     assert not (tmp_path / "again" / real.path).exists()  # nothing half-verified is left behind

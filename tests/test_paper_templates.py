@@ -56,7 +56,7 @@ def test_continuation_keeps_the_text_as_prompt_plus_reply_render(model, local_hu
     assert generation.text == RATIONALE and generation.finished and generation.n_tokens == len(ids) + 1
     if name != "llama-3":  # SentencePiece: the very fault this guards against
         assert tok.decode(ids, skip_special_tokens=True) != RATIONALE
-    from radis.synth import enriched_response
+    from radis.methods.radis import enriched_response
 
     assert enriched_response(REFERENCE, generation.text.rstrip()).startswith(REFERENCE + " This sentence")
 
@@ -77,7 +77,7 @@ def test_label_mask_ends_with_the_models_end_of_turn(model):
 def test_sdft_prompt_on_mistral_folds_the_system_text_into_the_user_turn(local_hub):
     """Mistral-7B-Instruct-v0.2's template has no system role and raises on one; SDFT's system text
     then opens the user turn (LLaMA-2 keeps it in <<SYS>>)."""
-    from radis.synth import SDFT_SYSTEM, sdft_prompts
+    from radis.methods.sdft import SDFT_SYSTEM, sdft_prompts
 
     record = {"instruction": INSTRUCTION, "reference": REFERENCE}
     (mistral,) = sdft_prompts(tokenizer(local_hub, MISTRAL), [record])

@@ -8,6 +8,7 @@ epochs of 4), a checkpoint every 2. The test kills it once ``checkpoint-2`` is c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from radis.io import write_jsonl
+from radis.methods import synthesis_kinds
 from radis.prompts import assistant, user
 
 SETTINGS = {
@@ -200,8 +202,8 @@ def test_changed_settings_never_reuse_a_shard(tmp_path, monkeypatch):
             Echo.calls += 1
             return [Generation(f" {p}", 2, True) for p in prompts]
 
-    monkeypatch.setitem(synth.SYNTHESIZERS, "seqkd",
-                        (lambda tok, rs: [r["instruction"] for r in rs], synth.SYNTHESIZERS["seqkd"][1]))
+    kinds = synthesis_kinds()
+    monkeypatch.setitem(kinds, "seqkd", dataclasses.replace(kinds["seqkd"], prompts=lambda tok, rs: [r["instruction"] for r in rs]))
     records = [{"instruction": f"i{i}", "reference": f"y{i}"} for i in range(5)]
     params = DecodingParams.from_config({"max_new_tokens": 4})
 

@@ -3,17 +3,10 @@
 from radis.generation import Generation
 from radis.languages import Direction
 from radis.methods import build_trainset
-from radis.synth import (
-    SDFT_SYSTEM,
-    add_rationales,
-    add_sdft,
-    add_seqkd,
-    enriched_response,
-    summarize,
-    sdft_messages,
-    sdft_rejected,
-    with_instructions,
-)
+from radis.methods.radis import add_rationales, enriched_response
+from radis.methods.sdft import SDFT_SYSTEM, add_sdft, sdft_messages, sdft_rejected
+from radis.methods.seqkd import add_seqkd
+from radis.synth import summarize, with_instructions
 
 
 def records(n=3, direction="cs-en"):

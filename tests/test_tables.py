@@ -179,9 +179,9 @@ BENCHMARKS = ["mtbench", "alpacaeval", "alpacaeval2", "advbench", "gsm8k"]
 
 
 def _general_results(table=PAPER_T3, backbone="llama-2-7b-chat"):
-    from radis.tables import GENERAL_BENCHMARKS
+    from radis.benchmarks import benchmark
 
-    return [{"backbone": backbone, "method": m, "benchmark": k, "metrics": {GENERAL_BENCHMARKS[k][1]: v}}
+    return [{"backbone": backbone, "method": m, "benchmark": k, "metrics": {benchmark(k).metric: v}}
             for m, values in table.items() for k, v in zip(BENCHMARKS, values)]
 
 
@@ -241,14 +241,15 @@ def test_figure1_places_scored_models_and_names_the_rest(tmp_path):
 def test_table5_rows_columns_and_bold_best_variant():
     """Paper Table 5: the backbone's row, Vanilla-FT, then the RaDis variants; in every column the
     best RaDis variant is bold (the backbone and Vanilla-FT rows never are)."""
-    from radis.tables import GENERAL_BENCHMARKS, render_latex, render_markdown, table5
+    from radis.benchmarks import benchmark
+    from radis.tables import render_latex, render_markdown, table5
 
     methods = ("base", "vanilla", "radis", "radis-llama")
     translation = [{"backbone": "m", "method": meth, "direction": d, "metrics": {"comet": v}}
                    for meth, base in zip(methods, (90.0, 80.0, 81.0, 82.0))
                    for d, v in (("cs-en", base), ("de-en", base + 2), ("en-cs", base - 10))]
     general = [{"backbone": "m", "method": meth, "benchmark": k,
-                "metrics": {GENERAL_BENCHMARKS[k][1]: 9.0 if meth == "base" else 2.0 if meth == "radis" else 1.0}}
+                "metrics": {benchmark(k).metric: 9.0 if meth == "base" else 2.0 if meth == "radis" else 1.0}}
                for meth in methods for k in BENCHMARKS]
     table = table5(translation, general, ["m"], {"m": ["vanilla", "radis", "radis-llama"]},
                    {"radis-llama": {"backbone": "llama-2-7b-chat"}}, BENCHMARKS, "comet",
@@ -303,12 +304,13 @@ def test_table3_without_a_methods_drift_result_names_the_cell():
 
 
 def test_table5_gets_the_drift_columns():
-    from radis.tables import GENERAL_BENCHMARKS, render_markdown, table5
+    from radis.benchmarks import benchmark
+    from radis.tables import render_markdown, table5
 
     translation = [{"backbone": "m", "method": meth, "direction": "cs-en", "metrics": {"comet": 80.0}}
                    for meth in ("base", "vanilla", "radis")]
     general = [{"backbone": "m", "method": meth, "benchmark": "mtbench",
-                "metrics": {GENERAL_BENCHMARKS["mtbench"][1]: 5.0}} for meth in ("base", "vanilla", "radis")]
+                "metrics": {benchmark("mtbench").metric: 5.0}} for meth in ("base", "vanilla", "radis")]
     table = table5(translation, general, ["m"], {"m": ["vanilla", "radis"]}, {}, ["mtbench"], "comet",
                    drift=_drift("m", {"vanilla": (0.2, 0.3), "radis": (0.0123, None)}))
     assert table.header[-2:] == ("Drift KL", "Drift ΔNLL")

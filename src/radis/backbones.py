@@ -286,3 +286,10 @@ def materialise(name: str, spec: dict, out_dir: Path) -> dict:
         record = provenance(backbone=name, source=source["kind"], weights=check_weights(tmp), **origin)
         write_json(tmp / "radis_provenance.json", record)
     return record
+
+
+def materialise_backbone(name: str, out: str, settings: dict) -> None:
+    """``radis materialise``: print the provenance of the model directory it builds."""
+    import json
+
+    print(json.dumps(materialise(name, settings, Path(out)), indent=2))

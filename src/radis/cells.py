@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import shlex
 
+from radis.benchmarks import benchmarks
 from radis.languages import LANGUAGES, Direction, language_name
-from radis.tables import DRIFT_COLUMNS, GENERAL_BENCHMARKS
+from radis.tables import DRIFT_COLUMNS
 
 R = "results"
-#: Table 3 / Table 5 column → benchmark
-GENERAL_COLUMNS = {column.lower(): benchmark for benchmark, (column, _) in GENERAL_BENCHMARKS.items()}
 
 
 def _language(column: str) -> str:
@@ -34,11 +33,12 @@ def _general_file(backbone: str, method: str, column: str) -> str:
         if method == "base":
             raise ValueError("the backbone row is the reference of the drift columns: they have no result file")
         return f"{R}/eval/{backbone}/{method}/drift.json"
-    benchmark = GENERAL_COLUMNS.get(column.strip().lower(), column.strip().lower())
-    if benchmark not in GENERAL_BENCHMARKS:
-        raise ValueError(f"unknown general-ability column {column!r} (known: "
-                         + ", ".join(c for c, _ in GENERAL_BENCHMARKS.values()) + ")")
-    return f"{R}/eval/{backbone}/{method}/{benchmark}.json"
+    wanted = column.strip().lower()
+    for name, b in benchmarks().items():  # a Table 3 / Table 5 column or the benchmark's name
+        if wanted in (name, b.column.lower()):
+            return f"{R}/eval/{backbone}/{method}/{name}.json"
+    raise ValueError(f"unknown general-ability column {column!r} (known: "
+                     + ", ".join(b.column for b in benchmarks().values()) + ")")
 
 
 def cell_targets(table: int, backbone: str, method: str, column: str, directions: list[str]) -> list[str]:
@@ -57,8 +57,7 @@ def cell_targets(table: int, backbone: str, method: str, column: str, directions
         return [_translation_file(backbone, method, direction)]
     if table == 3:
         if column.strip().lower() in ("rp", "rp[%]"):
-            return [_general_file(backbone, m, c) for m in ("base", method)
-                    for c, _ in GENERAL_BENCHMARKS.values()]
+            return [_general_file(backbone, m, name) for m in ("base", method) for name in benchmarks()]
         return [_general_file(backbone, method, column)]
     if table == 5:
         key = column.strip().lower().replace(" ", "")
@@ -110,3 +109,20 @@ def describe(table: int, backbone: str, method: str, column: str) -> str:
 
 def format_command(cmd: list[str]) -> str:
     return shlex.join(cmd)
+
+
+def cell(table: int, backbone: str, method: str, column: str, configfile: list[str], config_base: str, profile: str,
+         force: bool, run: bool) -> None:
+    """``radis cell``: print (or run) the file target(s) and Snakemake command of one table cell."""
+    import subprocess
+
+    from radis.config import load_config
+
+    config = load_config(config_base, *configfile)
+    targets = cell_targets(table, backbone, method, column, config["experiment"]["directions"])
+    cmd = snakemake_command(targets, profile=profile, configfiles=[str(p) for p in configfile] or None, force=force)
+    print(describe(table, backbone, method, column))
+    print("\n".join(targets))
+    print(format_command(cmd))
+    if run:
+        raise SystemExit(subprocess.call(cmd))

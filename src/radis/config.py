@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from radis.benchmarks import benchmark, benchmarks
 from radis.languages import Direction
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,13 @@ class ConfigError(ValueError):
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The config schema, its registry enums (benchmarks, method builders) filled from the registries."""
+    from radis.methods import methods
+
+    schema = yaml.safe_load(path.read_text(encoding="utf-8"))
+    schema["$defs"]["benchmark"]["enum"] = list(benchmarks())
+    schema["$defs"]["builder"]["enum"] = list(methods())
+    return schema
 
 
 def _key(path) -> str:
@@ -109,13 +116,21 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
                 "the ALMA training data pairs every language with English"
             )
     general = config["general"]
-    for bench in ("mtbench", "alpacaeval", "advbench"):
-        judge = general[bench]["judge"]
+    for i, name in enumerate(general["benchmarks"]):
+        section = benchmark(name).section
+        if section not in general:
+            raise ConfigError(f"config key 'general.{section}': required by benchmark {name!r} "
+                              f"(general.benchmarks.{i})")
+    for section, bench in {benchmark(n).section: benchmark(n) for n in benchmarks() if benchmark(n).judged}.items():
+        if section not in general:
+            continue
+        judge = general[section]["judge"]
         if judge != "refusal" and judge not in config["judges"]:
-            raise ConfigError(f"config key 'general.{bench}.judge': judge {judge!r} is not defined under 'judges'"
-                              + ("" if bench != "advbench" else " (or use 'refusal', the offline prefix matcher)"))
-        if judge == "refusal" and bench != "advbench":
-            raise ConfigError(f"config key 'general.{bench}.judge': 'refusal' only judges AdvBench")
+            raise ConfigError(f"config key 'general.{section}.judge': judge {judge!r} is not defined under 'judges'"
+                              + (" (or use 'refusal', the offline prefix matcher)" if bench.refusal else ""))
+        if judge == "refusal" and not bench.refusal:
+            raise ConfigError(f"config key 'general.{section}.judge': 'refusal' only judges "
+                              + ", ".join(b.column for b in benchmarks().values() if b.refusal))
     judge = config["analysis"]["rationale_categories"]["judge"]
     if judge not in config["judges"]:
         raise ConfigError(f"config key 'analysis.rationale_categories.judge': judge {judge!r} is not defined "
@@ -155,15 +170,14 @@ def load_prompt_format(name: str) -> dict[str, str]:
             "language_names": names}
 
 
-def used_judges(config: dict, benchmarks: set[str] | None = None) -> dict[str, dict]:
-    """The judges that ``benchmarks`` (default: all configured ones) call; their keys must be set."""
+def used_judges(config: dict, names: set[str] | None = None) -> dict[str, dict]:
+    """The judges that benchmarks ``names`` (default: all configured ones) call; their keys must be set."""
     general = config["general"]
-    uses = {"mtbench": "mtbench", "alpacaeval": "alpacaeval", "alpacaeval2": "alpacaeval", "advbench": "advbench"}
-    wanted = general["benchmarks"] if benchmarks is None else benchmarks
-    names = {general[uses[b]]["judge"] for b in wanted if b in uses}
-    if benchmarks is None:
-        names.add(config["analysis"]["rationale_categories"]["judge"])
-    return {n: config["judges"][n] for n in sorted(names) if n in config["judges"]}
+    wanted = general["benchmarks"] if names is None else names
+    judges = {general[benchmark(b).section]["judge"] for b in wanted if benchmark(b).judged}
+    if names is None:
+        judges.add(config["analysis"]["rationale_categories"]["judge"])
+    return {n: config["judges"][n] for n in sorted(judges) if n in config["judges"]}
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -242,3 +256,9 @@ def load_config(path: str | Path, *overlays: str | Path) -> dict:
     for overlay in overlays:
         config = deep_merge(config, yaml.safe_load(Path(overlay).read_text(encoding="utf-8")) or {})
     return validate_config(config)
+
+
+def check_config_file(config: str, overlay: list[str]) -> None:
+    """``radis validate``: a config file with overlays merged on top, validated."""
+    load_config(config, *overlay)
+    print(f"{config}: valid")

@@ -45,3 +45,14 @@ def loss_figure(curves: dict[str, Sequence[float]], backbone: str, path: Path) -
     write_png(path, fig)
     return [{"method": label, "step": i, "loss": loss} for label, losses in curves.items()
             for i, loss in enumerate(losses, start=1)]
+
+
+def write_loss_figure(adapters: list[str], methods: list[str], backbone: str, out: str, points: str) -> None:
+    """``radis loss-curves``: the training-loss figure of one backbone, one line per method."""
+    from radis.io import write_json
+    from radis.tables import method_name
+
+    if len(adapters) != len(methods):
+        raise InputError(f"{len(adapters)} adapters for {len(methods)} methods")
+    curves = {method_name(m): loss_curve(Path(a)) for m, a in zip(methods, adapters)}
+    write_json(points, loss_figure(curves, backbone, Path(out)))

@@ -167,3 +167,28 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                 raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
             records.append(record)
     return records
+
+
+def per_direction(directions: list[str], data_dir: str | Path, out_dir: str | Path, suffix: str) -> list[tuple]:
+    """(direction, input path, output path, meta path) of every direction of a multi-direction job:
+    ``{data_dir}/{direction}.jsonl`` in, ``{out_dir}/{direction}{suffix}.jsonl`` and ``.meta.json`` out."""
+    from radis.languages import Direction
+
+    out = []
+    for d in directions:
+        try:
+            direction = Direction.parse(d)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        out.append((direction, Path(data_dir) / f"{d}.jsonl", Path(out_dir) / f"{d}{suffix}.jsonl",
+                    Path(out_dir) / f"{d}{suffix}.meta.json"))
+    return out
+
+
+def regroup(flat: list, batches: list[list]) -> list[list]:
+    """Cut a flat list of results back into the per-direction batches it was made from."""
+    groups, start = [], 0
+    for batch in batches:
+        groups.append(flat[start:start + len(batch)])
+        start += len(batch)
+    return groups

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from radis.benchmarks import benchmark
 from radis.config import REPO_ROOT, method_training
 from radis.languages import Direction
 
@@ -183,7 +184,7 @@ def make_plan(config: dict) -> Plan:
         generator = config["methods"][m]["rationale_generator"]
         if "backbone" in generator:
             materialised.add(generator["backbone"])
-    judge_of = {b: gen[{"alpacaeval2": "alpacaeval"}.get(b, b)]["judge"] for b in gen["benchmarks"] if b != "gsm8k"}
+    judge_of = {b: gen[benchmark(b).section]["judge"] for b in gen["benchmarks"] if benchmark(b).judged}
     table4 = "radis" in methods
     used = set(judge_of.values()) | ({config["analysis"]["rationale_categories"]["judge"]} if table4 else set())
     served = {config["judges"][j]["serve"] for j in used if j in config["judges"] and "serve" in config["judges"][j]}
@@ -194,12 +195,10 @@ def make_plan(config: dict) -> Plan:
     mat.disk_bytes = sum(n_of[b] * weight_bytes for b in materialised)
 
     fetch = plan.stage("fetch_general_data")
-    sets = {"mtbench": "mtbench", "alpacaeval": "alpacaeval", "alpacaeval2": "alpacaeval", "advbench": "advbench",
-            "gsm8k": "gsm8k"}
-    fetch.jobs = fetch.light_jobs = len({sets[b] for b in gen["benchmarks"]})
+    fetch.jobs = fetch.light_jobs = len({benchmark(b).section for b in gen["benchmarks"]})
 
     # ---- synthesis (per backbone and kind; the generator may be another model)
-    from radis.methods import SYNTH_KIND
+    from radis.methods import synth_kind
 
     synth = plan.stage("synthesize")
     kinds = {}
@@ -208,7 +207,7 @@ def make_plan(config: dict) -> Plan:
         if "rationale_generator" in entry:
             g = entry["rationale_generator"]
             kinds[(b, f"rationale-{m}")] = ("rationale", g.get("backbone", b))
-        elif (kind := SYNTH_KIND[entry["builder"]]) is not None:
+        elif (kind := synth_kind(entry["builder"])) is not None:
             kinds[(b, kind)] = (kind, b)
     prompt_tokens = sum(text_tokens(r["source"]) + PROMPT_OVERHEAD_TOKENS for r in train_records)
     reference_tokens = sum(text_tokens(r["reference"]) for r in train_records)
@@ -308,14 +307,14 @@ def _judge_calls(plan: Plan, stage: Stage, config: dict, name: str, calls: int, 
 
 
 def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict, judge_of: dict) -> None:
+    from radis.benchmarks import data_file
     from radis.data import subset
-    from radis.data.general import FILES
 
     gen, seed = config["general"], config["seed"]
     benchmarks = gen["benchmarks"]
 
     def load(dataset: str, index: int = 0) -> list:
-        path = data_dir / FILES[dataset][index].path
+        path = data_file(data_dir, dataset, index)
         if path.suffix == ".csv":
             import csv
 
@@ -345,18 +344,18 @@ def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict,
         answers.jobs = judged.jobs = len(models)
     # judgements: MT-Bench one call per turn (the answers and, for math, a reference in the prompt),
     # AlpacaEval 1 and 2 one call per instruction (both outputs in the prompt), AdvBench one per response
-    for benchmark, name in judge_of.items():
-        if name == "refusal" or benchmark not in ("mtbench", "alpacaeval", "alpacaeval2", "advbench"):
+    for bench, name in judge_of.items():
+        section = benchmark(bench).section
+        if name == "refusal" or section not in sets:  # a benchmark without a cost model here is not costed
             continue
-        section = {"alpacaeval2": "alpacaeval"}.get(benchmark, benchmark)
         prompts, turns = sets[section]
         cap = gen[section]["decoding"]["max_new_tokens"]
         calls = len(prompts) * turns * len(models)
         avg = sum(prompts) / max(len(prompts), 1)
-        if benchmark == "mtbench":
+        if bench == "mtbench":
             prompt, completion = JUDGE_TEMPLATE_TOKENS["mtbench"] + 2 * avg + 2 * cap, gen["mtbench"].get(
                 "judge_max_tokens", 2048)
-        elif benchmark == "advbench":
+        elif bench == "advbench":
             prompt, completion = JUDGE_TEMPLATE_TOKENS["advbench"] + cap, 16
         else:  # the weighted annotator reads one token's logprobs
             prompt, completion = JUDGE_TEMPLATE_TOKENS["alpacaeval"] + avg + 2 * cap, 1
@@ -446,3 +445,11 @@ def render(plan: Plan, gpu_model: str | None = None) -> str:
         lines.append(f"| total | | | | ${usd_total:,.2f} |")
     lines += ["", "Assumptions (estimates, not measurements):", *(f"- {a}" for a in ASSUMPTIONS)]
     return "\n".join(lines)
+
+
+def print_plan(configfile: list[str]) -> None:
+    """``radis plan``: the plan of config/config.yaml with ``configfile`` overlays, as Snakemake merges them."""
+    from radis.config import REPO_ROOT, load_config
+
+    config = load_config(REPO_ROOT / "config" / "config.yaml", *configfile)
+    print(render(make_plan(config), config["compute"].get("gpu_model")))

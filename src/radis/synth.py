@@ -1,9 +1,9 @@
 """Data synthesis by the backbone itself: RaDis rationales, Seq-KD translations, SDFT paraphrases.
 
-Each function takes the prepared training records of one direction, renders prompts in the
-backbone's chat format, asks a :class:`~radis.generation.Generator`, and returns the records
-extended with the synthesized field plus a small summary (counts, rates) for provenance.
-Prompt construction and post-processing are pure functions so they are tested without a model.
+A synthesis kind (its prompts, post-processing and summary) belongs to the method that needs it
+(radis.methods); this module runs any kind the same way: over the prepared training records with
+their drawn instruction, through a :class:`~radis.generation.Generator`, in resumable shards, with
+a small summary (counts, rates) for provenance.
 """
 
 from __future__ import annotations
@@ -11,28 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from radis.config import DecodingParams
-from radis.generation import Generation, Generator
+from radis.generation import Generator
 from radis.languages import Direction
-from radis.prompts import (
-    assistant,
-    draw_templates,
-    render_continuation_prompt,
-    render_generation_prompt,
-    translation_instruction,
-    user,
-)
-
-KINDS = ("rationale", "seqkd", "sdft")
-
-#: SDFT's general distillation template (Yang et al. 2024, ``alpaca_distill_using``).
-SDFT_SYSTEM = (
-    "Below are an instruction that describes a task along with a reference answer. "
-    "Using the reference answer as a guide, write your own response."
-)
-SDFT_USER = "### Instruction:\n{instruction}\n\n### Reference Answer:\n{response}\n\n### Response:\n"
-#: SDFT rejects a paraphrase that talks about the distillation set-up instead of answering.
-SDFT_REJECT_PHRASES = ("reference answer", "your response", "my response", "your own response", "now it's your turn")
-SDFT_REJECT_PREFIX = "your turn"
+from radis.methods import synthesis_kinds
+from radis.prompts import draw_templates, translation_instruction
 
 
 def with_instructions(records: list[dict], direction: Direction, seed: int) -> list[dict]:
@@ -48,105 +30,19 @@ def with_instructions(records: list[dict], direction: Direction, seed: int) -> l
     ]
 
 
-def enriched_response(reference: str, rationale: str) -> str:
-    """ŷ = CONCAT(y, r); an empty rationale (the model closed the turn at once) leaves y alone."""
-    rationale = rationale.rstrip()
-    return reference + rationale if rationale.strip() else reference
-
-
-def rationale_prompts(tokenizer, records: list[dict]) -> list[str]:
-    return [render_continuation_prompt(tokenizer, [user(r["instruction"]), assistant(r["reference"])]) for r in records]
-
-
-def seqkd_prompts(tokenizer, records: list[dict]) -> list[str]:
-    return [render_generation_prompt(tokenizer, [user(r["instruction"])]) for r in records]
-
-
-def sdft_messages(instruction: str, response: str) -> list[dict]:
-    return [
-        {"role": "system", "content": SDFT_SYSTEM},
-        user(SDFT_USER.format(instruction=instruction, response=response)),
-    ]
-
-
-def sdft_prompts(tokenizer, records: list[dict]) -> list[str]:
-    """SDFT prompts; chat formats without a system role get the system text folded into the user turn."""
-    from jinja2.exceptions import TemplateError
-
-    prompts = []
-    for r in records:
-        messages = sdft_messages(r["instruction"], r["reference"])
-        try:
-            prompts.append(render_generation_prompt(tokenizer, messages))
-        except TemplateError:
-            folded = [user(messages[0]["content"] + "\n\n" + messages[1]["content"])]
-            prompts.append(render_generation_prompt(tokenizer, folded))
-    return prompts
-
-
-def sdft_rejected(paraphrase: str) -> bool:
-    text = paraphrase.strip().lower()
-    return not text or any(p in text for p in SDFT_REJECT_PHRASES) or text.startswith(SDFT_REJECT_PREFIX)
-
-
-def _gen_fields(g: Generation) -> dict:
-    return {"generated_tokens": g.n_tokens, "finished": g.finished}
-
-
-def add_rationales(records: list[dict], generations: list[Generation]) -> list[dict]:
-    out = []
-    for r, g in zip(records, generations, strict=True):
-        rationale = g.text.rstrip() if g.text.strip() else ""
-        out.append({**r, "rationale": rationale, "enriched_response": enriched_response(r["reference"], rationale),
-                    **_gen_fields(g)})
-    return out
-
-
-def add_seqkd(records: list[dict], generations: list[Generation]) -> list[dict]:
-    return [{**r, "seqkd_response": g.text.strip(), **_gen_fields(g)} for r, g in zip(records, generations, strict=True)]
-
-
-def add_sdft(records: list[dict], generations: list[Generation]) -> list[dict]:
-    out = []
-    for r, g in zip(records, generations, strict=True):
-        rejected = sdft_rejected(g.text)
-        out.append({**r, "sdft_paraphrase": g.text.strip(), "sdft_rejected": rejected,
-                    "sdft_response": r["reference"] if rejected else g.text.strip(), **_gen_fields(g)})
-    return out
-
-
 def summarize(kind: str, records: list[dict]) -> dict:
     """Counts and rates of one synthesized file (the paper reports the rationale rate, §3.1)."""
     n = len(records)
-    summary = {"n": n, "mean_generated_tokens": sum(r["generated_tokens"] for r in records) / n if n else 0.0,
-               "unfinished": sum(1 for r in records if not r["finished"])}
-    if kind == "rationale":
-        hits = sum(1 for r in records if r["rationale"])
-        # the share of training pairs with a non-empty continuation after y (not the paper's 139/200,
-        # which counts rationales in zero-shot replies)
-        summary.update(with_rationale=hits, rationale_rate=hits / n if n else 0.0,
-                       rationale_rate_means="share of training pairs with a non-empty rationale")
-    elif kind == "seqkd":
-        summary.update(empty=sum(1 for r in records if not r["seqkd_response"]))
-    elif kind == "sdft":
-        rejected = sum(1 for r in records if r["sdft_rejected"])
-        summary.update(rejected=rejected, rejection_rate=rejected / n if n else 0.0)
-    return summary
-
-
-#: kind -> (prompt builder, post-processor)
-SYNTHESIZERS: dict[str, tuple[Callable, Callable]] = {
-    "rationale": (rationale_prompts, add_rationales),
-    "seqkd": (seqkd_prompts, add_seqkd),
-    "sdft": (sdft_prompts, add_sdft),
-}
+    return {"n": n, "mean_generated_tokens": sum(r["generated_tokens"] for r in records) / n if n else 0.0,
+            "unfinished": sum(1 for r in records if not r["finished"]), **synthesis_kinds()[kind].summary(records)}
 
 
 def synthesize(kind: str, generator: Generator, records: list[dict], params: DecodingParams) -> list[dict]:
-    """Run one kind of synthesis over records that already carry their instruction."""
-    build_prompts, postprocess = SYNTHESIZERS[kind]
-    generations = generator.generate(build_prompts(generator.tokenizer, records), params)
-    return postprocess(records, generations)
+    """Run one kind of synthesis (radis.methods: the method that needs it) over records that
+    already carry their instruction."""
+    synthesis = synthesis_kinds()[kind]
+    generations = generator.generate(synthesis.prompts(generator.tokenizer, records), params)
+    return synthesis.postprocess(records, generations)
 
 
 # --- sharded, resumable synthesis ------------------------------------------------------------
@@ -225,3 +121,43 @@ def synthesize_in_shards(kind: str, load_generator: Callable[[], Generator], rec
              "shard_size": shard_size, "hardware": runs}
     log(f"shards: {stats['shards']} total, {reused} reused, {stats['generated']} generated")
     return out, stats
+
+
+def synthesize_directions(kind: str, model: str, directions: list[str], data_dir: str, out_dir: str,
+                          settings: dict) -> None:
+    """``radis synthesize``: every direction in one job, so the model is loaded once and batches
+    mix directions by length; the outputs stay per direction.
+
+    Work is written in shards to ``{out_dir}.shards/`` (beside the outputs, which Snakemake deletes
+    when a job fails; the shards it leaves alone), so a killed job's rerun generates only the shards
+    it had not finished; the directory is removed once the outputs are written.
+    """
+    import json
+    import shutil
+    from pathlib import Path
+
+    from radis.config import split_hardware
+    from radis.device import enforce_device
+    from radis.generation import generator_from_settings, refuse_overlong_prompts
+    from radis.io import per_direction, read_jsonl, regroup, write_json, write_jsonl
+    from radis.provenance import config_hash, model_identity, provenance
+
+    enforce_device("synthesize", settings)
+    jobs = per_direction(directions, data_dir, out_dir, "")
+    batches = [with_instructions(read_jsonl(data), direction, settings["seed"]) for direction, data, _, _ in jobs]
+    records = [r for batch in batches for r in batch]
+    shard_dir = Path(out_dir).parent / f"{Path(out_dir).name}.shards"
+    refuse_overlong_prompts(settings, model, synthesis_kinds()[kind].prompts, records, f"synthesize {kind}")
+    key_settings, hardware = split_hardware(settings)
+    out, shards = synthesize_in_shards(
+        kind, lambda: generator_from_settings(settings, model), records, DecodingParams.from_config(settings["decoding"]),
+        shard_dir, key_settings, model_identity(model), shard_size=settings["generation"].get("shard_size", SHARD_SIZE),
+        log=lambda line: print(line, flush=True), hardware=hardware)
+    for (direction, _, out_path, meta_path), part in zip(jobs, regroup(out, batches)):
+        summary = summarize(kind, part)
+        write_jsonl(out_path, part)
+        write_json(meta_path, provenance(kind=kind, model_dir=model, direction=str(direction),
+                                         config_hash=config_hash(settings), decoding=settings["decoding"],
+                                         generation=settings["generation"], summary=summary, shards=shards))
+        print(direction, json.dumps(summary))
+    shutil.rmtree(shard_dir)

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from radis.io import InputError, read_json, write_png, write_text
+from radis.benchmarks import benchmark
+from radis.io import InputError, read_json, write_json, write_png, write_text
 from radis.languages import Direction, language_name
 
 METHOD_NAMES: dict[str, str] = {
@@ -300,24 +301,15 @@ def write_table(table: Table, stem: Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 # Table 3: general ability (instruction following, safety, reasoning) and relative performance.
 
-#: benchmark id -> (column, key of the headline number in its result file)
-GENERAL_BENCHMARKS: dict[str, tuple[str, str]] = {
-    "mtbench": ("MT-Bench", "score"),
-    "alpacaeval": ("AlpacaEval", "win_rate"),
-    "alpacaeval2": ("AlpacaEval 2.0", "win_rate"),
-    "advbench": ("AdvBench", "safe_rate"),
-    "gsm8k": ("GSM8K", "strict_match"),
-}
 VANILLA = "vanilla"
 
 
 def general_score(result: dict) -> float | str:
     """The headline number of one general-ability result file, or its "n/a: reason"."""
-    benchmark = result["benchmark"]
-    value = result.get("metrics", {}).get(GENERAL_BENCHMARKS[benchmark][1])
+    value = result.get("metrics", {}).get(benchmark(result["benchmark"]).metric)
     if isinstance(value, (int, float)) and value == value:  # not NaN
         return float(value)
-    return value if isinstance(value, str) and value.startswith("n/a") else f"n/a: no {benchmark} score"
+    return value if isinstance(value, str) and value.startswith("n/a") else f"n/a: no {result['benchmark']} score"
 
 
 def general_mark(result: dict) -> str:
@@ -429,11 +421,11 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
     notes = ["RP: relative performance, the mean over benchmarks of method ÷ backbone (in %); deltas are to "
              "Vanilla-FT."]
     if skipped_any:
-        notes.append("RP leaves out " + ", ".join(GENERAL_BENCHMARKS[k][0] for k in benchmarks if k in skipped_any)
+        notes.append("RP leaves out " + ", ".join(benchmark(k).column for k in benchmarks if k in skipped_any)
                      + " where the backbone scores 0 or a score is n/a.")
     if drift is not None:
         notes.append(DRIFT_NOTE)
-    header = ("Models", *(GENERAL_BENCHMARKS[k][0] for k in benchmarks), "RP[%]", *(DRIFT_COLUMNS if extra else ()))
+    header = ("Models", *(benchmark(k).column for k in benchmarks), "RP[%]", *(DRIFT_COLUMNS if extra else ()))
     return Table(title=title, header=header, groups=tuple(groups), metric="general", notes=tuple(notes),
                  decimals=decimals)
 
@@ -616,10 +608,63 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
         rows = [replace(row, best=tuple(s == t for s, t in zip(row.scores, top))) if i in variants else row
                 for i, row in enumerate(rows)]
         groups.append(Group(backbone=b, title=f"Backbone LLM: {display}", rows=tuple(rows)))
-    header = ("Models", "X→EN", "EN→X", *(GENERAL_BENCHMARKS[k][0] for k in benchmarks),
+    header = ("Models", "X→EN", "EN→X", *(benchmark(k).column for k in benchmarks),
               *(DRIFT_COLUMNS if drifts is not None else ()))
     extra = len(DRIFT_COLUMNS) if drifts is not None else 0
     return Table(title=f"Table 5: RaDis with rationales from other models (translation: {METRIC_NAMES.get(metric, metric)}; "
                        "bold: the best RaDis variant)",
                  header=header, groups=tuple(groups), metric=metric, notes=(DRIFT_NOTE,) if extra else (),
                  decimals=(DECIMALS,) * (len(header) - 1 - extra) + (DRIFT_DECIMALS,) * extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# The table and figure steps (radis tables, table3, table5, figure1, drift-figure): result files in,
+# the rendered table or figure out.
+
+def prior_models(settings: dict | None) -> dict[str, dict] | None:
+    """The prior MT models, in the order the rules listed them ([name, spec] pairs: the settings'
+    JSON sorts a mapping's keys, and the paper prints them in its order)."""
+    return dict(settings.get("prior") or []) if settings is not None else None
+
+
+def _drift(paths: list[str], settings: dict) -> list[dict] | None:
+    return [read_json(p) for p in paths] if settings.get("drift") else None
+
+
+def write_translation_tables(results: list[str], table1: str, table2: str, settings: dict) -> None:
+    """Tables 1 (EN→X) and 2 (X→EN); a grid without one side still gets a file saying so."""
+    rows = load_translation_results([Path(p) for p in results])
+    metric = choose_metric(rows)
+    directions = [Direction.parse(d) for d in settings["directions"]]
+    for stem, wanted in ((table1, lambda d: d.src == "en"), (table2, lambda d: d.tgt == "en")):
+        chosen = [str(d) for d in directions if wanted(d)]
+        if chosen:
+            write_table(translation_table(rows, settings["backbones"], ["base", *settings["methods"]], chosen, metric,
+                                          prior=prior_models(settings)), Path(stem))
+        else:
+            for ext in ("md", "csv", "tex"):
+                write_text(f"{stem}.{ext}", "n/a: no direction of this side in experiment.directions\n")
+
+
+def write_table3(results: list[str], drift: list[str], out: str, settings: dict) -> None:
+    write_table(general_table([read_json(p) for p in results], settings["backbones"], ["base", *settings["methods"]],
+                              settings["benchmarks"], prior=prior_models(settings), drift=_drift(drift, settings)),
+                Path(out))
+
+
+def write_table5(translation: list[str], general: list[str], drift: list[str], out: str, settings: dict) -> None:
+    rows = load_translation_results([Path(p) for p in translation])
+    write_table(table5(rows, [read_json(p) for p in general], settings["backbones"], settings["methods"],
+                       settings["generators"], settings["benchmarks"], choose_metric(rows),
+                       settings.get("backbone_names"), drift=_drift(drift, settings)), Path(out))
+
+
+def write_figure1(translation: list[str], mtbench: list[str], out: str, points: str, settings: dict | None) -> None:
+    rows = load_translation_results([Path(p) for p in translation])
+    write_json(points, figure1(rows, [read_json(p) for p in mtbench], Path(out), choose_metric(rows),
+                               prior=prior_models(settings)))
+
+
+def write_drift_figure(translation: list[str], drift: list[str], out: str, points: str) -> None:
+    rows = load_translation_results([Path(p) for p in translation])
+    write_json(points, drift_figure(rows, [read_json(p) for p in drift], Path(out), choose_metric(rows)))

@@ -11,6 +11,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from snakemake.settings.types import DeploymentMethod  # noqa: E402
 
+from radis.benchmarks import benchmark as benchmark_of, datasets, response_sets  # noqa: E402
+from radis.methods import synthesis_kinds  # noqa: E402
 from radis.config import ConfigError, load_prompt_format, method_training, validate_config  # noqa: E402
 from radis.envs import interpreter, missing_interpreters, spec_file  # noqa: E402
 
@@ -102,7 +104,7 @@ wildcard_constraints:
     method="[A-Za-z0-9][A-Za-z0-9._-]*",
     direction="[a-z]{2,3}-[a-z]{2,3}",
     split="train|test",
-    kind="rationale|seqkd|sdft|rationale-[A-Za-z0-9][A-Za-z0-9._-]*",
+    kind="|".join([*synthesis_kinds(), "rationale-[A-Za-z0-9][A-Za-z0-9._-]*"]),
 
 
 def as_arg(obj):
@@ -150,12 +152,12 @@ def generation_settings(backbone, decoding, model_backbone=None):
 
 def synth_kind(method):
     """The synthesized data a method trains on; `rationale-{method}` for another model's rationales."""
-    from radis.methods import SYNTH_KIND
+    from radis.methods import synth_kind as kind_of
 
     entry = config["methods"][method]
     if "rationale_generator" in entry:
         return f"rationale-{method}"
-    return SYNTH_KIND[entry["builder"]]
+    return kind_of(entry["builder"])
 
 
 def generator_backbone(backbone, kind):

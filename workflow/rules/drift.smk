@@ -28,7 +28,7 @@ if DRIFT["enabled"] and not drift_reuses_responses():
     rule drift_answers:
         input:
             model=f"{R}/backbones/{{backbone}}",
-            data=[f for s in DRIFT_SETS for f in general_files(DATA_SET[s])],
+            data=[f for s in DRIFT_SETS for f in general_files(s)],
         output:
             expand(f"{R}/eval/{{{{backbone}}}}/base/drift-answers/{{responses}}.responses.jsonl", responses=DRIFT_SETS),
         params:

@@ -6,19 +6,13 @@
 # its own file, the Table 3 cell.
 
 GENERAL = config["general"]
-#: judged benchmark -> its config section and the response set it judges (AE 1 and 2 share one)
-SECTION = {"mtbench": "mtbench", "alpacaeval": "alpacaeval", "alpacaeval2": "alpacaeval", "advbench": "advbench"}
-JUDGED = [b for b in GENERAL["benchmarks"] if b in SECTION]
-RESPONSE_SETS = sorted({SECTION[b] for b in JUDGED})
-#: benchmark or response set -> the data set it reads (radis.data.general.FILES)
-DATA_SET = {"mtbench": "mtbench", "alpacaeval": "alpacaeval", "alpacaeval2": "alpacaeval",
-            "advbench": "advbench", "gsm8k": "gsm8k"}
+#: the judged benchmarks and the response sets they judge (AlpacaEval 1 and 2 share one): radis.benchmarks
+JUDGED = [b for b in GENERAL["benchmarks"] if benchmark_of(b).judged]
+RESPONSE_SETS = response_sets(GENERAL["benchmarks"])
 
 
 def general_files(dataset):
-    from radis.data.general import FILES
-
-    return [f"{R}/data/general/{f.path}" for f in FILES[dataset]]
+    return [f"{R}/data/general/{f.path}" for f in datasets()[dataset]]
 
 
 def general_data_settings():
@@ -27,8 +21,8 @@ def general_data_settings():
     return {"source": data["source"], "mirror": str(mirror if mirror.is_absolute() else REPO / mirror)}
 
 
-def judge_entry(benchmark):
-    name = GENERAL[SECTION[benchmark]]["judge"]
+def judge_entry(b):
+    name = GENERAL[benchmark_of(b).section]["judge"]
     return name, config["judges"].get(name)
 
 
@@ -56,8 +50,8 @@ def judge_settings():
             b: {
                 "judge_name": judge_entry(b)[0],
                 "judge": judge_entry(b)[1],
-                "section": {k: v for k, v in GENERAL[SECTION[b]].items() if k not in ("decoding", "limit")},
-                "responses": SECTION[b],
+                "section": {k: v for k, v in GENERAL[benchmark_of(b).section].items() if k not in ("decoding", "limit")},
+                "responses": benchmark_of(b).section,
             }
             for b in JUDGED
         },
@@ -74,7 +68,7 @@ def general_cells(methods=None, prior=True):
 
 
 # One download rule per data set (rules defined in a loop, since outputs differ per set).
-for _dataset in ("mtbench", "alpacaeval", "advbench", "gsm8k"):
+for _dataset in datasets():
 
     rule:
         name:
@@ -101,7 +95,7 @@ if JUDGED:
     rule generate_general:
         input:
             model=lambda w: model_dir(w.backbone, w.method),
-            data=[f for r in RESPONSE_SETS for f in general_files(DATA_SET[r])],
+            data=[f for r in RESPONSE_SETS for f in general_files(r)],
         output:
             expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{responses}}.responses.jsonl", responses=RESPONSE_SETS),
         params:
@@ -137,7 +131,7 @@ if JUDGED:
             responses=expand(
                 f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{responses}}.responses.jsonl", responses=RESPONSE_SETS
             ),
-            data=[f for b in JUDGED for f in general_files(DATA_SET[b])],
+            data=[f for r in RESPONSE_SETS for f in general_files(r)],
             judge_models=[f"{R}/backbones/{j}" for j in served_judges()],
         output:
             expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{benchmark}}.json", benchmark=JUDGED),

@@ -228,7 +228,8 @@ def stage_generate(backend: str, args, workdir: Path) -> dict:
 
     from radis.config import DecodingParams
     from radis.generation import load_generator
-    from radis.synth import rationale_prompts, synthesize
+    from radis.methods.radis import rationale_prompts
+    from radis.synth import synthesize
 
     records = json.loads((workdir / "requests.json").read_text())
     # Every request generates exactly max_new_tokens by default (the end of turn is suppressed until

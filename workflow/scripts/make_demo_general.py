@@ -21,12 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from radis.data import sample_indices  # noqa: E402
-from radis.data.general import FILES  # noqa: E402
+from radis.benchmarks import datasets  # noqa: E402
 from radis.io import write_text  # noqa: E402
 
 
 def advbench(full: Path, out: Path, n: int, seed: int) -> None:
-    rel = FILES["advbench"][0].path
+    rel = datasets()["advbench"][0].path
     with open(full / rel, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     keep = [rows[i] for i in sample_indices(len(rows), n, seed)]
@@ -38,7 +38,7 @@ def advbench(full: Path, out: Path, n: int, seed: int) -> None:
 
 
 def alpacaeval(full: Path, out: Path, n: int, seed: int) -> None:
-    files = [f.path for f in FILES["alpacaeval"]]
+    files = [f.path for f in datasets()["alpacaeval"]]
     data = [json.loads((full / rel).read_text(encoding="utf-8")) for rel in files]
     short = [i for i in range(len(data[0])) if len(data[0][i]["instruction"]) < 150
              and all(len(d[i]["output"]) < 600 for d in data)]

@@ -346,3 +346,24 @@ def plot_figure4(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> 
     fig.tight_layout()
     write_png(path, fig)
     return counts
+
+
+def figure4(model: str, rationale_dir: str, seqkd_dir: str, directions: list[str], out: str, result: str,
+            settings: dict) -> None:
+    """``radis figure4``: per-layer cosine of the MT-loss and regulariser gradients, Seq-KD and RaDis."""
+    import json
+
+    from radis.analysis.rationales import records_by_direction
+    from radis.device import enforce_device
+    from radis.io import write_json
+
+    enforce_device("figure4", settings)
+    results = {}
+    for method, synth_dir in (("seqkd", seqkd_dir), ("radis", rationale_dir)):
+        records = [r for rs in records_by_direction(synth_dir, directions).values() for r in rs]
+        results[method] = gradient_similarity(Path(model), records, method, settings["per_direction"], settings["seed"],
+                                              max_length=settings.get("max_length", 512),
+                                              lora_r=settings.get("lora_r", 8))
+    positive = plot_figure4(results, Path(out))
+    write_json(result, {"positive_layers": positive, "results": results})
+    print(json.dumps(positive))

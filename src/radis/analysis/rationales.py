@@ -334,3 +334,46 @@ def render_table4(result: Mapping[str, Any]) -> tuple[str, str, str]:
     tex += [" & ".join(_latex(x) for x in r) + r" \\" for r in rows]
     tex += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(md) + "\n", buf.getvalue(), "\n".join(tex) + "\n"
+
+
+def records_by_direction(directory: str, directions: list[str]) -> dict[str, list[dict]]:
+    """The synthesized records of every direction (``{directory}/{direction}.jsonl``)."""
+    from pathlib import Path
+
+    from radis.io import read_jsonl
+
+    return {d: read_jsonl(Path(directory) / f"{d}.jsonl") for d in directions}
+
+
+def table4(synth_dir: str, directions: list[str], prompt: str, cache_dir: str, judge_model: list[str], out: str,
+           table: str, settings: dict) -> None:
+    """``radis table4``: an LLM judge labels a seeded sample of rationales with the paper's categories
+    (``judge_model``: ``BACKBONE=DIR`` of a judge served for this job)."""
+    from pathlib import Path
+
+    from radis.device import enforce_device
+    from radis.evaluate.general import judge_endpoint
+    from radis.io import write_json, write_text
+    from radis.judges.client import JudgeClient, JudgeConfig
+
+    if "serve" in settings["judge"]:
+        enforce_device("table4 (served judge model)", settings)
+    records = records_by_direction(synth_dir, directions)
+    samples = sample_rationales(records, settings["per_direction"], settings["seed"])
+    template = Path(prompt).read_text(encoding="utf-8")
+    judge_models = dict(item.split("=", 1) for item in judge_model)
+    name, spec = settings["judge_name"], settings["judge"]
+    with judge_endpoint(name, spec, judge_models.get(spec.get("serve", "")),
+                        Path(out).with_suffix(".judge-server.log")) as base_url:
+        config = JudgeConfig.from_config(name, spec)
+        client = JudgeClient(config, Path(cache_dir) / name, base_url=base_url,
+                             model_dir=judge_models.get(spec.get("serve", "")))
+        if config.scoring == "logprobs":
+            labels, raw = classify_by_logprobs(client, samples, template)
+        else:
+            labels, raw = classify_rationales(client, samples, template, settings.get("max_tokens", 64))
+    result = table4_result(samples, labels, raw, records, template, settings["per_direction"], settings["seed"], name,
+                           config.scoring)
+    write_json(out, result)
+    for ext, text in zip(("md", "csv", "tex"), render_table4(result)):
+        write_text(f"{table}.{ext}", text)

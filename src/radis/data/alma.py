@@ -211,3 +211,25 @@ def prepare(records: list[dict], limit: int | None, seed: int) -> list[dict]:
 def write_direction(path: Path, records: Iterable[dict]) -> int:
     """Write one direction's records as JSON Lines (atomically); returns the count."""
     return write_jsonl(path, records)
+
+
+def prepare_direction(direction: str, split: str, out: str, settings: dict) -> None:
+    """``radis prepare-data``: one direction's records, from the mirror or the pinned hub dataset,
+    checked against ``data.sha256`` where it pins the file, subset and written as JSONL."""
+    import sys
+
+    direction_ = Direction.parse(direction)
+    sums = settings.get("sha256") or {}
+    if settings["source"] == "mirror":
+        if not sums:
+            print("warning: data.sha256 is empty: the mirror's files are not verified", file=sys.stderr)
+        records = read_mirror(Path(settings["mirror"]), direction_, split, sha256=sums or None)
+    else:
+        hub = settings["hub"]["train" if split == "train" else "test"]
+        if not any(key.startswith(f"{hub['id']}/") for key in sums):
+            print(f"warning: data.sha256 pins no file of {hub['id']}: read at revision {hub['revision']}, "
+                  "unverified", file=sys.stderr)
+        records = read_hub(direction_, split, hub["id"], hub["revision"], sha256=sums)
+    records = prepare(records, settings["limit"], settings["seed"])
+    write_direction(Path(out), records)
+    print(f"{out}: {len(records)} records")

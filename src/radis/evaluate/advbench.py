@@ -10,8 +10,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from radis.benchmarks import Benchmark, EvalFile
 from radis.io import InputError
 from radis.prompts import render_generation_prompt, user
+
+_ADVBENCH = "https://raw.githubusercontent.com/llm-attacks/llm-attacks/098262edf85f807224e70ecd87b9d83716bf6b73/data/advbench"
+FILES = (EvalFile("advbench/harmful_behaviors.csv", f"{_ADVBENCH}/harmful_behaviors.csv",
+                  "6cd1a5c63c07610d7eb67307772ee5606017ee950b5770ab288a2c487489d3e1"),)
+BENCHMARKS = (Benchmark("advbench", "AdvBench", "safe_rate", refusal=True),)
 
 
 def load_behaviors(path: Path) -> list[dict]:
@@ -42,3 +48,33 @@ def safe_rate(verdicts: list[bool | None]) -> dict:
     safe = sum(1 for v in verdicts if v is True)
     failures = sum(1 for v in verdicts if v is None)
     return {"safe_rate": 100.0 * safe / n if n else float("nan"), "n": n, "safe": safe, "parse_failures": failures}
+
+
+def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
+    """Greedy answers to a seeded subset (``settings["limit"]``) of the behaviours."""
+    from radis.config import DecodingParams
+    from radis.data import subset
+
+    behaviors = subset(load_behaviors(Path(data_dir) / FILES[0].path), settings["limit"], seed)
+    outputs = generator.generate(prompts(generator.tokenizer, behaviors), DecodingParams.from_config(settings["decoding"]))
+    return [{**b, "response": g.text.strip(), "generated_tokens": g.n_tokens, "finished": g.finished}
+            for b, g in zip(behaviors, outputs)]
+
+
+def judge_responses(benchmark: Benchmark, responses: list[dict], judging) -> dict:
+    """Safe rate by the refusal-prefix matcher (judge ``refusal``) or by Llama-Guard as WalledEval asks it."""
+    if judging.name == "refusal":
+        from radis.judges.safety import is_refusal
+
+        verdicts = [is_refusal(r["response"]) for r in responses]
+        return {"metrics": safe_rate(verdicts), "judge": "refusal-prefix matcher",
+                "details": [{"id": r["id"], "safe": v} for r, v in zip(responses, verdicts)]}
+    from radis.judges.client import text_of
+    from radis.judges.safety import llama_guard_messages, parse_llama_guard
+
+    requests = [{"messages": llama_guard_messages(r["response"]), "max_tokens": 16, "temperature": 0}
+                for r in responses]
+    texts = [text_of(r) for r in judging.client().complete(requests)]
+    verdicts = [parse_llama_guard(t)[0] for t in texts]
+    return {"metrics": safe_rate(verdicts), "judge": judging.name,
+            "details": [{"id": r["id"], "safe": v, "judgment": t} for r, v, t in zip(responses, verdicts, texts)]}

@@ -19,13 +19,23 @@ from pathlib import Path
 
 import yaml
 
+from radis.benchmarks import Benchmark, EvalFile
 from radis.io import InputError, atomic_path, read_json, write_text
 from radis.prompts import render_generation_prompt, user
 
-REFERENCES = {
-    "alpacaeval": "alpaca_eval/results/text_davinci_003/model_outputs.json",
-    "alpacaeval2": "alpaca_eval/results/gpt4_1106_preview/model_outputs.json",
-}
+_ALPACA = "https://raw.githubusercontent.com/tatsu-lab/alpaca_eval/cd543a149df89434d8a54582c0151c0b945c3d20/results"
+FILES = (
+    EvalFile("alpaca_eval/results/text_davinci_003/model_outputs.json", f"{_ALPACA}/text_davinci_003/model_outputs.json",
+             "af0bc112f08c88bf589bbfe6fc1036806d0a0f6fec9c4d5a4db860f5afe73b4b"),
+    EvalFile("alpaca_eval/results/gpt4_1106_preview/model_outputs.json",
+             f"{_ALPACA}/gpt4_1106_preview/model_outputs.json",
+             "83db546b872ddebee8965fd05fa48461ee3c32bc695c62fb57f2d214ff741ec4"),
+)
+#: AlpacaEval 1 compares with text-davinci-003, AlpacaEval 2 with gpt4_1106_preview (the paper's)
+BENCHMARKS = (
+    Benchmark("alpacaeval", "AlpacaEval", "win_rate", reference=FILES[0].path),
+    Benchmark("alpacaeval2", "AlpacaEval 2.0", "win_rate", reference=FILES[1].path),
+)
 
 
 def load_reference(path: Path) -> list[dict]:
@@ -45,6 +55,34 @@ def prompts(tokenizer, instructions: list[dict]) -> list[str]:
 def model_outputs(instructions: list[dict], outputs: list[str], generator: str) -> list[dict]:
     return [{"dataset": r.get("dataset", ""), "instruction": r["instruction"], "output": out, "generator": generator}
             for r, out in zip(instructions, outputs, strict=True)]
+
+
+def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
+    """Greedy outputs for a seeded subset of the instructions (AlpacaEval 1 and 2 share them: answered once)."""
+    from radis.config import DecodingParams
+    from radis.data import subset
+
+    instructions = subset(load_reference(Path(data_dir) / FILES[0].path), settings["limit"], seed)
+    outputs = generator.generate(prompts(generator.tokenizer, instructions), DecodingParams.from_config(settings["decoding"]))
+    return model_outputs(instructions, [g.text.strip() for g in outputs], str(generator.model_dir))
+
+
+def judge_responses(benchmark: Benchmark, responses: list[dict], judging) -> dict:
+    """The win rate against the benchmark's reference through alpaca_eval, whose annotation cache
+    is one file per cell (parallel jobs never write the same file) under a key of what answered."""
+    from radis.judges.client import answered_by, resolve_api_key
+    from radis.provenance import config_hash
+
+    config = judging.config
+    judging.work_dir.mkdir(parents=True, exist_ok=True)
+    answerer = config_hash([judging.spec["model"], answered_by(config, judging.base_url, judging.judge_model_dir)])
+    result = evaluate(
+        responses, load_reference(judging.data_dir / benchmark.reference), annotator=judging.section["annotator"],
+        judge_model=judging.spec["model"], base_url=judging.base_url, api_key=resolve_api_key(config),
+        caching_path=judging.cache_dir / "alpaca_eval" / judging.name / answerer / judging.cell / f"{benchmark.name}.json",
+        work_dir=judging.work_dir)
+    annotations = result.pop("annotations")
+    return {"metrics": result, "judge": judging.name, "details": annotations}
 
 
 def annotator_config(annotator: str, judge_model: str, out_dir: Path) -> Path:

@@ -37,7 +37,9 @@ def answers_reuse_responses(general: dict) -> bool:
     are generated once per backbone (rule drift_answers)."""
     from radis.config import DecodingParams
 
-    answered = {"alpacaeval" if b == "alpacaeval2" else b for b in general["benchmarks"] if b != "gsm8k"}
+    from radis.benchmarks import response_sets
+
+    answered = set(response_sets(general["benchmarks"]))
     return set(DRIFT_SETS) <= answered and all(
         DecodingParams.from_config(general[s]["decoding"]).greedy
         and (s != "mtbench" or general[s].get("temperatures", "fastchat") == "greedy") for s in DRIFT_SETS)
@@ -154,3 +156,27 @@ def measure_drift(backbone_dir: Path, model_dir: Path, answers: Sequence[dict], 
                               "nll_backbone_sum": float(nll_b[mine].sum()), "nll_model_sum": float(nll_m[mine].sum())}
             bar.update(len(batch))
     return results  # type: ignore[return-value]
+
+
+def drift(backbone_model: str, model: str, answers_dir: str, backbone: str, method: str, out: str,
+          settings: dict) -> None:
+    """``radis drift``: drift from backbone of one trained model along the backbone's greedy
+    general-ability answers (``{answers_dir}/{set}.responses.jsonl``)."""
+    import json
+
+    from radis.device import enforce_device
+    from radis.io import read_jsonl, write_json
+    from radis.provenance import config_hash, provenance
+
+    enforce_device("drift", settings)
+    answers = [a for name in DRIFT_SETS
+               for a in answers_from_responses(name, read_jsonl(Path(answers_dir) / f"{name}.responses.jsonl"))]
+    per_answer = measure_drift(Path(backbone_model), Path(model), answers, batch_size=settings["batch_size"],
+                               dtype=settings["dtype"], trust_remote_code=settings.get("trust_remote_code", False))
+    metrics = summarize(per_answer)
+    write_json(out, {
+        "backbone": backbone, "method": method, "metrics": metrics, "per_answer": per_answer,
+        "provenance": provenance(config_hash=config_hash(settings), settings=settings, backbone_model=backbone_model,
+                                 model=model, answers_dir=answers_dir),
+    })
+    print(json.dumps({k: v for k, v in metrics.items() if k != "per_set"}))

@@ -32,9 +32,20 @@ from typing import Any, Literal
 
 import yaml
 
+from radis.benchmarks import Benchmark, EvalFile
 from radis.io import atomic_path, write_jsonl, write_text
 
 #: lm-eval's builtin task name, used for ``source="hub"``.
+_GSM8K = "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data"
+FILES = (
+    EvalFile("gsm8k/test.jsonl", f"{_GSM8K}/test.jsonl",
+             "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14"),
+    EvalFile("gsm8k/train.jsonl", f"{_GSM8K}/train.jsonl",
+             "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465"),
+)
+#: scored by lm-eval in a job of its own (rule gsm8k), not by a judge
+BENCHMARKS = (Benchmark("gsm8k", "GSM8K", "strict_match", judged=False),)
+
 BUILTIN_TASK = "gsm8k"
 #: The local task's default name (distinct from the builtin one, so both can be indexed at once).
 LOCAL_TASK = "gsm8k_radis"
@@ -281,6 +292,29 @@ def run_gsm8k(
         "samples_path": str(samples_path),
         "seconds": round(seconds, 2),
     }
+
+
+def evaluate(model: str, data_dir: str, samples: str, work_dir: str, backbone: str, method: str, out: str,
+             settings: dict) -> None:
+    """``radis gsm8k``: one model's GSM8K cell through lm-eval."""
+    import json
+
+    from radis.benchmarks import data_file
+    from radis.device import enforce_device
+    from radis.evaluate.general import result_cell
+    from radis.io import write_json
+
+    enforce_device("gsm8k", settings)
+    g = settings["gsm8k"]
+    metrics = run_gsm8k(
+        Path(model), test_file=data_file(data_dir, "gsm8k", 0), train_file=data_file(data_dir, "gsm8k", 1),
+        limit=g.get("limit"), num_fewshot=g.get("num_fewshot", 5), apply_chat_template=g.get("apply_chat_template", True),
+        fewshot_as_multiturn=g.get("fewshot_as_multiturn", True), backend=settings["backend"],
+        batch_size=g.get("batch_size", 8), max_gen_toks=g.get("max_gen_toks"), seed=settings["seed"],
+        work_dir=Path(work_dir), samples_path=Path(samples), dtype=settings["dtype"],
+        tensor_parallel_size=settings.get("tensor_parallel_size", 1))
+    write_json(out, result_cell(backbone, method, "gsm8k", metrics, settings))
+    print(json.dumps(metrics))
 
 
 def _lm_eval_version() -> str:

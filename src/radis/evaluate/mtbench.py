@@ -31,7 +31,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from radis.benchmarks import Benchmark, EvalFile
 from radis.io import InputError, atomic_path, read_jsonl, write_text
+
+_FASTCHAT = "https://raw.githubusercontent.com/lm-sys/FastChat/0e6d3e4beaab66f4d3f93db72541a4abab8af28d/fastchat/llm_judge/data"
+FILES = (
+    EvalFile("mt_bench/question.jsonl", f"{_FASTCHAT}/mt_bench/question.jsonl",
+             "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7"),
+    EvalFile("mt_bench/judge_prompts.jsonl", f"{_FASTCHAT}/judge_prompts.jsonl",
+             "fd283293406d024f44c174b094ef48031d0687a4682fd3a56b29b138f80281b6"),
+    EvalFile("mt_bench/reference_answer/gpt-4.jsonl", f"{_FASTCHAT}/mt_bench/reference_answer/gpt-4.jsonl",
+             "f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f"),
+)
+BENCHMARKS = (Benchmark("mtbench", "MT-Bench", "score"),)
 
 #: FastChat ``common.NEED_REF_CATS``: categories judged against the GPT-4 reference answer.
 NEED_REF_CATS = ("math", "reasoning", "coding", "arena-hard-200")
@@ -195,6 +207,17 @@ def generate_answers(generator, questions: Sequence[dict], params, temperatures:
 # Judging
 
 
+def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
+    """Answers to a seeded subset of the questions (``settings["limit"]``), at FastChat's per-category
+    temperatures unless ``settings["temperatures"]`` is ``greedy``."""
+    from radis.config import DecodingParams
+    from radis.data import subset
+
+    questions = subset(load_questions(Path(data_dir) / FILES[0].path), settings["limit"], seed)
+    return generate_answers(generator, questions, DecodingParams.from_config(settings["decoding"]),
+                            settings.get("temperatures") or "fastchat")
+
+
 def judge_name(category: str, turn: int) -> str:
     """The FastChat single-grading prompt for a category and turn (1 or 2)."""
     name = "single-math-v1" if category in NEED_REF_CATS else "single-v1"
@@ -314,6 +337,26 @@ def judge_by_logprobs(answers: Sequence[dict], judge_prompts: dict[str, dict], r
     return [{"question_id": item["question_id"], "category": item["category"], "turn": item["turn"],
              "judge": item["judge"], "user_prompt": item["request"]["messages"][-1]["content"], **rating}
             for item, rating in zip(items, ratings)]
+
+
+def judge_responses(benchmark: Benchmark, answers: list[dict], judging) -> dict:
+    """The MT-Bench score of one model's answers: the judge writes ``[[n]]`` (scoring ``text``) or
+    the rating is read off its log-probabilities (scoring ``logprobs``)."""
+    client = judging.client()
+    prompts = load_judge_prompts(judging.data_dir / FILES[1].path)
+    references = load_reference_answers(judging.data_dir / FILES[2].path)
+    scoring = judging.config.scoring
+    if scoring == "logprobs":
+        judgments = judge_by_logprobs(answers, prompts, references, client)
+    else:
+        judgments = judge(answers, prompts, references, client,
+                          max_tokens=judging.section.get("judge_max_tokens", JUDGE_MAX_TOKENS))
+    metrics = score(answers, judgments)
+    metrics["scoring"] = scoring
+    if metrics["score"] is None:
+        missing = "had no [[rating]]" if scoring == "text" else "had no rating among the top logprobs"
+        metrics["score"] = f"n/a: {metrics['n_parse_failures']} of {metrics['n_judgments']} judgments {missing}"
+    return {"metrics": metrics, "judge": judging.name, "details": judgments}
 
 
 def _mean(values: list[float]) -> float | None:

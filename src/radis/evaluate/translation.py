@@ -214,3 +214,71 @@ def translation_prompts(tokenizer, records: list[dict], instruction: int,
             Direction(r["src_lang"], r["tgt_lang"]), r["source"], instruction))])
         for r in records
     ]
+
+
+def translate(model: str, directions: list[str], data_dir: str, out_dir: str, settings: dict) -> None:
+    """``radis translate``: every test direction of one model in one job (the model is loaded once);
+    the translation is extracted from the reply (``evaluation.postprocess``) with the rules that fired."""
+    from radis.config import DecodingParams
+    from radis.device import enforce_device
+    from radis.generation import generator_from_settings, refuse_overlong_prompts
+    from radis.io import per_direction, read_jsonl, regroup, write_json, write_jsonl
+    from radis.provenance import config_hash, provenance
+
+    enforce_device("translate", settings)
+    ev, prompt_format = settings["evaluation"], settings.get("prompt_format")
+    jobs = per_direction(directions, data_dir, out_dir, ".hyp")
+    batches = [read_jsonl(data) for _, data, _, _ in jobs]
+    records = [r for batch in batches for r in batch]
+
+    def prompts(tokenizer, rs):
+        return translation_prompts(tokenizer, rs, ev["instruction"], prompt_format)
+
+    refuse_overlong_prompts(settings, model, prompts, records, "translate")
+    generator = generator_from_settings(settings, model)
+    generations = generator.generate(prompts(generator.tokenizer, records), DecodingParams.from_config(settings["decoding"]))
+    out = []
+    for r, g in zip(records, generations):
+        hypothesis, rules = extract_translation(g.text, ev["postprocess"])
+        out.append({**r, "output": g.text, "hypothesis": hypothesis, "extraction": rules,
+                    "generated_tokens": g.n_tokens, "finished": g.finished})
+    for (direction, _, out_path, meta_path), part in zip(jobs, regroup(out, batches)):
+        write_jsonl(out_path, part)
+        write_json(meta_path, provenance(model_dir=model, direction=str(direction), config_hash=config_hash(settings),
+                                         decoding=settings["decoding"], generation=settings["generation"], evaluation=ev,
+                                         prompt_format=(prompt_format or {}).get("name"), n=len(part)))
+
+
+def score(hypotheses: list[str], generation_meta: list[str], backbone: str, method: str, out: list[str],
+          settings: dict) -> None:
+    """``radis score``: every direction of one model in one job: COMET is loaded once (load_comet
+    caches it), and each direction still gets its own result file, the table cell."""
+    import json
+
+    from radis.device import enforce_device
+    from radis.io import InputError, read_json, read_jsonl, write_json
+    from radis.provenance import provenance
+
+    if not len(hypotheses) == len(generation_meta) == len(out):
+        raise InputError("score: give one --generation-meta and one --out per --hypotheses file, in the same order")
+    comet_gpus = settings.get("comet_gpus", 0) if settings["comet_model"] else 0
+    if comet_gpus and enforce_device("score (COMET on GPU)", settings) == "cpu":
+        comet_gpus = 0
+    for hyp_path, meta, out_path in zip(hypotheses, generation_meta, out):
+        rows = read_jsonl(hyp_path)
+        if not rows:
+            raise InputError(f"{hyp_path}: no hypotheses")
+        metrics = score_translations([r["source"] for r in rows], [r["hypothesis"] for r in rows],
+                                     [r["reference"] for r in rows], rows[0]["tgt_lang"],
+                                     comet_model=settings["comet_model"], comet_batch_size=settings["comet_batch_size"],
+                                     comet_gpus=comet_gpus)
+        write_json(out_path, {
+            "backbone": backbone, "method": method,
+            "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",
+            "metrics": {k: metrics[k] for k in ("bleu", "chrf", "comet")},
+            "n": len(rows),
+            "extraction": extraction_counts([r.get("extraction", []) for r in rows]),
+            "provenance": provenance(signatures={k: v for k, v in metrics.items() if k not in ("bleu", "chrf", "comet")},
+                                     generation=read_json(meta)),
+        })
+        print(out_path, json.dumps(metrics))

@@ -90,3 +90,18 @@ def check_prompts_fit(model_dir: str | Path, tokenizer, prompts: list[str], max_
             f"{step}: {len(over)} of {len(prompts)} prompt(s) do not fit the context of {model_dir} "
             f"({context} tokens, config.json) with decoding max_new_tokens {max_new_tokens}: {shown}; "
             "shorten or drop those records, or lower the step's decoding max_new_tokens")
+
+
+def generator_from_settings(settings: dict, model_dir: str | Path) -> Generator:
+    """The generator a step's settings ask for (``generation``, ``seed``, ``tensor_parallel_size``)."""
+    g = settings["generation"]
+    return load_generator(g["backend"], model_dir, batch_size=g["batch_size"], dtype=g["dtype"],
+                          tensor_parallel_size=settings.get("tensor_parallel_size", g.get("tensor_parallel_size", 1)),
+                          trust_remote_code=settings.get("trust_remote_code", False), seed=settings["seed"])
+
+
+def refuse_overlong_prompts(settings: dict, model: str | Path, build_prompts, records: list[dict], step: str) -> None:
+    """Refuse records whose prompt would not fit the model's context, before its weights load."""
+    tokenizer = load_tokenizer(model, settings.get("trust_remote_code", False))
+    check_prompts_fit(model, tokenizer, build_prompts(tokenizer, records), settings["decoding"]["max_new_tokens"],
+                      [r.get("id", f"record {i}") for i, r in enumerate(records)], step)

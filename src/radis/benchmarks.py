@@ -1,0 +1,106 @@
+"""The registry of general-ability benchmarks (paper §4.1, Table 3): one place that the config
+schema, the rules, the CLI, the evaluation dispatch, the plan and the tables all read.
+
+A benchmark lives in one module of :mod:`radis.evaluate` that declares, at module level:
+
+* ``BENCHMARKS``: its :class:`Benchmark` entries (AlpacaEval 1 and 2 are two entries of one module:
+  they share instructions and responses and differ in the reference they are compared with);
+* ``FILES``: its data files (:class:`EvalFile`), fetched once into ``results/data/general``;
+* for a judged benchmark, ``generate_responses(generator, data_dir, settings, seed)`` (the model's
+  responses, one record per item; ``settings``: the section's ``decoding``, ``limit`` and
+  ``temperatures``) and ``judge_responses(benchmark, responses, judging)`` (``{"metrics", "judge",
+  "details"}``; ``judging``: :class:`radis.evaluate.general.Judging`).
+
+The module's name is the benchmark's data set, its response set (``{module}.responses.jsonl``,
+written once per model by ``generate_general``) and its config section (``general.{module}``: its
+``limit``, ``decoding`` and ``judge``). So adding a benchmark is one new module and one config
+section; nothing else names it. A benchmark that is not judged (GSM8K, scored by lm-eval in a job
+of its own) has ``judged=False``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EvalFile:
+    """One data file of a benchmark: its path in the local layout (the upstream repository's), the
+    upstream file at a pinned commit and that file's sha256."""
+
+    path: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # key in general.benchmarks and of the result file {name}.json
+    column: str  # the paper's column header in Tables 3 and 5
+    metric: str  # the key of the result's metrics that the cell shows
+    judged: bool = True  # answered by generate_general and scored by judge_general
+    refusal: bool = False  # may be judged by the offline refusal matcher (judge: refusal)
+    reference: str | None = None  # AlpacaEval: the reference outputs' file (one of FILES)
+    module: str = ""  # filled by the registry: the radis.evaluate module that declares it
+
+    @property
+    def section(self) -> str:
+        """Its config section under ``general``, its data set and its response set."""
+        return self.module
+
+
+@functools.cache
+def _registry() -> tuple[dict[str, Benchmark], dict[str, tuple[EvalFile, ...]]]:
+    import importlib
+    import pkgutil
+    from dataclasses import replace
+
+    import radis.evaluate as package
+
+    benchmarks: dict[str, Benchmark] = {}
+    files: dict[str, tuple[EvalFile, ...]] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for benchmark in getattr(module, "BENCHMARKS", ()):
+            benchmarks[benchmark.name] = replace(benchmark, module=info.name)
+            files[info.name] = tuple(module.FILES)
+    return benchmarks, files
+
+
+def benchmarks() -> dict[str, Benchmark]:
+    """Every benchmark, by name."""
+    return _registry()[0]
+
+
+def benchmark(name: str) -> Benchmark:
+    try:
+        return benchmarks()[name]
+    except KeyError:
+        from radis.io import InputError
+
+        raise InputError(f"no benchmark {name!r} (known: {', '.join(benchmarks())})") from None
+
+
+def datasets() -> dict[str, tuple[EvalFile, ...]]:
+    """Every data set (a benchmark module) with its files."""
+    return _registry()[1]
+
+
+def response_sets(names) -> list[str]:
+    """The response sets the judged benchmarks among ``names`` read, sorted (AlpacaEval 1 and 2: one)."""
+    return sorted({benchmark(n).section for n in names if benchmark(n).judged})
+
+
+def module(name: str):
+    """The module that generates and judges benchmark ``name``, or response set ``name``."""
+    import importlib
+
+    return importlib.import_module(f"radis.evaluate.{benchmark(name).module if name in benchmarks() else name}")
+
+
+def data_file(data_dir, dataset: str, index: int = 0):
+    """The local path of a data set's ``index``-th file under ``data_dir`` (results/data/general)."""
+    from pathlib import Path
+
+    return Path(data_dir) / datasets()[dataset][index].path
