@@ -11,9 +11,8 @@ import shlex
 
 from radis.benchmarks import benchmarks
 from radis.languages import LANGUAGES, Direction, language_name
+from radis.layout import DRIFT_RESULT, GENERAL_RESULT, TABLE4_RESULT, TRANSLATION_RESULT
 from radis.tables import DRIFT_COLUMNS
-
-R = "results"
 
 
 def _language(column: str) -> str:
@@ -25,18 +24,18 @@ def _language(column: str) -> str:
 
 
 def _translation_file(backbone: str, method: str, direction: Direction) -> str:
-    return f"{R}/eval/{backbone}/{method}/translation/{direction}.json"
+    return TRANSLATION_RESULT.format(backbone=backbone, method=method, direction=direction)
 
 
 def _general_file(backbone: str, method: str, column: str) -> str:
     if column.strip().lower() in {c.lower() for c in DRIFT_COLUMNS}:  # Tables 3 and 5: drift from backbone
         if method == "base":
             raise ValueError("the backbone row is the reference of the drift columns: they have no result file")
-        return f"{R}/eval/{backbone}/{method}/drift.json"
+        return DRIFT_RESULT.format(backbone=backbone, method=method)
     wanted = column.strip().lower()
     for name, b in benchmarks().items():  # a Table 3 / Table 5 column or the benchmark's name
         if wanted in (name, b.column.lower()):
-            return f"{R}/eval/{backbone}/{method}/{name}.json"
+            return GENERAL_RESULT.format(backbone=backbone, method=method, benchmark=name)
     raise ValueError(f"unknown general-ability column {column!r} (known: "
                      + ", ".join(b.column for b in benchmarks().values()) + ")")
 
@@ -82,7 +81,7 @@ def _table4_file(backbone: str, method: str, column: str) -> str:
     wanted = column.strip().lower()
     if not any(wanted in (c.key.lower(), c.name.lower()) for c in CATEGORIES):
         raise ValueError(f"unknown Table 4 category {column!r} (known: " + ", ".join(c.name for c in CATEGORIES) + ")")
-    return f"{R}/analysis/{backbone}/rationale_categories.json"
+    return TABLE4_RESULT.format(backbone=backbone)
 
 
 def snakemake_command(targets: list[str], profile: str = "profiles/local", configfiles: list[str] | None = None,

@@ -24,7 +24,7 @@ rule table4:
         prompt=REPO / f"workflow/resources/prompts/{RATIONALE_PROMPT}.txt",
         judge_model=lambda w: [f"{R}/backbones/{j['serve']}"] if "serve" in (j := analysis_judge()[1]) else [],
     output:
-        result=f"{R}/analysis/{{backbone}}/rationale_categories.json",
+        result=TABLE4_RESULT,
         md=f"{R}/tables/table4-{{backbone}}.md",
         csv=report(f"{R}/tables/table4-{{backbone}}.csv", caption="../report/table4.rst", category="Tables"),
         tex=f"{R}/tables/table4-{{backbone}}.tex",

@@ -15,13 +15,13 @@ from radis.benchmarks import benchmark as benchmark_of, datasets, response_sets 
 from radis.methods import synthesis_kinds  # noqa: E402
 from radis.config import ConfigError, load_prompt_format, method_training, validate_config  # noqa: E402
 from radis.envs import interpreter, missing_interpreters, spec_file  # noqa: E402
+from radis.layout import DRIFT_RESULT, GENERAL_RESULT, R, TABLE4_RESULT, TRANSLATION_RESULT, model_dir  # noqa: E402
 
 try:
     validate_config(config)
 except ConfigError as e:
     raise WorkflowError(f"invalid configuration: {e}")
 
-R = "results"
 REPO = Path(workflow.basedir)
 
 # ---- stage environments (radis.envs; envs/{main,comet,vllm}.yaml) ---------------------------------
@@ -110,13 +110,6 @@ wildcard_constraints:
 def as_arg(obj):
     """A JSON value as one shell-quoted argument."""
     return shlex.quote(json.dumps(obj, sort_keys=True))
-
-
-def model_dir(backbone, method):
-    """`base` is the backbone untouched; every other method is its merged fine-tuned model."""
-    if method == "base":
-        return f"{R}/backbones/{backbone}"
-    return f"{R}/models/{backbone}/{method}/merged"
 
 
 def backbone_entry(backbone):
@@ -209,7 +202,7 @@ def prior_settings():
 
 def translation_cells(methods=None, prior=True):
     return model_cells(
-        f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.json",
+        TRANSLATION_RESULT,
         METHODS + EXTERNAL if methods is None else methods,
         prior=prior,
         direction=DIRECTIONS,

@@ -20,7 +20,7 @@ def drift_answers_dir(backbone):
 
 def drift_cells(methods):
     """One drift result per backbone × applicable trained method (the backbone row is the reference)."""
-    return [f"{R}/eval/{b}/{m}/drift.json" for b in BACKBONES for m in methods_of(b, methods)] if DRIFT["enabled"] else []
+    return [DRIFT_RESULT.format(backbone=b, method=m) for b in BACKBONES for m in methods_of(b, methods)] if DRIFT["enabled"] else []
 
 
 if DRIFT["enabled"] and not drift_reuses_responses():
@@ -64,10 +64,10 @@ if DRIFT["enabled"] and not drift_reuses_responses():
 rule drift:
     input:
         backbone=f"{R}/backbones/{{backbone}}",
-        model=f"{R}/models/{{backbone}}/{{method}}/merged",
+        model=model_dir("{backbone}", "{method}"),
         answers=lambda w: [f"{drift_answers_dir(w.backbone)}/{s}.responses.jsonl" for s in DRIFT_SETS],
     output:
-        f"{R}/eval/{{backbone}}/{{method}}/drift.json",
+        DRIFT_RESULT,
     params:
         settings=lambda w: as_arg(
             {

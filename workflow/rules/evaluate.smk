@@ -56,7 +56,7 @@ rule score_translation:
             f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.meta.json", direction=DIRECTIONS
         ),
     output:
-        expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.json", direction=DIRECTIONS),
+        expand(TRANSLATION_RESULT, direction=DIRECTIONS, allow_missing=True),
     params:
         settings=lambda w: as_arg(
             {

@@ -60,7 +60,7 @@ def judge_settings():
 
 def general_cells(methods=None, prior=True):
     return model_cells(
-        f"{R}/eval/{{backbone}}/{{method}}/{{benchmark}}.json",
+        GENERAL_RESULT,
         METHODS + EXTERNAL if methods is None else methods,
         prior=prior,
         benchmark=GENERAL["benchmarks"],
@@ -134,7 +134,7 @@ if JUDGED:
             data=[f for r in RESPONSE_SETS for f in general_files(r)],
             judge_models=[f"{R}/backbones/{j}" for j in served_judges()],
         output:
-            expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{benchmark}}.json", benchmark=JUDGED),
+            expand(GENERAL_RESULT, benchmark=JUDGED, allow_missing=True),
         params:
             settings=as_arg(judge_settings()),
             judge_models=" ".join(f"{j}={R}/backbones/{j}" for j in served_judges()),
@@ -160,7 +160,7 @@ rule gsm8k:
         model=lambda w: model_dir(w.backbone, w.method),
         data=general_files("gsm8k"),
     output:
-        result=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.json",
+        result=expand(GENERAL_RESULT, benchmark="gsm8k", allow_missing=True)[0],
         samples=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.samples.jsonl",
     params:
         settings=lambda w: as_arg(

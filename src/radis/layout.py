@@ -1,0 +1,24 @@
+"""The results layout: where each stage writes under ``results/``, in one place.
+
+The rules (workflow/rules/common.smk) expand these patterns into their outputs and ``radis cell``
+fills them to name the file behind one table cell, so both always agree.
+"""
+
+from __future__ import annotations
+
+R = "results"
+#: Tables 1, 2 and 5 (translation): one scored direction of one model
+TRANSLATION_RESULT = f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.json"
+#: Tables 3 and 5 (general ability): one benchmark of one model
+GENERAL_RESULT = f"{R}/eval/{{backbone}}/{{method}}/{{benchmark}}.json"
+#: Tables 3 and 5, drift from backbone (not in the paper): one trained model
+DRIFT_RESULT = f"{R}/eval/{{backbone}}/{{method}}/drift.json"
+#: Table 4: the rationale categories of one backbone's self-generated rationales
+TABLE4_RESULT = f"{R}/analysis/{{backbone}}/rationale_categories.json"
+
+
+def model_dir(backbone: str, method: str) -> str:
+    """`base` is the backbone untouched; every other method is its merged fine-tuned model."""
+    if method == "base":
+        return f"{R}/backbones/{backbone}"
+    return f"{R}/models/{backbone}/{method}/merged"
