@@ -162,7 +162,7 @@ def cmd_build_trainset(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from radis.train import train
+    from radis.training.trainer import train
 
     s = _settings(args.settings)
     enforce_device("train", s)
@@ -174,7 +174,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_merge(args) -> None:
-    from radis.train import merge
+    from radis.training.merge import merge
 
     s = _settings(args.settings)
     merge(Path(args.backbone), Path(args.adapter), Path(args.out), bf16=s["bf16"],
@@ -584,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     from radis.config import ConfigError
     from radis.io import sweep_temporaries
     from radis.judges.client import JudgeError, MissingKeyError
-    from radis.train import TrainingDiverged
+    from radis.training.trainer import TrainingDiverged
 
     args = build_parser().parse_args(argv)
     interrupt.install()  # SLURM's SIGTERM: a clean stop (temporaries removed), not a dead process
