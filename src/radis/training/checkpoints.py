@@ -70,4 +70,3 @@ def training_fingerprint(settings: dict, seed: int, features: list[Features], ba
     return config_hash({"settings": result_settings, "seed": seed, "n": len(features),
                         "data": config_hash([[f.input_ids, f.labels] for f in features]),
                         "backbone": backbone, "world_size": world_size})
-

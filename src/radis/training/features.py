@@ -67,4 +67,3 @@ def keep_whole_turns(features: list[Features], names: list[str], max_length: int
             f"({max_length} tokens) and would lose their end-of-turn token, e.g. {shown}; raise "
             "training.max_length, or set training.overlong: drop to leave them out (counted in the summary)")
     return [f for f in features if not f.lost_end_of_turn]
-

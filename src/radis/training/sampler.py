@@ -25,7 +25,6 @@ def gradient_accumulation(batch_size: int, micro_batch_size: int, world_size: in
     return batch_size // per_step
 
 
-
 def micro_batch_split(lengths: list[int], n_parts: int) -> list[int]:
     """Sizes of ``n_parts`` consecutive micro-batches of length-sorted examples (longest first)
     with the fewest padded tokens: each micro-batch pads to its first (longest) example.

@@ -41,7 +41,6 @@ class TrainingDiverged(RuntimeError):
     good checkpoint (a rerun with other settings, e.g. a lower learning rate, starts afresh)."""
 
 
-
 def _step_counter_class():
     from transformers import TrainerCallback
 
@@ -363,4 +362,3 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
                 backbone_dir=str(backbone_dir), backbone_identity=model_identity(backbone_dir), settings=settings,
                 seed=seed, summary=summary))
     return summary
-
