@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             f" ({a['note']})" if "note" in a else "")))
     if "tokens_per_s" in train:
         s = train["settings"]
-        rows.append(("training (radis.train, bf16)",
+        rows.append(("training (radis.training, bf16)",
                      (f"{train['tokens_per_s']:.0f} tokens/s ({train['target_tokens_per_s']:.0f} assistant tokens/s), "
                       f"{train['steps']} steps of {s['batch_size']}, LoRA r{s['lora']['r']}, gradient checkpointing "
                       f"{s['gradient_checkpointing']}, peak {train['peak_gpu_memory_gib']} GiB")))
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             mfu = 6 * n_params * train["tokens_per_s"] / (peak * 1e12)
             rows.append(("MFU (6 N tokens/s / peak)", f"{mfu:.2%} (LoRA-exact 4 N: {mfu * 4 / 6:.2%})"))
     else:
-        rows.append(("training (radis.train, bf16)", describe(train)))
+        rows.append(("training (radis.training, bf16)", describe(train)))
     if "tokens_per_s" in judge:
         rows.append((f"judge ({judge['server']} server)",
                      (f"first request {judge['first_latency_s']:.2f} s; {judge['requests']} concurrent requests x "

@@ -8,7 +8,7 @@
 1. synthesis: the hf backend against batched, left-padded ``model.generate`` on the same
    length-sorted batches and against transformers' continuous batching (``generate_batch``), on 64
    real rationale requests, with identical greedy outputs;
-2. training: radis.train.train against TRL's SFTTrainer (prompt-completion, completion-only loss,
+2. training: radis.training.trainer.train against TRL's SFTTrainer (prompt-completion, completion-only loss,
    padding-free) on the RaDis training set built from those rationales (same labels, batch, seed
    and steps), in one process and in two (DDP, gloo);
 3. DAG overhead: dry run of config/paper.yaml, no-op rerun of a finished run;

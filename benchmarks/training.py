@@ -1,4 +1,4 @@
-"""Benchmark 2: training throughput of ``radis.train.train`` against TRL's ``SFTTrainer``.
+"""Benchmark 2: training throughput of ``radis.training.trainer.train`` against TRL's ``SFTTrainer``.
 
 Both fine-tune the embedded model with the default config's LoRA settings on the same RaDis
 training set (real rationales from benchmark 1), with the same labels (the assistant reply through
@@ -89,7 +89,7 @@ def run(trainset: list[dict], rounds: int, report: Report, threads: int = 1) -> 
         report.add(section, f"{label}: trained tokens / steps, ours and TRL",
                    f"{ours['target_tokens']} / {ours['steps']}; {trl['target_tokens']} / {trl['steps']}",
                    "equal", ours["target_tokens"] == trl["target_tokens"] and ours["steps"] == trl["steps"])
-        report.add(section, f"{label}: radis.train.train, trained tokens/s", f"{median(tps['ours']):.1f}")
+        report.add(section, f"{label}: radis.training.trainer.train, trained tokens/s", f"{median(tps['ours']):.1f}")
         report.add(section, f"{label}: TRL SFTTrainer (padding-free, completion-only), trained tokens/s",
                    f"{median(tps['trl']):.1f}")
         report.add(section, f"{label}: ours / TRL (median over rounds, training loop)", f"{ratio:.2f}x", ">= 1.5x",

@@ -12,7 +12,7 @@ baseline); one process, or several under ``torch.distributed.run`` (DDP, gloo on
   per-sequence mask from the position ids with SDPA, so it is exact on CPU); no packing, which
   would merge examples and change the number per optimizer step;
 - LoRA through ``peft_config``, the same effective batch, epochs, learning rate, schedule and seeds
-  as ``radis.train.train``; the default shuffled sampler, whose per-step windows radis reproduces.
+  as ``radis.training.trainer.train``; the default shuffled sampler, whose per-step windows radis reproduces.
 
 Prints one JSON line per process (``{"trl": ...}``) with the loss curve and the training loop's time.
 """
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from trl import SFTConfig, SFTTrainer
 
     from radis.io import read_jsonl
-    from radis.train import gradient_accumulation
+    from radis.training.sampler import gradient_accumulation
 
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(args.backbone)

@@ -32,7 +32,7 @@ from radis.analysis.rationales import (
     sample_rationales,
     table4_result,
 )
-from radis.train import IGNORE_INDEX, build_features
+from radis.training.features import IGNORE_INDEX, build_features
 
 PROMPT = "workflow/resources/prompts/rationale_categories.txt"
 

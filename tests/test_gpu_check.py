@@ -91,7 +91,7 @@ def test_stages_run_end_to_end_at_toy_sizes(tmp_path, embedded_backbone):
     comet = stages["comet"]
     assert "sentences_per_s" in comet or "comet is not installed" in comet.get("skipped", ""), comet
     assert set(_json_lines(run.stdout)) == set(stages)
-    # Exit 1 while radis.train's gradient checkpointing fails with LoRA (the check reports it and
+    # Exit 1 while radis.training's gradient checkpointing fails with LoRA (the check reports it and
     # measures without); 0 once it works.
     expected = 1 if stages["train"].get("gradient_checkpointing_error") else 0
     assert run.returncode == expected, run.stdout[-3000:]

@@ -14,10 +14,12 @@ from radis.evaluate.gsm8k import (  # noqa: E402
     LOCAL_TASK,
     default_template,
     run_gsm8k,
-    subset_gsm8k,
     task_manager,
     write_task,
 )
+from scripts import load_script  # noqa: E402
+
+subset_gsm8k = load_script("make_demo_gsm8k").subset_gsm8k
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "workflow" / "resources" / "demo" / "gsm8k"

@@ -15,6 +15,7 @@ from radis.config import DecodingParams
 from radis.evaluate import mtbench
 from radis.generation import Generation
 from radis.io import InputError
+from scripts import load_script
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mt_bench"
 DEMO = Path(__file__).resolve().parents[1] / "workflow" / "resources" / "demo" / "mt_bench"
@@ -322,7 +323,8 @@ def test_shipped_demo_subset():
 
 @needs_data
 def test_demo_subset_is_reproducible_and_byte_identical(tmp_path):
-    chosen = mtbench.make_demo(DATA, tmp_path)
+    demo = load_script("make_demo_mtbench")
+    chosen = demo.make_demo(DATA, tmp_path)
     for rel in ("question.jsonl", "judge_prompts.jsonl", "reference_answer/gpt-4.jsonl"):
         assert (tmp_path / rel).read_bytes() == (DEMO / rel).read_bytes(), rel
     upstream = set((DATA / "question.jsonl").read_text(encoding="utf-8").splitlines())
@@ -330,5 +332,5 @@ def test_demo_subset_is_reproducible_and_byte_identical(tmp_path):
     assert all(line in upstream for line in shipped)
     assert [q["question_id"] for q in chosen] == [json.loads(line)["question_id"] for line in
                                                    (DEMO / "question.jsonl").read_text().splitlines()]
-    two = mtbench.subset_questions(DATA / "question.jsonl", tmp_path / "q2.jsonl", 2, seed=0)
+    two = demo.subset_questions(DATA / "question.jsonl", tmp_path / "q2.jsonl", 2, seed=0)
     assert len(two) == 16

@@ -62,7 +62,7 @@ def test_continuation_keeps_the_text_as_prompt_plus_reply_render(model, local_hu
 
 
 def test_label_mask_ends_with_the_models_end_of_turn(model):
-    from radis.train import IGNORE_INDEX, build_features
+    from radis.training.features import IGNORE_INDEX, build_features
 
     name, tok = model
     features = build_features(tok, [user(INSTRUCTION), assistant(REFERENCE + RATIONALE)], max_length=512)

@@ -70,7 +70,7 @@ def test_model_identity_follows_the_revision_not_the_build_time(tmp_path):
 
 
 def test_a_changed_backbone_never_resumes_an_old_adapter(tmp_path):
-    from radis.train import train
+    from radis.training.trainer import train
 
     backbone = _backbone(tmp_path / "backbone", "aaa")
     ckpt = tmp_path / "checkpoints"
@@ -116,7 +116,8 @@ def test_a_lower_micro_batch_after_an_oom_resumes_the_checkpoints(tmp_path):
 
     import shutil
 
-    from radis.train import HARDWARE_RECORD, train
+    from radis.training.checkpoints import HARDWARE_RECORD
+    from radis.training.trainer import train
 
     backbone = _backbone(tmp_path / "backbone", "aaa")
     whole = train(backbone, TRAINSET, SETTINGS, tmp_path / "whole", tmp_path / "ckpt-whole", seed=1)
@@ -183,7 +184,7 @@ def test_a_lower_generation_batch_size_keeps_finished_shards(tmp_path, monkeypat
 # --- item 3: a non-finite loss stops training ---------------------------------------------------
 
 def test_a_non_finite_loss_stops_training_naming_the_step_and_checkpoint(tmp_path):
-    from radis.train import TrainingDiverged, train
+    from radis.training.trainer import TrainingDiverged, train
 
     backbone = _backbone(tmp_path / "backbone", "aaa")
     exploding = {**SETTINGS, "learning_rate": 1e30, "lr_scheduler": "constant", "epochs": 3}
@@ -201,7 +202,8 @@ def test_a_non_finite_loss_stops_training_naming_the_step_and_checkpoint(tmp_pat
 def test_an_example_cut_before_its_end_of_turn_is_refused_or_dropped(tmp_path, no_model_load):
     from transformers import AutoTokenizer
 
-    from radis.train import build_features, train
+    from radis.training.features import build_features
+    from radis.training.trainer import train
 
     backbone = _backbone(tmp_path / "backbone", "aaa")
     tokenizer = AutoTokenizer.from_pretrained(backbone)
@@ -220,7 +222,7 @@ def test_an_example_cut_before_its_end_of_turn_is_refused_or_dropped(tmp_path, n
 
 
 def test_dropped_overlong_examples_are_counted(tmp_path):
-    from radis.train import train
+    from radis.training.trainer import train
 
     backbone = _backbone(tmp_path / "backbone", "aaa")
     long = {"id": "long-one", "messages": [user("Translate:\nx"), assistant("word " * 60)]}

@@ -5,7 +5,9 @@ from transformers import AutoTokenizer
 
 from radis.io import InputError
 from radis.prompts import assistant, user
-from radis.train import IGNORE_INDEX, build_features, gradient_accumulation, last_checkpoint
+from radis.training.checkpoints import last_checkpoint
+from radis.training.features import IGNORE_INDEX, build_features
+from radis.training.sampler import gradient_accumulation
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,8 @@ def test_train_resume_and_merge(embedded_backbone, tmp_path, finetuning):
 
     from safetensors.torch import load_file
 
-    from radis.train import merge, train
+    from radis.training.merge import merge
+    from radis.training.trainer import train
 
     settings = {**SETTINGS, "finetuning": finetuning}
     out, ckpt, merged = tmp_path / "adapter", tmp_path / "checkpoints", tmp_path / "merged"
@@ -105,7 +108,7 @@ def test_window_sampler_shards_one_window_per_step_over_processes(world_size):
     import torch
     from accelerate.data_loader import BatchSamplerShard
 
-    from radis.train import WindowSortedBatchSampler
+    from radis.training.sampler import WindowSortedBatchSampler
 
     lengths = [((i * 37) % 53) + 5 for i in range(48)]
     micro, accumulation, seed = 2, 3, 7

@@ -22,7 +22,7 @@ TRAINSET = [{"id": str(i), "messages": [user(f"Translate:\nHallo {i}"), assistan
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from radis.train import train
+    from radis.training.trainer import train
 
     root = tmp_path_factory.mktemp("curves")
     backbone = build_tiny_lm(root / "backbone")
@@ -47,7 +47,7 @@ def test_tensorboard_curves_are_written_under_the_jobs_runs_dir(trained):
 
 
 def test_no_tracker_writes_no_event_files(tmp_path):
-    from radis.train import train
+    from radis.training.trainer import train
 
     backbone = build_tiny_lm(tmp_path / "backbone")
     train(backbone, TRAINSET[:2], SETTINGS, tmp_path / "adapter", tmp_path / "checkpoints", seed=0,

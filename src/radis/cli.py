@@ -24,29 +24,6 @@ def _settings(text: str) -> dict:
         raise InputError(f"--settings is not JSON: {e}") from None
 
 
-def train(backbone: str, trainset: str, out: str, checkpoints: str, runs_dir: str | None, settings: dict) -> None:
-    from pathlib import Path
-
-    from radis.device import enforce_device
-    from radis.io import read_jsonl
-    from radis.train import train
-
-    enforce_device("train", settings)
-    summary = train(Path(backbone), read_jsonl(trainset), settings["training"], Path(out), Path(checkpoints),
-                    seed=settings["seed"], trust_remote_code=settings.get("trust_remote_code", False), source=trainset,
-                    report_to=settings.get("report_to"), runs_dir=Path(runs_dir) if runs_dir else None)
-    print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
-
-
-def merge(backbone: str, adapter: str, out: str, settings: dict) -> None:
-    from pathlib import Path
-
-    from radis.train import merge
-
-    merge(Path(backbone), Path(adapter), Path(out), bf16=settings["bf16"],
-          trust_remote_code=settings.get("trust_remote_code", False))
-
-
 def build_parser() -> argparse.ArgumentParser:
     from radis.benchmarks import benchmarks, datasets, response_sets
     from radis.methods import synthesis_kinds
@@ -77,10 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         settings)
     add("build-trainset", "radis.methods:write_trainset", "a method's training set (chat examples)",
         (["--data"], {"nargs": "+", **req}), (["--synth-dir"], {}), (["--out"], req), settings)
-    add("train", "radis.cli:train", "LoRA or full fine-tuning with resume",
+    add("train", "radis.training.trainer:fine_tune", "LoRA or full fine-tuning with resume",
         (["--backbone"], req), (["--trainset"], req), (["--out"], req), (["--checkpoints"], req),
         (["--runs-dir"], {"help": "where TensorBoard (settings report_to) writes the training curves"}), settings)
-    add("merge", "radis.cli:merge", "merge a LoRA adapter into its backbone",
+    add("merge", "radis.training.merge:merge_adapter", "merge a LoRA adapter into its backbone",
         (["--backbone"], req), (["--adapter"], req), (["--out"], req), settings)
     add("translate", "radis.evaluate.translation:translate", "greedy translation of the test sets",
         (["--model"], req), *per_direction, settings)
@@ -151,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from radis.config import ConfigError
     from radis.io import sweep_temporaries
     from radis.judges.client import JudgeError, MissingKeyError
-    from radis.train import TrainingDiverged
+    from radis.training.trainer import TrainingDiverged
 
     args = build_parser().parse_args(argv)
     interrupt.install()  # SLURM's SIGTERM: a clean stop (temporaries removed), not a dead process

@@ -2,7 +2,7 @@
 
 Why: a run that did not learn (a loss that never moved) or diverged shows here before any table is
 read. The curves come from each training job's own record, the Trainer's log history that
-:func:`radis.train.train` keeps in the adapter's ``radis_provenance.json`` (``summary.loss_curve``,
+:func:`radis.training.trainer.train` keeps in the adapter's ``radis_provenance.json`` (``summary.loss_curve``,
 one loss per optimizer step, a resumed run's earlier steps included), so the figure needs no tracker;
 ``training.report_to`` (TensorBoard) is for watching a run while it trains.
 """

@@ -60,3 +60,14 @@ class Direction:
 
     def __str__(self) -> str:
         return f"{self.src}-{self.tgt}"
+
+
+def parse_direction(text: str) -> Direction:
+    """A direction given by a user (a CLI argument, a file name): a bad one is an input error, which
+    the CLI reports in one line, without a traceback."""
+    from radis.io import InputError
+
+    try:
+        return Direction.parse(text)
+    except ValueError as e:
+        raise InputError(str(e)) from None

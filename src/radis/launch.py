@@ -2,7 +2,7 @@
 
 A SLURM job of the train rule gets N GPUs (the profile's ``gpu`` resource, paper: 4×A100 80GB).
 Data-parallel training then runs one process per GPU under ``accelerate launch``, with plain DDP
-(LoRA) or DeepSpeed ZeRO-2/3 (full fine-tuning) (``config/accelerate/``). ``radis.train`` needs nothing else: it reads
+(LoRA) or DeepSpeed ZeRO-2/3 (full fine-tuning) (``config/accelerate/``). ``radis.training`` needs nothing else: it reads
 ``WORLD_SIZE`` to keep the effective batch (micro batch × GPUs × accumulation = batch_size).
 
 The launcher is chosen when the job runs, not when the DAG is planned (``python -m radis.launch``):

@@ -18,8 +18,8 @@ def synth_dir_arg(w):
 
 def training_settings(method):
     """A method's training settings without `report_to`: where its curves are logged changes nothing
-    that is learned, so it stays out of the settings that key checkpoints (radis.train) and goes
-    to the job beside them."""
+    that is learned, so it stays out of the settings that key checkpoints (radis.training.checkpoints)
+    and goes to the job beside them."""
     return {k: v for k, v in method_training(config, method).items() if k != "report_to"}
 
 

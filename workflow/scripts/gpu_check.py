@@ -16,7 +16,7 @@ embedded model exercises the same code paths):
    vllm_server; --judge-server builtin for the builtin server): one chat completion through the
    judge client (radis.judges.client) and its latency, then --judge-requests concurrent requests
    of --judge-max-tokens tokens each: completion tokens/s and requests/s;
-4. radis.train.train: LoRA r16, bf16, on a small training set built from the same data:
+4. radis.training.trainer.train: LoRA r16, bf16, on a small training set built from the same data:
    trained tokens/s (the Trainer's loop; non-padding tokens) and peak GPU memory;
 5. COMET (radis.evaluate.translation.score_translations on the GPU) of --comet-sentences
    sentence pairs: sentences/s. The model: --comet-model (a local checkpoint, e.g. of
@@ -262,7 +262,8 @@ def stage_train(args, workdir: Path, tag: str = "train") -> dict:
     from transformers import AutoTokenizer
 
     from radis.methods import build_trainset
-    from radis.train import build_features, train
+    from radis.training.features import build_features
+    from radis.training.trainer import train
 
     model = stage_model(args, workdir)
     records = json.loads((workdir / "requests.json").read_text())
@@ -513,7 +514,7 @@ def run_one(name: str, args, workdir: Path, deadline: float) -> dict:
         error = result["error"]
         result = launch_stage(name, retry, workdir, python, min(STAGE_LIMITS[name], left))
         result["gradient_checkpointing_error"] = (
-            f"{error} -- with training.gradient_checkpointing (as in config/paper.yaml) radis.train "
+            f"{error} -- with training.gradient_checkpointing (as in config/paper.yaml) radis.training "
             "computes no gradients for a LoRA model: pass gradient_checkpointing_kwargs="
             "{'use_reentrant': False} to TrainingArguments; these figures are without checkpointing")
     return result

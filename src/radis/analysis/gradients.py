@@ -29,7 +29,7 @@ from typing import Any
 
 from radis.analysis.rationales import direction_seed, direction_of
 from radis.prompts import assistant, render_conversation, render_generation_prompt, user
-from radis.train import IGNORE_INDEX, build_features
+from radis.training.features import IGNORE_INDEX, build_features
 
 METHODS = ("seqkd", "radis")
 METHOD_LABELS = {"seqkd": "Seq-KD", "radis": "RaDis"}

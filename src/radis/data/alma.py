@@ -32,7 +32,7 @@ from typing import Any
 
 from radis.data import subset
 from radis.io import InputError, read_json, write_jsonl
-from radis.languages import Direction
+from radis.languages import Direction, parse_direction
 
 SPLITS = ("train", "valid", "test")
 #: Our split names → the hub's split names.
@@ -218,7 +218,7 @@ def prepare_direction(direction: str, split: str, out: str, settings: dict) -> N
     checked against ``data.sha256`` where it pins the file, subset and written as JSONL."""
     import sys
 
-    direction_ = Direction.parse(direction)
+    direction_ = parse_direction(direction)
     sums = settings.get("sha256") or {}
     if settings["source"] == "mirror":
         if not sums:

@@ -13,7 +13,7 @@ the backbone and the trained model (one forward pass per answer per model):
   per token: how much less likely the backbone's behaviour became.
 
 Both are 0 for a model equal to its backbone. Answer tokens are the assistant reply through its
-end-of-turn token, as training scores them (:func:`radis.train.build_features`), after the prompt
+end-of-turn token, as training scores them (:func:`radis.training.features.build_features`), after the prompt
 rendered with the chat template. Means are over all answer tokens of all answers (long answers
 weigh more), overall and per prompt set. Not in the paper.
 """
@@ -118,7 +118,7 @@ def measure_drift(backbone_dir: Path, model_dir: Path, answers: Sequence[dict], 
     from transformers import AutoTokenizer
 
     from radis.prompts import assistant, user
-    from radis.train import IGNORE_INDEX, build_features
+    from radis.training.features import IGNORE_INDEX, build_features
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)

@@ -120,10 +120,9 @@ def judge_all(judged: dict[str, dict], responses_dir: Path, data_dir: Path, cach
                     name, judge_spec, judge_model_dirs.get(judge_spec.get("serve", "")),
                     work_dir / f"{name}-server.log"))
             responses = read_jsonl(responses_dir / f"{spec['responses']}.responses.jsonl")
-            judging = Judging(name, judge_spec, spec["section"], Path(data_dir), Path(cache_dir), endpoints.get(name),
-                              work_dir / benchmark, cell, judge_model_dirs.get((judge_spec or {}).get("serve", "")))
-            results[benchmark] = benchmarks.module(benchmark).judge_responses(
-                benchmarks.benchmark(benchmark), responses, judging)
+            results[benchmark] = judge(benchmark, responses, data_dir, spec, cache_dir, endpoints.get(name),
+                                       work_dir / benchmark, cell,
+                                       judge_model_dir=judge_model_dirs.get((judge_spec or {}).get("serve", "")))
     return results
 
 
@@ -148,3 +147,11 @@ def judge_endpoint(name: str, judge: dict, judge_model_dir: str | None, log_path
     else:
         yield judge.get("base_url")
 
+
+def judge(benchmark: str, responses: list[dict], data_dir: Path, settings: dict, cache_dir: Path,
+          base_url: str | None, work_dir: Path, cell: str, judge_model_dir: str | None = None) -> dict:
+    """Judge one model's responses to one benchmark by its module's ``judge_responses``; returns
+    ``{"metrics", "judge", "details"}``. ``settings``: ``{"judge_name", "judge", "section"}``."""
+    judging = Judging(settings["judge_name"], settings["judge"], settings["section"], Path(data_dir), Path(cache_dir),
+                      base_url, Path(work_dir), cell, judge_model_dir)
+    return benchmarks.module(benchmark).judge_responses(benchmarks.benchmark(benchmark), responses, judging)

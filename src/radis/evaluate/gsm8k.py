@@ -13,19 +13,11 @@ Data come either from local JSON Lines files (``source="local"``: the shipped de
 Chat-template flags change GSM8K scores a lot, so ``apply_chat_template`` and
 ``fewshot_as_multiturn`` are explicit arguments and are recorded in the result, together with a
 hash of the chat template actually applied and the effective generation settings.
-
-Command line (used to build the shipped demo subset)::
-
-    python -m radis.evaluate.gsm8k subset --src ../shared/data/gsm8k/test.jsonl \\
-        --dst workflow/resources/demo/gsm8k/test.jsonl --n 8 --seed 0
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import random
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -33,9 +25,8 @@ from typing import Any, Literal
 import yaml
 
 from radis.benchmarks import Benchmark, EvalFile
-from radis.io import atomic_path, write_jsonl, write_text
+from radis.io import write_jsonl, write_text
 
-#: lm-eval's builtin task name, used for ``source="hub"``.
 _GSM8K = "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data"
 FILES = (
     EvalFile("gsm8k/test.jsonl", f"{_GSM8K}/test.jsonl",
@@ -46,6 +37,7 @@ FILES = (
 #: scored by lm-eval in a job of its own (rule gsm8k), not by a judge
 BENCHMARKS = (Benchmark("gsm8k", "GSM8K", "strict_match", judged=False),)
 
+#: lm-eval's builtin task name, used for ``source="hub"``.
 BUILTIN_TASK = "gsm8k"
 #: The local task's default name (distinct from the builtin one, so both can be indexed at once).
 LOCAL_TASK = "gsm8k_radis"
@@ -321,67 +313,3 @@ def _lm_eval_version() -> str:
     from importlib.metadata import version
 
     return version("lm_eval")
-
-
-# ------------------------------------------------------------------------------------------- subset
-
-
-def subset_gsm8k(
-    src: Path,
-    dst: Path,
-    n: int,
-    seed: int,
-    *,
-    max_question_chars: int = 200,
-    max_answer_chars: int = 250,
-) -> list[int]:
-    """Copy ``n`` seeded short problems of ``src`` (GSM8K JSON Lines) to ``dst``; return their
-    0-based line indices in ``src``.
-
-    Short: question at most ``max_question_chars`` and answer at most ``max_answer_chars``
-    characters. The sample is ``random.Random(seed).sample`` over the indices of the short
-    problems, kept in file order; lines are copied byte for byte, so the output is deterministic.
-    """
-    lines = Path(src).read_bytes().splitlines(keepends=True)
-    short = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        rec = json.loads(line)
-        if len(rec["question"]) <= max_question_chars and len(rec["answer"]) <= max_answer_chars:
-            short.append(i)
-    if len(short) < n:
-        raise ValueError(f"{src}: only {len(short)} short problems, {n} requested")
-    chosen = sorted(random.Random(seed).sample(short, n))
-    with atomic_path(dst) as tmp, open(tmp, "wb") as fh:
-        for i in chosen:
-            line = lines[i]
-            fh.write(line if line.endswith(b"\n") else line + b"\n")
-    return chosen
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m radis.evaluate.gsm8k", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("subset", help="copy n seeded short problems of a GSM8K JSONL file")
-    s.add_argument("--src", type=Path, required=True)
-    s.add_argument("--dst", type=Path, required=True)
-    s.add_argument("--n", type=int, required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--max-question-chars", type=int, default=200)
-    s.add_argument("--max-answer-chars", type=int, default=250)
-    args = p.parse_args(argv)
-    if args.cmd == "subset":
-        idx = subset_gsm8k(
-            args.src, args.dst, args.n, args.seed,
-            max_question_chars=args.max_question_chars, max_answer_chars=args.max_answer_chars,
-        )
-        print(f"wrote {len(idx)} problems to {args.dst} (source lines {idx})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -98,17 +98,14 @@ def write_trainset(data: list[str], synth_dir: str | None, out: str, settings: d
     (``data``: ``{direction}.jsonl`` files) joined with what was synthesized for it (``synth_dir``)."""
     from pathlib import Path
 
-    from radis.io import InputError, read_jsonl, write_jsonl
-    from radis.languages import Direction
+    from radis.io import read_jsonl, write_jsonl
+    from radis.languages import parse_direction
     from radis.synth import with_instructions
 
     kind = synth_kind(settings["builder"])
     records = []
     for data_path in data:
-        try:
-            direction = Direction.parse(Path(data_path).stem)
-        except ValueError as e:
-            raise InputError(str(e)) from None
+        direction = parse_direction(Path(data_path).stem)
         if kind is None:
             records += with_instructions(read_jsonl(data_path), direction, settings["seed"])
         else:

@@ -1,18 +1,9 @@
-"""Fine-tuning (LoRA or full) with loss on assistant tokens only, checkpoints, resume, and merge.
+"""One training run: the Trainer, its safeguards, and what it writes.
 
 One trainer for every method: the methods differ only in their training sets (radis.methods).
-Loss covers the assistant's reply through its end-of-turn token: chat models whose pad token is
-their eos would otherwise never learn to stop, so labels are built explicitly from character
-offsets rather than from the padding mask.
-
-Speed without changing what is learned (benchmarks/run.py measures it against a plain Trainer):
-each optimizer step gets the very examples that transformers' own shuffled loader gives it with
-the same seed (the same permutation, cut into the same windows), but inside the window the examples are sorted by length and split into micro-batches so that little
-padding is computed; the loss is normalised by the window's target tokens, so the gradient is the
-same whatever the split. Logits are computed only where a label is learned (the 49k-vocabulary
-head and its softmax are a fifth of the compute of a small model, and prompts are half the tokens).
-On CPU no padding is computed at all: a micro-batch runs as its sequences laid end to end, with
-position ids restarting per sequence and attention confined to each (``segment_attention``).
+A run stops where going on would lose what was learned: a non-finite loss raises
+:class:`TrainingDiverged` before that step is checkpointed, SIGTERM ends the step with a
+checkpoint to resume from, and no adapter is written unless training finished.
 """
 
 from __future__ import annotations
@@ -21,289 +12,33 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from radis import interrupt
 from radis.config import split_hardware
-from radis.io import InputError, atomic_dir, write_json, write_text
-from radis.prompts import render_conversation, render_generation_prompt
-from radis.provenance import config_hash, model_identity, provenance
-
-IGNORE_INDEX = -100
-#: what ``training.overlong`` may say about an example whose end-of-turn token lies past max_length
-OVERLONG = ("error", "drop")
-#: written into every checkpoint: the hardware settings (radis.config.HARDWARE_SETTINGS) it was made with
-HARDWARE_RECORD = "radis_hardware.json"
+from radis.io import InputError, atomic_dir, write_json
+from radis.provenance import model_identity, provenance
+from radis.training.attention import (
+    SEGMENT_ATTENTION,
+    PaddingCounter,
+    TargetCollator,
+    register_segment_attention,
+    target_only_logits_ok,
+)
+from radis.training.checkpoints import (
+    HARDWARE_RECORD,
+    last_checkpoint,
+    last_complete_checkpoint,
+    training_fingerprint,
+)
+from radis.training.features import IGNORE_INDEX, build_features, keep_whole_turns
+from radis.training.sampler import WindowSortedBatchSampler, gradient_accumulation
 
 
 class TrainingDiverged(RuntimeError):
     """The loss or gradient norm stopped being finite; the message names the step and the last
     good checkpoint (a rerun with other settings, e.g. a lower learning rate, starts afresh)."""
-
-
-@dataclass(frozen=True)
-class Features:
-    input_ids: list[int]
-    labels: list[int]
-    truncated: bool
-    #: cut before its end-of-turn token: trained on, the model would never learn to stop there
-    lost_end_of_turn: bool = False
-
-    @property
-    def n_target(self) -> int:
-        return sum(1 for label in self.labels if label != IGNORE_INDEX)
-
-
-def build_features(tokenizer, messages: list[dict], max_length: int) -> Features:
-    """Token ids and labels of one chat example: labels are the ids of the last assistant turn
-    (its content and the end-of-turn token), ``IGNORE_INDEX`` everywhere else."""
-    prompt = render_generation_prompt(tokenizer, messages[:-1])
-    full = render_conversation(tokenizer, messages)
-    if not full.startswith(prompt):
-        raise ValueError("the chat template renders the prompt differently inside the full conversation")
-    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
-    ids = enc["input_ids"]
-    labels = [tok if start >= len(prompt) else IGNORE_INDEX for tok, (start, _) in zip(ids, enc["offset_mapping"])]
-    eos = tokenizer.eos_token_id
-    ends = [i for i, tok in enumerate(ids) if tok == eos and labels[i] != IGNORE_INDEX]
-    if not ends:
-        raise ValueError(f"the chat template does not close the assistant turn with eos {tokenizer.eos_token!r}")
-    labels[ends[-1] + 1:] = [IGNORE_INDEX] * (len(labels) - ends[-1] - 1)  # template text after the turn
-    truncated = len(ids) > max_length
-    return Features(ids[:max_length], labels[:max_length], truncated, lost_end_of_turn=ends[-1] >= max_length)
-
-
-def keep_whole_turns(features: list[Features], names: list[str], max_length: int, overlong: str,
-                     source: str) -> list[Features]:
-    """The examples to train on: those that keep their end-of-turn token within ``max_length``.
-
-    Cutting an example's end of turn teaches the model a reply that never ends, so such examples
-    are refused (``overlong: error``, one message before the model loads) or left out and counted
-    (``overlong: drop``). A cut in template text after the end of turn is harmless and kept."""
-    if overlong not in OVERLONG:
-        raise InputError(f"training.overlong must be one of {', '.join(OVERLONG)}, not {overlong!r}")
-    cut = [name for name, f in zip(names, features, strict=True) if f.lost_end_of_turn]
-    if cut and overlong == "error":
-        shown = ", ".join(cut[:3])
-        raise InputError(
-            f"{source}: {len(cut)} of {len(features)} example(s) are longer than training.max_length "
-            f"({max_length} tokens) and would lose their end-of-turn token, e.g. {shown}; raise "
-            "training.max_length, or set training.overlong: drop to leave them out (counted in the summary)")
-    return [f for f in features if not f.lost_end_of_turn]
-
-
-def gradient_accumulation(batch_size: int, micro_batch_size: int, world_size: int) -> int:
-    """Steps to accumulate so that micro × devices × steps equals the effective batch exactly."""
-    per_step = micro_batch_size * world_size
-    if batch_size % per_step:
-        raise InputError(
-            f"training.batch_size {batch_size} is not a multiple of micro_batch_size {micro_batch_size} "
-            f"× {world_size} device(s)"
-        )
-    return batch_size // per_step
-
-
-def checkpoint_complete(checkpoint: Path) -> bool:
-    """Whether the Trainer finished writing ``checkpoint``: it writes ``trainer_state.json`` last
-    (after weights, optimizer, scheduler and RNG states), so a job killed while saving leaves a
-    directory without it, or with a truncated one."""
-    try:
-        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-        return isinstance(state["global_step"], int)
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def last_checkpoint(checkpoint_dir: Path, fingerprint: str) -> str | None:
-    """The checkpoint to resume from, if it was written by a run with the same settings.
-
-    Checkpoints of a run with other settings (the fingerprint file differs) are discarded, so a
-    changed learning rate never resumes a stale optimizer state; so are checkpoints that a killed
-    job left half-written (:func:`checkpoint_complete`), so the resume starts from the last whole one.
-    """
-    from transformers.trainer_utils import get_last_checkpoint
-
-    stamp = checkpoint_dir / "fingerprint.txt"
-    if checkpoint_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
-        shutil.rmtree(checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    write_text(stamp, fingerprint + "\n")
-    while (last := get_last_checkpoint(str(checkpoint_dir))) is not None and not checkpoint_complete(last):
-        shutil.rmtree(last)
-    return last
-
-
-def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
-    """The newest checkpoint that was written whole (a resume would start there), or None."""
-    steps = sorted(((int(p.name.split("-")[-1]), p) for p in Path(checkpoint_dir).glob("checkpoint-*")
-                    if p.name.split("-")[-1].isdigit() and checkpoint_complete(p)), reverse=True)
-    return str(steps[0][1]) if steps else None
-
-
-def training_fingerprint(settings: dict, seed: int, features: list[Features], backbone: str,
-                         world_size: int | None = None) -> str:
-    """What a checkpoint must share with a run to be resumed by it: the settings that change what
-    is learned (not the hardware ones of radis.config.HARDWARE_SETTINGS: a lower micro-batch after
-    an out-of-memory error keeps the checkpoints), the seed, the tokenised examples and the
-    backbone's identity (radis.provenance.model_identity: a revision bump with the same tokenizer
-    must not merge an old adapter into a new backbone). ``world_size`` where the checkpoint format
-    depends on it (DeepSpeed ZeRO shards the optimizer state per process)."""
-    result_settings, _ = split_hardware(settings, "training")
-    return config_hash({"settings": result_settings, "seed": seed, "n": len(features),
-                        "data": config_hash([[f.input_ids, f.labels] for f in features]),
-                        "backbone": backbone, "world_size": world_size})
-
-
-def micro_batch_split(lengths: list[int], n_parts: int) -> list[int]:
-    """Sizes of ``n_parts`` consecutive micro-batches of length-sorted examples (longest first)
-    with the fewest padded tokens: each micro-batch pads to its first (longest) example.
-
-    No micro-batch holds more padded tokens than ``ceil(len/n_parts)`` copies of the longest
-    example, the most a fixed-size split could need, so memory never grows.
-    """
-    n = len(lengths)
-    if not 1 <= n_parts <= n:
-        raise ValueError(f"cannot split {n} examples into {n_parts} micro-batches")
-    cap = math.ceil(n / n_parts) * lengths[0]
-    inf = float("inf")
-    # cost[k][i]: fewest padded tokens for the first i examples in k micro-batches
-    cost = [[inf] * (n + 1) for _ in range(n_parts + 1)]
-    cut = [[0] * (n + 1) for _ in range(n_parts + 1)]
-    cost[0][0] = 0
-    for k in range(1, n_parts + 1):
-        for i in range(k, n - (n_parts - k) + 1):
-            for j in range(k - 1, i):  # the k-th micro-batch is examples j..i-1, padded to lengths[j]
-                tokens = (i - j) * lengths[j]
-                if tokens <= cap and cost[k - 1][j] + tokens < cost[k][i]:
-                    cost[k][i], cut[k][i] = cost[k - 1][j] + tokens, j
-    sizes, i = [], n
-    for k in range(n_parts, 0, -1):
-        sizes.append(i - cut[k][i])
-        i = cut[k][i]
-    return sizes[::-1]
-
-
-class WindowSortedBatchSampler:
-    """Micro-batches whose optimizer steps see the same examples as a shuffled loader would.
-
-    Per epoch the permutation of the Trainer's own seeded sampler (``randperm`` seeded with
-    ``data_seed + epoch``) is cut into windows of ``micro_batch_size × accumulation × world_size``
-    examples (one optimizer step each, over all processes); within a window the examples are sorted
-    by length and split by :func:`micro_batch_split`. The number of micro-batches per window, and so
-    the step count, equals that of a plain loader (``ceil(window / micro_batch_size)``).
-
-    With several processes (DDP on the paper's 4 GPUs) every process builds the same sequence and
-    accelerate's ``BatchSamplerShard`` deals micro-batch ``i`` to process ``i % world_size``, so each
-    optimizer step still sees exactly one window, length-sorted, on every GPU; the loss is
-    normalised by the window's target tokens across processes, so the gradient does not depend on
-    the split.
-    """
-
-    def __init__(self, lengths: list[int], micro_batch_size: int, accumulation: int, seed: int,
-                 world_size: int = 1):
-        self.lengths, self.micro, self.seed = lengths, micro_batch_size, seed
-        self.window = micro_batch_size * accumulation * world_size
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.micro)
-
-    def __iter__(self):
-        import torch
-
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(len(self.lengths), generator=generator).tolist()
-        for start in range(0, len(order), self.window):
-            window = sorted(order[start:start + self.window], key=lambda i: -self.lengths[i])
-            sizes = micro_batch_split([self.lengths[i] for i in window], math.ceil(len(window) / self.micro))
-            for size in sizes:
-                yield window[:size]
-                window = window[size:]
-
-
-#: architectures whose logits are exactly ``lm_head(final hidden state)`` (no soft-capping, no
-#: scaling), so computing them only at labelled positions gives the same loss.
-PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
-#: attention implementation name of :func:`segment_attention`
-SEGMENT_ATTENTION = "radis_segments"
-
-
-def _target_only_logits_ok(model) -> bool:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = getattr(base, "config", None)
-    return (getattr(config, "model_type", None) in PLAIN_HEAD_MODEL_TYPES
-            and hasattr(base, "get_decoder") and base.get_output_embeddings() is not None
-            and not getattr(config, "final_logit_softcapping", None) and not getattr(config, "logit_scale", None))
-
-
-def segment_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None,
-                      segment_lengths=None, **kwargs):
-    """SDPA over unpadded sequences laid end to end: causal attention within each segment only,
-    exactly what each sequence gets on its own row. Without ``segment_lengths`` it is plain SDPA."""
-    import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    if segment_lengths is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
-    parts = zip(query.split(segment_lengths, dim=2), key.split(segment_lengths, dim=2),
-                value.split(segment_lengths, dim=2))
-    outs = [sdpa_attention_forward(module, q, k, v, None, dropout=dropout, scaling=scaling, is_causal=True)[0]
-            for q, k, v in parts]
-    return torch.cat(outs, dim=1), None
-
-
-def _register_segment_attention() -> None:
-    """Make :func:`segment_attention` selectable by name, with the masks SDPA gets."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    AttentionInterface.register(SEGMENT_ATTENTION, segment_attention)
-    AttentionMaskInterface.register(SEGMENT_ATTENTION, sdpa_mask)
-
-
-class PaddingCounter:
-    """Wraps a collator and counts real and padded tokens (reported as padding waste)."""
-
-    def __init__(self, collator):
-        self.collator, self.real, self.padded = collator, 0, 0
-
-    def __call__(self, examples):
-        batch = self.collator(examples)
-        self.real += int(batch["attention_mask"].sum())
-        self.padded += batch["input_ids"].numel()
-        return batch
-
-    @property
-    def waste(self) -> float:
-        return 1 - self.real / self.padded if self.padded else 0.0
-
-
-class TargetCollator(PaddingCounter):
-    """The padding collator plus, worked out here on the CPU (so that a training step never waits
-    for the GPU to find them), the positions whose next token is learned and those tokens:
-    ``radis_index`` into the flattened batch (or, ``unpadded``, into its real tokens end to end),
-    ``radis_targets``, and ``radis_lengths`` of the sequences."""
-
-    unpadded = False
-
-    def __call__(self, examples):
-        import torch
-
-        batch = super().__call__(examples)
-        real = batch["attention_mask"].bool()
-        # the label each position predicts (the next token's), as transformers' ForCausalLMLoss shifts
-        targets = torch.nn.functional.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
-        targets = targets[real] if self.unpadded else targets.flatten()
-        index = (targets != IGNORE_INDEX).nonzero().flatten()
-        batch.update(radis_index=index, radis_targets=targets[index], radis_lengths=real.sum(dim=1))
-        return batch
 
 
 def _step_counter_class():
@@ -383,7 +118,7 @@ def _trainer_class():
             super().__init__(*args, **kwargs)
             self.radis_batch_sampler = batch_sampler
             self.target_only_logits = (isinstance(self.data_collator, TargetCollator)
-                                       and _target_only_logits_ok(self.model))
+                                       and target_only_logits_ok(self.model))
             # On a GPU a padded batch costs little more than the same tokens unpadded, and the
             # per-sequence attention loop would cost kernel launches; on a CPU padding is paid in full.
             self.unpadded = (self.target_only_logits and self.args.device.type == "cpu"
@@ -393,7 +128,7 @@ def _trainer_class():
             if self.target_only_logits:
                 self.data_collator.unpadded = self.unpadded
             if self.unpadded:
-                _register_segment_attention()
+                register_segment_attention()
                 config = self._base().config
                 self._base_attention = config._attn_implementation
                 config._attn_implementation = SEGMENT_ATTENTION
@@ -501,7 +236,7 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
     if not features:
         raise InputError(f"{source}: the training set is empty")
     n_read = len(features)
-    # called by radis.train's callers outside the DAG too, whose settings may predate the key
+    # called by train's callers outside the DAG too, whose settings may predate the key
     features = keep_whole_turns(features, [ex.get("id", f"example {i}") for i, ex in enumerate(trainset)],
                                 settings["max_length"], settings.get("overlong", "error"), source)
     if not features:
@@ -629,29 +364,16 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
     return summary
 
 
-def merge(backbone_dir: Path, adapter_dir: Path, out_dir: Path, bf16: bool = False,
-          trust_remote_code: bool = False) -> None:
-    """Merge a LoRA adapter into its backbone (paper §4.3: merged before testing).
+def fine_tune(backbone: str, trainset: str, out: str, checkpoints: str, runs_dir: str | None, settings: dict) -> None:
+    """``radis train``: one method's LoRA or full fine-tuning of its backbone, resumed from its last
+    matching checkpoint; ``runs_dir`` gets the training curves (``report_to``)."""
+    import json
 
-    A full fine-tuning output is already a whole model and is copied as is.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from radis.device import enforce_device
+    from radis.io import read_jsonl
 
-    adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
-    if not (adapter_dir / "adapter_config.json").exists():
-        if not (adapter_dir / "config.json").exists():
-            raise InputError(f"{adapter_dir}: neither a LoRA adapter nor a model directory")
-        with atomic_dir(out_dir) as tmp:
-            shutil.copytree(adapter_dir, tmp, dirs_exist_ok=True)
-        return
-    from peft import PeftModel
-
-    dtype = torch.bfloat16 if bf16 else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(backbone_dir, dtype=dtype, trust_remote_code=trust_remote_code)
-    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
-    prov = json.loads((adapter_dir / "radis_provenance.json").read_text())
-    with atomic_dir(out_dir) as tmp:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(tmp)
-        write_json(tmp / "radis_provenance.json", provenance(merged_from=str(adapter_dir), training=prov))
+    enforce_device("train", settings)
+    summary = train(Path(backbone), read_jsonl(trainset), settings["training"], Path(out), Path(checkpoints),
+                    seed=settings["seed"], trust_remote_code=settings.get("trust_remote_code", False), source=trainset,
+                    report_to=settings.get("report_to"), runs_dir=Path(runs_dir) if runs_dir else None)
+    print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
