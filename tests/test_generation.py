@@ -29,7 +29,7 @@ def test_batched_greedy_generation_equals_one_request_at_a_time(generator):
                                             "introduction that makes this prompt much longer than the rest.")]),
         render_generation_prompt(tok, [user("Count to five.")]),
     ]
-    params = DecodingParams(max_new_tokens=12, min_new_tokens=4)
+    params = DecodingParams.from_config({"max_new_tokens": 12, "min_new_tokens": 4})
     batched = generator.generate(prompts, params)
     kwargs = generator._kwargs(params)
     for prompt, got in zip(prompts, batched):

@@ -17,6 +17,7 @@ from radis.evaluate.gsm8k import (  # noqa: E402
     task_manager,
     write_task,
 )
+from radis.settings import Gsm8kSettings, typed  # noqa: E402
 from scripts import load_script  # noqa: E402
 
 subset_gsm8k = load_script("make_demo_gsm8k").subset_gsm8k
@@ -138,12 +139,17 @@ def test_shipped_demo_subset_regenerates(tmp_path, split, n):
     assert all(r["answer"].rsplit("\n", 1)[-1].startswith("#### ") for r in rows)
 
 
+def gsm8k(**section) -> Gsm8kSettings:
+    """``general.gsm8k`` settings: these keys, the schema's defaults for the rest (5 shots)."""
+    return typed(Gsm8kSettings, section, "general.gsm8k")
+
+
 def test_run_gsm8k_argument_checks(tmp_path):
     with pytest.raises(ValueError, match="fewshot_as_multiturn"):
         run_gsm8k(tmp_path, test_file=DEMO / "test.jsonl", train_file=DEMO / "train.jsonl",
-                  limit=1, apply_chat_template=False, fewshot_as_multiturn=True, work_dir=tmp_path)
+                  settings=gsm8k(limit=1, apply_chat_template=False, fewshot_as_multiturn=True), work_dir=tmp_path)
     with pytest.raises(ValueError, match="source"):
-        run_gsm8k(tmp_path, limit=1, apply_chat_template=False, fewshot_as_multiturn=False,
+        run_gsm8k(tmp_path, settings=gsm8k(limit=1, apply_chat_template=False, fewshot_as_multiturn=False),
                   work_dir=tmp_path, source="nowhere")
 
 
@@ -153,12 +159,8 @@ def test_run_gsm8k_on_embedded_model(embedded_backbone, tmp_path):
         embedded_backbone,
         test_file=DEMO / "test.jsonl",
         train_file=DEMO / "train.jsonl",
-        limit=2,
-        apply_chat_template=True,
-        fewshot_as_multiturn=True,
+        settings=gsm8k(limit=2, apply_chat_template=True, fewshot_as_multiturn=True, batch_size=2, max_gen_toks=16),
         backend="hf",
-        batch_size=2,
-        max_gen_toks=16,
         seed=1234,
         work_dir=tmp_path / "work",
         samples_path=samples,

@@ -257,7 +257,7 @@ def test_generate_answers_two_turns_with_chat_template(embedded_backbone):
         {"question_id": 2, "category": "math", "turns": ["What is 2+2?", "And times 3?"]},
     ]
     gen = FakeGenerator(tok)
-    params = DecodingParams(max_new_tokens=16)
+    params = DecodingParams.from_config({"max_new_tokens": 16})
     records = mtbench.generate_answers(gen, questions, params, temperatures="greedy")
 
     assert len(gen.calls) == 2 and all(p == params for _, p in gen.calls)  # one batch per turn
@@ -299,7 +299,7 @@ def test_answers_use_fastchat_temperature_per_category():
                  for i, c in enumerate(["writing", "roleplay", "stem", "humanities", "math", "coding", "new-cat"])]
     gen = Recorder()
     with patch("radis.prompts.render_generation_prompt", lambda tok, messages: str(messages)):
-        records = mtbench.generate_answers(gen, questions, DecodingParams(max_new_tokens=8))
+        records = mtbench.generate_answers(gen, questions, DecodingParams.from_config({"max_new_tokens": 8}), "fastchat")
     assert [r["temperature"] for r in records] == [0.7, 0.7, 0.1, 0.1, 0.0, 0.0, 0.7]
     assert gen.calls == [(2, 0.0, True), (2, 0.1, False), (3, 0.7, False)] * 2
     assert all(len(r["answers"]) == 2 for r in records)

@@ -236,14 +236,17 @@ class DecodingParams:
     """Decoding settings of one generation call; greedy when ``temperature`` is 0."""
 
     max_new_tokens: int
-    min_new_tokens: int = 0
-    temperature: float = 0.0
-    top_p: float = 1.0
-    repetition_penalty: float = 1.0
+    min_new_tokens: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "DecodingParams":
-        return cls(**section)
+        """From a ``decoding`` section; what it leaves out takes the schema's defaults (greedy)."""
+        from radis.settings import typed
+
+        return typed(cls, section, "$defs.decoding")
 
     @property
     def greedy(self) -> bool:

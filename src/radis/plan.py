@@ -309,6 +309,7 @@ def _judge_calls(plan: Plan, stage: Stage, config: dict, name: str, calls: int, 
 def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict, judge_of: dict) -> None:
     from radis.benchmarks import data_file
     from radis.data import subset
+    from radis.evaluate.mtbench import JUDGE_MAX_TOKENS
 
     gen, seed = config["general"], config["seed"]
     benchmarks = gen["benchmarks"]
@@ -354,7 +355,7 @@ def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict,
         avg = sum(prompts) / max(len(prompts), 1)
         if bench == "mtbench":
             prompt, completion = JUDGE_TEMPLATE_TOKENS["mtbench"] + 2 * avg + 2 * cap, gen["mtbench"].get(
-                "judge_max_tokens", 2048)
+                "judge_max_tokens", JUDGE_MAX_TOKENS)
         elif bench == "advbench":
             prompt, completion = JUDGE_TEMPLATE_TOKENS["advbench"] + cap, 16
         else:  # the weighted annotator reads one token's logprobs

@@ -47,10 +47,6 @@ def synthesize(kind: str, generator: Generator, records: list[dict], params: Dec
 
 # --- sharded, resumable synthesis ------------------------------------------------------------
 
-#: records per shard: a killed job loses at most one shard's generations
-SHARD_SIZE = 256
-
-
 def shard_key(kind: str, settings: dict, model: str, records: list[dict]) -> str:
     """Everything a shard's output depends on: kind, the step's settings, the model and its inputs."""
     from radis.provenance import config_hash
@@ -60,7 +56,7 @@ def shard_key(kind: str, settings: dict, model: str, records: list[dict]) -> str
 
 def synthesize_in_shards(kind: str, load_generator: Callable[[], Generator], records: list[dict],
                          params: DecodingParams, shard_dir, key_settings: dict, model: str,
-                         shard_size: int = SHARD_SIZE,
+                         shard_size: int,
                          log: Callable[[str], None] = print, hardware: dict | None = None) -> tuple[list[dict], dict]:
     """:func:`synthesize` over consecutive shards of ``records``, each written atomically to
     ``shard_dir`` as soon as it is done, so that a killed job's rerun generates only the shards it
@@ -141,6 +137,7 @@ def synthesize_directions(kind: str, model: str, directions: list[str], data_dir
     from radis.generation import generator_from_settings, refuse_overlong_prompts
     from radis.io import per_direction, read_jsonl, regroup, write_json, write_jsonl
     from radis.provenance import config_hash, model_identity, provenance
+    from radis.settings import GenerationSettings
 
     enforce_device("synthesize", settings)
     jobs = per_direction(directions, data_dir, out_dir, "")
@@ -151,7 +148,7 @@ def synthesize_directions(kind: str, model: str, directions: list[str], data_dir
     key_settings, hardware = split_hardware(settings)
     out, shards = synthesize_in_shards(
         kind, lambda: generator_from_settings(settings, model), records, DecodingParams.from_config(settings["decoding"]),
-        shard_dir, key_settings, model_identity(model), shard_size=settings["generation"].get("shard_size", SHARD_SIZE),
+        shard_dir, key_settings, model_identity(model), shard_size=GenerationSettings.of_step(settings).shard_size,
         log=lambda line: print(line, flush=True), hardware=hardware)
     for (direction, _, out_path, meta_path), part in zip(jobs, regroup(out, batches)):
         summary = summarize(kind, part)

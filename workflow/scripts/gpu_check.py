@@ -236,13 +236,13 @@ def stage_generate(backend: str, args, workdir: Path) -> dict:
     # then, as the embedded config's min_new_tokens does): both backends do the same work, and the
     # embedded model, which often ends the turn at once, still generates something to time.
     min_new = args.max_new_tokens if args.min_new_tokens is None else args.min_new_tokens
-    params = DecodingParams(max_new_tokens=args.max_new_tokens, min_new_tokens=min_new)
+    params = DecodingParams.from_config({"max_new_tokens": args.max_new_tokens, "min_new_tokens": min_new})
     started = time.perf_counter()
     generator = load_generator(backend, stage_model(args, workdir), batch_size=args.batch_size, dtype=args.dtype,
                                tensor_parallel_size=1, seed=args.seed)
     load_s = time.perf_counter() - started
     warm = rationale_prompts(generator.tokenizer, records[:2])
-    generator.generate(warm, DecodingParams(max_new_tokens=4))  # CUDA context, kernels, graphs
+    generator.generate(warm, DecodingParams.from_config({"max_new_tokens": 4}))  # CUDA context, kernels, graphs
     torch.cuda.synchronize() if torch.cuda.is_available() else None
     started = time.perf_counter()
     out = synthesize("rationale", generator, records, params)

@@ -356,14 +356,15 @@ def figure4(model: str, rationale_dir: str, seqkd_dir: str, directions: list[str
     from radis.analysis.rationales import records_by_direction
     from radis.device import enforce_device
     from radis.io import write_json
+    from radis.settings import GradientSimilaritySettings, typed
 
     enforce_device("figure4", settings)
+    probe = typed(GradientSimilaritySettings, settings, "analysis.gradient_similarity")
     results = {}
     for method, synth_dir in (("seqkd", seqkd_dir), ("radis", rationale_dir)):
         records = [r for rs in records_by_direction(synth_dir, directions).values() for r in rs]
-        results[method] = gradient_similarity(Path(model), records, method, settings["per_direction"], settings["seed"],
-                                              max_length=settings.get("max_length", 512),
-                                              lora_r=settings.get("lora_r", 8))
+        results[method] = gradient_similarity(Path(model), records, method, probe.per_direction, settings["seed"],
+                                              max_length=probe.max_length, lora_r=probe.lora_r)
     positive = plot_figure4(results, Path(out))
     write_json(result, {"positive_layers": positive, "results": results})
     print(json.dumps(positive))

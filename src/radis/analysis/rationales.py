@@ -355,6 +355,7 @@ def table4(synth_dir: str, directions: list[str], prompt: str, cache_dir: str, j
     from radis.evaluate.general import judge_endpoint
     from radis.io import write_json, write_text
     from radis.judges.client import JudgeClient, JudgeConfig
+    from radis.settings import default
 
     if "serve" in settings["judge"]:
         enforce_device("table4 (served judge model)", settings)
@@ -371,7 +372,8 @@ def table4(synth_dir: str, directions: list[str], prompt: str, cache_dir: str, j
         if config.scoring == "logprobs":
             labels, raw = classify_by_logprobs(client, samples, template)
         else:
-            labels, raw = classify_rationales(client, samples, template, settings.get("max_tokens", 64))
+            labels, raw = classify_rationales(client, samples, template, settings.get(
+                "max_tokens", default("analysis.rationale_categories.max_tokens")))
     result = table4_result(samples, labels, raw, records, template, settings["per_direction"], settings["seed"], name,
                            config.scoring)
     write_json(out, result)

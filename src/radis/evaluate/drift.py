@@ -36,13 +36,14 @@ def answers_reuse_responses(general: dict) -> bool:
     (MT-Bench answers at FastChat's per-category temperatures are not); otherwise the drift answers
     are generated once per backbone (rule drift_answers)."""
     from radis.config import DecodingParams
+    from radis.settings import default
 
     from radis.benchmarks import response_sets
 
     answered = set(response_sets(general["benchmarks"]))
     return set(DRIFT_SETS) <= answered and all(
         DecodingParams.from_config(general[s]["decoding"]).greedy
-        and (s != "mtbench" or general[s].get("temperatures", "fastchat") == "greedy") for s in DRIFT_SETS)
+        and (s != "mtbench" or general[s].get("temperatures", default("$defs.general_eval.temperatures")) == "greedy") for s in DRIFT_SETS)
 
 
 def answers_from_responses(response_set: str, records: Sequence[dict]) -> list[dict]:

@@ -26,6 +26,7 @@ import yaml
 
 from radis.benchmarks import Benchmark, EvalFile
 from radis.io import write_jsonl, write_text
+from radis.settings import Gsm8kSettings, typed
 
 _GSM8K = "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data"
 FILES = (
@@ -161,13 +162,8 @@ def run_gsm8k(
     *,
     test_file: Path | None = None,
     train_file: Path | None = None,
-    limit: int | None = None,
-    num_fewshot: int = 5,
-    apply_chat_template: bool,
-    fewshot_as_multiturn: bool,
+    settings: Gsm8kSettings,
     backend: Literal["hf", "vllm"] = "hf",
-    batch_size: int | str = 1,
-    max_gen_toks: int | None = None,
     seed: int = 1234,
     work_dir: Path,
     samples_path: Path | None = None,
@@ -180,12 +176,16 @@ def run_gsm8k(
 
     ``source="local"`` reads ``test_file``/``train_file`` (JSON Lines ``{question, answer}``;
     few-shot exemplars are drawn from ``train_file``); ``source="hub"`` runs lm-eval's builtin
-    ``gsm8k`` task. ``max_gen_toks`` overrides the task's generation budget (lm-eval: 256) for CPU
-    demos; ``None`` keeps the task's own. ``seed`` seeds python/numpy/torch and the few-shot
+    ``gsm8k`` task. ``settings`` (``general.gsm8k``) gives the subset, shots, chat template and batch;
+    its ``max_gen_toks`` overrides the task's generation budget (lm-eval: 256) for CPU demos;
+    ``None`` keeps the task's own. ``seed`` seeds python/numpy/torch and the few-shot
     sampler (lm-eval's default few-shot seed is 1234). ``work_dir`` is private to the call (the
     generated task YAML and the datasets cache live there). Per-sample records go to
     ``samples_path`` (default ``work_dir/samples.jsonl``).
     """
+    limit, num_fewshot, batch_size, max_gen_toks = (settings.limit, settings.num_fewshot, settings.batch_size,
+                                                     settings.max_gen_toks)
+    apply_chat_template, fewshot_as_multiturn = settings.apply_chat_template, settings.fewshot_as_multiturn
     import lm_eval
 
     if not (isinstance(num_fewshot, int) and num_fewshot >= 0):
@@ -297,12 +297,10 @@ def evaluate(model: str, data_dir: str, samples: str, work_dir: str, backbone: s
     from radis.io import write_json
 
     enforce_device("gsm8k", settings)
-    g = settings["gsm8k"]
     metrics = run_gsm8k(
         Path(model), test_file=data_file(data_dir, "gsm8k", 0), train_file=data_file(data_dir, "gsm8k", 1),
-        limit=g.get("limit"), num_fewshot=g.get("num_fewshot", 5), apply_chat_template=g.get("apply_chat_template", True),
-        fewshot_as_multiturn=g.get("fewshot_as_multiturn", True), backend=settings["backend"],
-        batch_size=g.get("batch_size", 8), max_gen_toks=g.get("max_gen_toks"), seed=settings["seed"],
+        settings=typed(Gsm8kSettings, settings["gsm8k"], "general.gsm8k"), backend=settings["backend"],
+        seed=settings["seed"],
         work_dir=Path(work_dir), samples_path=Path(samples), dtype=settings["dtype"],
         tensor_parallel_size=settings.get("tensor_parallel_size", 1))
     write_json(out, result_cell(backbone, method, "gsm8k", metrics, settings))

@@ -29,6 +29,7 @@ from typing import Any
 
 from radis.benchmarks import Benchmark, EvalFile
 from radis.io import InputError, read_jsonl
+from radis.settings import default
 
 _FASTCHAT = "https://raw.githubusercontent.com/lm-sys/FastChat/0e6d3e4beaab66f4d3f93db72541a4abab8af28d/fastchat/llm_judge/data"
 FILES = (
@@ -158,7 +159,7 @@ def answer_temperature(category: str, temperatures: str) -> float:
     return t if t >= 1e-4 else 0.0
 
 
-def generate_answers(generator, questions: Sequence[dict], params, temperatures: str = "fastchat") -> list[dict]:
+def generate_answers(generator, questions: Sequence[dict], params, temperatures: str) -> list[dict]:
     """Two-turn answers, FastChat-style, batched across questions turn by turn.
 
     ``generator`` is a :class:`radis.generation.Generator`; ``params`` a ``DecodingParams`` whose
@@ -211,7 +212,7 @@ def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> 
 
     questions = subset(load_questions(Path(data_dir) / FILES[0].path), settings["limit"], seed)
     return generate_answers(generator, questions, DecodingParams.from_config(settings["decoding"]),
-                            settings.get("temperatures") or "fastchat")
+                            settings.get("temperatures") or default("$defs.general_eval.temperatures"))
 
 
 def judge_name(category: str, turn: int) -> str:

@@ -94,9 +94,11 @@ def check_prompts_fit(model_dir: str | Path, tokenizer, prompts: list[str], max_
 
 def generator_from_settings(settings: dict, model_dir: str | Path) -> Generator:
     """The generator a step's settings ask for (``generation``, ``seed``, ``tensor_parallel_size``)."""
-    g = settings["generation"]
-    return load_generator(g["backend"], model_dir, batch_size=g["batch_size"], dtype=g["dtype"],
-                          tensor_parallel_size=settings.get("tensor_parallel_size", g.get("tensor_parallel_size", 1)),
+    from radis.settings import GenerationSettings
+
+    g = GenerationSettings.of_step(settings)
+    return load_generator(g.backend, model_dir, batch_size=g.batch_size, dtype=g.dtype,
+                          tensor_parallel_size=g.tensor_parallel_size,
                           trust_remote_code=settings.get("trust_remote_code", False), seed=settings["seed"])
 
 

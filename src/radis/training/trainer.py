@@ -19,6 +19,7 @@ from radis import interrupt
 from radis.config import split_hardware
 from radis.io import InputError, atomic_dir, write_json
 from radis.provenance import model_identity, provenance
+from radis.settings import default
 from radis.training.attention import (
     SEGMENT_ATTENTION,
     PaddingCounter,
@@ -238,7 +239,7 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
     n_read = len(features)
     # called by train's callers outside the DAG too, whose settings may predate the key
     features = keep_whole_turns(features, [ex.get("id", f"example {i}") for i, ex in enumerate(trainset)],
-                                settings["max_length"], settings.get("overlong", "error"), source)
+                                settings["max_length"], settings.get("overlong", default("training.overlong")), source)
     if not features:
         raise InputError(f"{source}: every example is longer than training.max_length {settings['max_length']}")
     # tokenised once, kept as plain lists (a sized sequence is all the Trainer needs)

@@ -1,0 +1,112 @@
+"""Typed settings at the module boundaries, with every default in one place: the config schema.
+
+A step receives the config values it depends on as JSON (its ``--settings``, which are also its
+Snakemake params). The defaults are deliberately not written into that JSON: a finished job whose
+params gained a key Snakemake would see as changed and run again. So a step builds its typed
+settings (a dataclass, as trl and peft do) from what it was given, and every key the config left
+out takes the schema's ``default``; no module restates one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@functools.cache
+def schema_defaults() -> dict[str, Any]:
+    """Every ``default`` of the config schema by dotted path: ``general.gsm8k.batch_size``,
+    ``judges.*.scoring`` (``*``: any key of a mapping), ``$defs.decoding.min_new_tokens``."""
+    from radis.config import load_schema
+
+    schema = load_schema()
+    found: dict[str, Any] = {}
+
+    def walk(node: Any, path: str, seen: frozenset) -> None:
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/") and ref not in seen:
+            walk(schema["$defs"][ref.removeprefix("#/$defs/")], path, seen | {ref})
+        if "default" in node and path:
+            found.setdefault(path, node["default"])
+        for key, sub in node.get("properties", {}).items():
+            walk(sub, f"{path}.{key}" if path else key, seen)
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}.*" if path else "*", seen)
+        for branch in node.get("oneOf", []) + node.get("allOf", []):
+            walk(branch, path, seen)
+
+    walk({k: v for k, v in schema.items() if k != "$defs"}, "", frozenset())
+    for name, definition in schema["$defs"].items():
+        walk(definition, f"$defs.{name}", frozenset())
+    return found
+
+
+def default(path: str) -> Any:
+    """The schema's default of a config key (dotted path, as :func:`schema_defaults` names it)."""
+    try:
+        return schema_defaults()[path]
+    except KeyError:
+        raise KeyError(f"the config schema gives no default for {path}") from None
+
+
+def typed(cls: type[T], section: Mapping[str, Any], path: str) -> T:
+    """Dataclass ``cls`` from a config section at ``path``: its fields from the section, the schema's
+    defaults for the fields the section leaves out; a left-out field without a default is an error
+    naming the key."""
+    from radis.config import ConfigError
+
+    values = {}
+    for f in fields(cls):
+        if f.name in section:
+            values[f.name] = section[f.name]
+        elif f"{path}.{f.name}" in schema_defaults():
+            values[f.name] = schema_defaults()[f"{path}.{f.name}"]
+        else:
+            raise ConfigError(f"config key '{path}.{f.name}': required")
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """``generation``: how a step's model generates (radis.generation); the tensor-parallel size is
+    the model's own where the step gives one (a 70B generator spans 4 GPUs)."""
+
+    backend: str
+    batch_size: int
+    dtype: str
+    tensor_parallel_size: int
+    shard_size: int
+
+    @classmethod
+    def of_step(cls, settings: Mapping[str, Any]) -> "GenerationSettings":
+        section = dict(settings["generation"])
+        if "tensor_parallel_size" in settings:
+            section["tensor_parallel_size"] = settings["tensor_parallel_size"]
+        return typed(cls, section, "generation")
+
+
+@dataclass(frozen=True)
+class Gsm8kSettings:
+    """``general.gsm8k``: lm-eval's GSM8K as the config runs it (radis.evaluate.gsm8k)."""
+
+    limit: int | None
+    num_fewshot: int
+    apply_chat_template: bool
+    fewshot_as_multiturn: bool
+    max_gen_toks: int | None
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class GradientSimilaritySettings:
+    """``analysis.gradient_similarity``: Figure 4's sample and probe (radis.analysis.gradients)."""
+
+    per_direction: int
+    max_length: int
+    lora_r: int
