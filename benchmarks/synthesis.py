@@ -55,7 +55,7 @@ def continuous_batching(model, prompt_ids: list[list[int]], kwargs: dict, decode
 def run(n_requests: int, report: Report) -> list[dict]:
     """Returns the records with their rationales (the training benchmark fine-tunes on them)."""
     from radis.config import DecodingParams
-    from radis.generation.hf import HFGenerator
+    from radis.generation.hf import HFGenerator, generate_kwargs
     from radis.methods.radis import add_rationales, rationale_prompts
 
     config = default_config()
@@ -69,7 +69,7 @@ def run(n_requests: int, report: Report) -> list[dict]:
     encoded = [generator.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]), reverse=True)
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    kwargs = generator._kwargs(params)
+    kwargs = generate_kwargs(params, generator.tokenizer, generator.stop_ids)
 
     # warm-up (first-call costs: allocator, thread pool) for both paths alike
     generator.generate(prompts[:2], params.__class__(max_new_tokens=2))

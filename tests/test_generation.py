@@ -17,6 +17,7 @@ def test_batched_greedy_generation_equals_one_request_at_a_time(generator):
     import torch
 
     from radis.config import DecodingParams
+    from radis.generation.hf import generate_kwargs
     from radis.prompts import render_continuation_prompt, render_generation_prompt, user, assistant
 
     tok = generator.tokenizer
@@ -31,7 +32,7 @@ def test_batched_greedy_generation_equals_one_request_at_a_time(generator):
     ]
     params = DecodingParams.from_config({"max_new_tokens": 12, "min_new_tokens": 4})
     batched = generator.generate(prompts, params)
-    kwargs = generator._kwargs(params)
+    kwargs = generate_kwargs(params, tok, generator.stop_ids)
     for prompt, got in zip(prompts, batched):
         enc = tok(prompt, add_special_tokens=False, return_tensors="pt")
         with torch.inference_mode():

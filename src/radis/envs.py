@@ -61,8 +61,6 @@ def missing_interpreters(names, environments: dict[str, str], repo: Path) -> lis
 
 def check(name: str) -> None:
     """Import what environment ``name`` needs and print its key versions (envs/setup.sh's last step)."""
-    import importlib
-
     if name not in REQUIRED_MODULES:
         raise SystemExit(f"unknown environment {name!r} (known: {', '.join(ENVIRONMENTS)})")
     for module in REQUIRED_MODULES[name]:

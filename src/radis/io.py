@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import secrets
@@ -143,10 +144,11 @@ def read_json(path: str | os.PathLike) -> Any:
         raise InputError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read JSON Lines; a bad line is an :class:`InputError` naming ``file:line``."""
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line number, value)`` of each non-blank line of a JSON Lines file; a line that is not
+    UTF-8 or not JSON is an :class:`InputError` naming ``file:line``. Values are not checked: the
+    caller knows what a record is and says so with the line number."""
     path = Path(path)
-    records = []
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -160,12 +162,20 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError as e:
                 raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-            records.append(record)
+            yield lineno, value
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read JSON Lines of objects; a bad line is an :class:`InputError` naming ``file:line``."""
+    path = Path(path)
+    records = []
+    for lineno, record in iter_jsonl(path):
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
     return records
 
 
@@ -185,3 +195,12 @@ def regroup(flat: list, batches: list[list]) -> list[list]:
         groups.append(flat[start:start + len(batch)])
         start += len(batch)
     return groups
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (pinned data files, weights of gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

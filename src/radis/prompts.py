@@ -6,8 +6,7 @@ and to fine-tune, so every prompt here goes through ``tokenizer.apply_chat_templ
 
 from __future__ import annotations
 
-import random
-
+from radis.data import seeded_rng
 from radis.languages import Direction, language_name
 
 #: Paper Fig. 5; {lang1}/{lang2} are English language names, {sent1} the source sentence.
@@ -42,7 +41,7 @@ def draw_templates(n: int, seed: int, salt: str) -> list[int]:
     ``salt`` (e.g. the direction) keeps directions independent, so adding a direction does not
     change the draws of the others.
     """
-    rng = random.Random(f"{seed}:{salt}")
+    rng = seeded_rng(seed, salt)
     return [rng.randrange(len(INSTRUCTIONS)) for _ in range(n)]
 
 

@@ -36,6 +36,10 @@ import zipfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "src"))
+
+from radis.io import sha256_file  # noqa: E402
+
 TEMPLATES = REPO_ROOT / "workflow" / "resources" / "chat_templates"
 #: Bump when the hub layout or the tiny models change, so cached hubs are rebuilt.
 BUILD_VERSION = 1
@@ -131,14 +135,6 @@ TOKENIZER_FAMILIES = {
 def work_cache(path: str | Path | None = None) -> Path:
     """Where downloads and converted tokenizers are kept between builds."""
     return Path(path or os.environ.get("RADIS_LOCAL_HUB_CACHE") or "~/.cache/radis/local-hub").expanduser()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------- sources (PyPI)

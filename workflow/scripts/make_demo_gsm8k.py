@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
+from radis.data import seeded_rng  # noqa: E402
 from radis.io import atomic_path  # noqa: E402
 
 #: problems kept per file: the evaluated ones (test) and the few-shot pool lm-eval draws 5 from (train)
@@ -37,7 +37,7 @@ def subset_gsm8k(
     0-based line indices in ``src``.
 
     Short: question at most ``max_question_chars`` and answer at most ``max_answer_chars``
-    characters. The sample is ``random.Random(seed).sample`` over the indices of the short
+    characters. The sample is ``seeded_rng(seed).sample`` over the indices of the short
     problems, kept in file order; lines are copied byte for byte, so the output is deterministic.
     """
     lines = Path(src).read_bytes().splitlines(keepends=True)
@@ -50,7 +50,7 @@ def subset_gsm8k(
             short.append(i)
     if len(short) < n:
         raise ValueError(f"{src}: only {len(short)} short problems, {n} requested")
-    chosen = sorted(random.Random(seed).sample(short, n))
+    chosen = sorted(seeded_rng(seed).sample(short, n))
     with atomic_path(dst) as tmp, open(tmp, "wb") as fh:
         for i in chosen:
             line = lines[i]

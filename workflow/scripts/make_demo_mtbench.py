@@ -12,7 +12,6 @@ the same bytes (tests/test_mtbench.py regenerates the shipped files and compares
 from __future__ import annotations
 
 import argparse
-import random
 import shutil
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
+from radis.data import seeded_rng  # noqa: E402
 from radis.evaluate.mtbench import (  # noqa: E402
     NEED_REF_CATS,
     load_judge_prompts,
@@ -38,7 +38,7 @@ def subset_questions(src: str | Path, dst: str | Path, per_category: int, seed: 
                      categories: Sequence[str] | None = None) -> list[dict]:
     """Write ``per_category`` questions of each category (all categories, or ``categories``) to ``dst``.
 
-    Per category, in file order: ``random.Random(f"{seed}:{category}").sample`` of its questions,
+    Per category, in file order: ``seeded_rng(seed, category).sample`` of its questions,
     kept in file order; each line is copied unchanged. Returns the chosen questions.
     """
     src, dst = Path(src), Path(dst)
@@ -54,7 +54,7 @@ def subset_questions(src: str | Path, dst: str | Path, per_category: int, seed: 
         pool = by_cat.get(cat, [])
         if len(pool) < per_category:
             raise ValueError(f"{src}: category {cat!r} has {len(pool)} questions, {per_category} wanted")
-        keep += random.Random(f"{seed}:{cat}").sample(pool, per_category)
+        keep += seeded_rng(seed, cat).sample(pool, per_category)
     keep.sort()
     write_text(dst, "".join(lines[i] for i in keep))
     return [questions[i] for i in keep]

@@ -19,7 +19,6 @@ reported per layer ("layers"). The mean of per-example cosines is reported besid
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from radis.analysis.rationales import direction_seed, direction_of
+from radis.analysis.rationales import direction_of
+from radis.data import seeded_rng
 from radis.prompts import assistant, render_conversation, render_generation_prompt, user
 from radis.training.features import IGNORE_INDEX, build_features
 
@@ -138,7 +138,7 @@ def select_examples(tokenizer, records: Sequence[Mapping[str, Any]], method: str
     for direction in sorted(by_direction):
         rows = by_direction[direction]
         order = list(range(len(rows)))
-        random.Random(direction_seed(seed, direction)).shuffle(order)
+        seeded_rng(seed, direction).shuffle(order)
         taken = passed = 0
         for i in order:
             if taken == n:

@@ -74,11 +74,6 @@ def _has_rationale(record: Mapping[str, Any]) -> bool:
     return bool((record.get("rationale") or "").strip())
 
 
-def direction_seed(seed: int, direction: str) -> int:
-    """One independent seed per direction: adding a direction leaves the others' draws unchanged."""
-    return int(hashlib.sha256(f"{seed}:{direction}".encode()).hexdigest()[:12], 16)
-
-
 def sample_rationales(records_by_direction: Mapping[str, Sequence[dict]], per_direction: int,
                       seed: int) -> list[dict]:
     """A seeded sample stratified by direction: min(per_direction, available) non-empty rationales each.
@@ -92,7 +87,7 @@ def sample_rationales(records_by_direction: Mapping[str, Sequence[dict]], per_di
     samples = []
     for direction in sorted(records_by_direction):
         eligible = [r for r in records_by_direction[direction] if _has_rationale(r)]
-        for i in sample_indices(len(eligible), per_direction, direction_seed(seed, direction)):
+        for i in sample_indices(len(eligible), per_direction, seed, direction):
             samples.append({**eligible[i], "direction": direction})
     return samples
 

@@ -25,13 +25,12 @@ with the file, the expected and the actual sum. Hub datasets with no pinned file
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from radis.data import subset
-from radis.io import InputError, read_json, write_jsonl
+from radis.io import InputError, iter_jsonl, read_json, sha256_file, write_jsonl
 from radis.languages import Direction, parse_direction
 
 SPLITS = ("train", "valid", "test")
@@ -65,19 +64,8 @@ def iter_mirror_file(path: Path, split: str) -> Iterator[tuple[str, Any]]:
         for i, raw in enumerate(data):
             yield f"{path}: record {i}", raw
         return
-    with open(path, "rb") as f:
-        for lineno, line in enumerate(f, start=1):
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(f"{path}:{lineno}: not UTF-8 ({e.reason})") from None
-            if not text.strip():
-                continue
-            try:
-                raw = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-            yield f"{path}:{lineno}", raw
+    for lineno, raw in iter_jsonl(path):
+        yield f"{path}:{lineno}", raw
 
 
 def normalise(raw: Any, direction: Direction, split: str, index: int, where: str,
@@ -108,9 +96,7 @@ def normalise(raw: Any, direction: Direction, split: str, index: int, where: str
 
 def verify_sha256(path: Path, key: str, sums: Mapping[str, str]) -> None:
     """Refuse ``path`` unless its sha256 is ``sums[key]`` (the config's ``data.sha256``)."""
-    from radis.data.general import sha256
-
-    actual = sha256(Path(path))
+    actual = sha256_file(path)
     expected = sums.get(key)
     if expected is None:
         raise InputError(f"{path}: no sha256 pinned for {key!r} in data.sha256 (its sum is {actual}); "

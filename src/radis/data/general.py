@@ -9,21 +9,12 @@ reads local files only, so compute nodes need no internet.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import urllib.request
 from pathlib import Path
 
 from radis.benchmarks import datasets
-from radis.io import InputError, atomic_path
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from radis.io import InputError, atomic_path, sha256_file
 
 
 def fetch(benchmark: str, out_dir: Path, source: str, mirror: Path | None = None) -> list[Path]:
@@ -39,8 +30,8 @@ def fetch(benchmark: str, out_dir: Path, source: str, mirror: Path | None = None
             if source == "download":
                 with urllib.request.urlopen(f.url, timeout=120) as response, open(tmp, "wb") as out:
                     shutil.copyfileobj(response, out)
-                if sha256(tmp) != f.sha256:
-                    raise InputError(f"{f.url}: sha256 {sha256(tmp)} differs from the pinned {f.sha256}")
+                if sha256_file(tmp) != f.sha256:
+                    raise InputError(f"{f.url}: sha256 {sha256_file(tmp)} differs from the pinned {f.sha256}")
             else:
                 src = Path(mirror) / f.path
                 if not src.is_file():

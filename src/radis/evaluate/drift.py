@@ -97,15 +97,6 @@ def summarize(per_answer: Sequence[dict]) -> dict:
     return {**means(per_answer), "per_set": {s: means([r for r in per_answer if r["set"] == s]) for s in sets}}
 
 
-def _load(model_dir: Path, dtype: str, device: str, trust_remote_code: bool):
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype),
-                                                 trust_remote_code=trust_remote_code).to(device)
-    return model.eval()
-
-
 def measure_drift(backbone_dir: Path, model_dir: Path, answers: Sequence[dict], *, batch_size: int = 8,
                   dtype: str = "float32", trust_remote_code: bool = False) -> list[dict]:
     """Per answer ``{set, id, n_tokens, truncated, kl_sum, nll_backbone_sum, nll_model_sum}``.
@@ -116,15 +107,15 @@ def measure_drift(backbone_dir: Path, model_dir: Path, answers: Sequence[dict], 
     """
     import torch
     from tqdm.auto import tqdm
-    from transformers import AutoTokenizer
 
+    from radis.generation import load_model, load_tokenizer
     from radis.prompts import assistant, user
     from radis.training.features import IGNORE_INDEX, build_features
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)
-    backbone = _load(Path(backbone_dir), dtype, device, trust_remote_code)
-    model = _load(Path(model_dir), dtype, device, trust_remote_code)
+    tokenizer = load_tokenizer(backbone_dir, trust_remote_code)
+    backbone = load_model(backbone_dir, dtype=dtype, trust_remote_code=trust_remote_code)
+    model = load_model(model_dir, dtype=dtype, trust_remote_code=trust_remote_code)
+    device = backbone.device
     if backbone.config.vocab_size != model.config.vocab_size:
         raise InputError(f"{model_dir}: vocabulary of {model.config.vocab_size} tokens, its backbone "
                          f"{backbone_dir} has {backbone.config.vocab_size}: not a model of this backbone")

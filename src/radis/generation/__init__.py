@@ -72,6 +72,22 @@ def load_tokenizer(model_dir: str | Path, trust_remote_code: bool = False):
     return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
 
 
+def load_model(model_dir: str | Path, *, dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False):
+    """The model's weights, ready to generate or score: on ``device`` ("auto": the GPU when there is
+    one), in ``dtype`` (a torch dtype's name; "auto": bfloat16 on a GPU, float32 on CPU), in eval
+    mode (no dropout), so every stage that runs a model sees the same numbers from it."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype),
+                                                 trust_remote_code=trust_remote_code)
+    return model.to(device).eval()
+
+
 def check_prompts_fit(model_dir: str | Path, tokenizer, prompts: list[str], max_new_tokens: int, names: list[str],
                       step: str) -> None:
     """Refuse, before the model is loaded, prompts whose tokens plus ``max_new_tokens`` exceed the

@@ -7,6 +7,9 @@ prompts). Hand-written prefix sharing and grouped-KV decoding attention were mea
 plain batched ``generate`` on 2 cores (issue 15: 1.04x-1.2x, below the 1.5x that would pay for
 their code) and removed; transformers' continuous batching (``generate_batch``) ran at a few
 tokens/s on CPU and ignores ``min_new_tokens``, so it is no alternative here either.
+
+The local judge server (radis.judges.server) runs its model with this module's end-of-turn ids,
+``generate`` arguments and stop trimming, so a judge decodes as a generation step does.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from radis.config import DecodingParams
-from radis.generation import Generation
+from radis.generation import Generation, load_model, load_tokenizer
 
 
 def stop_token_ids(tokenizer, model) -> list[int]:
@@ -33,45 +36,53 @@ def stop_token_ids(tokenizer, model) -> list[int]:
     return sorted(ids)
 
 
+def generate_kwargs(params: DecodingParams, tokenizer, stop_ids: list[int]) -> dict:
+    """``generate`` keyword arguments for ``params``: the turn ends at any of ``stop_ids``; greedy
+    decoding when the temperature is 0, else sampling. Whatever sampler settings the model's
+    generation config names (a top_k, a default temperature) are cleared, so ``params`` alone
+    decide. A tokenizer without a pad token pads with the first stop id."""
+    kwargs = {
+        "max_new_tokens": params.max_new_tokens,
+        "min_new_tokens": params.min_new_tokens or None,
+        "repetition_penalty": params.repetition_penalty,
+        "eos_token_id": stop_ids,
+        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0],
+    }
+    if params.greedy:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    else:
+        kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=None)
+    return kwargs
+
+
+def trim_at_stop(ids: list[int], stop_ids: list[int]) -> tuple[list[int], bool]:
+    """The reply's token ids before the first end-of-turn token, and whether there was one (the
+    model finished its turn) or ``max_new_tokens`` cut it off; what follows a stop is padding."""
+    for i, token in enumerate(ids):
+        if token in stop_ids:
+            return ids[:i], True
+    return ids, False
+
+
 class HFGenerator:
     def __init__(self, model_dir: Path, *, batch_size: int = 8, dtype: str = "float32",
                  trust_remote_code: bool = False, seed: int = 0):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         self.model_dir = Path(model_dir)
         self.batch_size = batch_size
         self.seed = seed
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+        self.tokenizer = load_tokenizer(model_dir, trust_remote_code)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(
-            model_dir, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
-        ).to(self.device)
-        self.model.eval()
+        self.model = load_model(model_dir, dtype=dtype, trust_remote_code=trust_remote_code)
         self.stop_ids = stop_token_ids(self.tokenizer, self.model)
-
-    def _kwargs(self, params: DecodingParams) -> dict:
-        kwargs = {
-            "max_new_tokens": params.max_new_tokens,
-            "min_new_tokens": params.min_new_tokens or None,
-            "repetition_penalty": params.repetition_penalty,
-            "eos_token_id": self.stop_ids,
-            "pad_token_id": self.tokenizer.pad_token_id,
-        }
-        if params.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=None)
-        return kwargs
 
     @torch.inference_mode()
     def generate(self, prompts: list[str], params: DecodingParams) -> list[Generation]:
         encoded = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]), reverse=True)
         results: list[Generation | None] = [None] * len(prompts)
-        kwargs = self._kwargs(params)
+        kwargs = generate_kwargs(params, self.tokenizer, self.stop_ids)
         torch.manual_seed(self.seed)
         with tqdm(total=len(prompts), desc="generate", unit="seq", mininterval=5) as bar:
             for start in range(0, len(order), self.batch_size):
@@ -84,7 +95,7 @@ class HFGenerator:
 
     def _generate_batch(self, rows: list[list[int]], kwargs: dict) -> list[list[int]]:
         """New token ids of each row of one left-padded ``generate`` call."""
-        batch = self.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt").to(self.device)
+        batch = self.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt").to(self.model.device)
         out = self.model.generate(**batch, **kwargs)
         return out[:, batch["input_ids"].shape[1]:].tolist()
 
@@ -96,13 +107,7 @@ class HFGenerator:
         reference it continues (y + r = "…end.This…"); decoding prompt + reply and cutting the
         prompt's text off keeps exactly what follows the prompt, as vLLM's detokeniser does.
         """
-        finished = False
-        kept = []
-        for token in ids:
-            if token in self.stop_ids:
-                finished = True
-                break
-            kept.append(token)
+        kept, finished = trim_at_stop(ids, self.stop_ids)
         n_tokens = len(kept) + (1 if finished else 0)
         return Generation(continuation_text(self.tokenizer, prompt, kept), n_tokens, finished)
 

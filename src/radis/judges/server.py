@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from radis.config import ConfigError
+from radis.config import ConfigError, DecodingParams
 
 DEFAULT_MAX_TOKENS = 512
 MAX_TOP_LOGPROBS = 20
@@ -82,24 +82,16 @@ class ChatModel:
     def __init__(self, model_dir: str | Path, *, served_name: str | None = None, device: str = "auto",
                  dtype: str = "auto", max_new_tokens_cap: int | None = None, trust_remote_code: bool = False):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from radis.generation import load_model, load_tokenizer
         from radis.generation.hf import stop_token_ids
 
         self.torch = torch
         self.model_dir = Path(model_dir)
         self.served_name = served_name or self.model_dir.name
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        if dtype == "auto":
-            dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=trust_remote_code)
-        self.model = AutoModelForCausalLM.from_pretrained(
-            self.model_dir, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
-        ).to(self.device)
-        self.model.eval()
+        self.tokenizer = load_tokenizer(self.model_dir, trust_remote_code)
+        self.model = load_model(self.model_dir, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
         self.stop_ids = stop_token_ids(self.tokenizer, self.model)
-        pad = self.tokenizer.pad_token_id
-        self.pad_id = pad if pad is not None else self.stop_ids[0]
         self.max_new_tokens_cap = max_new_tokens_cap
         self.lock = threading.Lock()
 
@@ -131,6 +123,8 @@ class ChatModel:
 
     def complete(self, body: dict) -> dict:
         """Answer one chat-completions request body (non-streaming) in OpenAI's response shape."""
+        from radis.generation.hf import generate_kwargs, trim_at_stop
+
         torch = self.torch
         if body.get("stream"):
             raise RequestError("streaming is not supported by this server")
@@ -155,17 +149,16 @@ class ChatModel:
         if not 0 <= top_k <= MAX_TOP_LOGPROBS:
             raise RequestError(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}")
 
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=max_tokens, eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
-            return_dict_in_generate=True, output_logits=want_logprobs,
-        )
-        if temperature <= 0:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=None)
+        # OpenAI's API has no repetition penalty or minimum length: the model's generation config keeps them
+        defaults = self.model.generation_config
+        params = DecodingParams(max_new_tokens=max_tokens, min_new_tokens=defaults.min_new_tokens or 0,
+                                temperature=max(temperature, 0.0), top_p=top_p,
+                                repetition_penalty=defaults.repetition_penalty)
+        kwargs = generate_kwargs(params, self.tokenizer, self.stop_ids)
+        kwargs.update(return_dict_in_generate=True, output_logits=want_logprobs)
         if stop:
             kwargs.update(stop_strings=stop, tokenizer=self.tokenizer)
-        input_ids = torch.tensor([prompt_ids], device=self.device)
+        input_ids = torch.tensor([prompt_ids], device=self.model.device)
         with self.lock, torch.inference_mode():
             if body.get("seed") is not None:
                 torch.manual_seed(int(body["seed"]))
@@ -174,13 +167,9 @@ class ChatModel:
             generated = out.sequences[0, len(prompt_ids):].tolist()
             logits = [step[0].float() for step in out.logits] if want_logprobs else []
 
-        n_generated = len(generated)
-        finish_reason = "length"
-        kept = generated
-        for i, tok in enumerate(generated):
-            if tok in self.stop_ids:
-                kept, n_generated, finish_reason = generated[:i], i + 1, "stop"
-                break
+        kept, finished = trim_at_stop(generated, self.stop_ids)
+        n_generated = len(kept) + (1 if finished else 0)
+        finish_reason = "stop" if finished else "length"
         text = self._decode(kept)
         if stop:
             cut = min((text.find(s) for s in stop if s in text), default=-1)
