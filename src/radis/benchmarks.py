@@ -52,19 +52,16 @@ class Benchmark:
 
 @functools.cache
 def _registry() -> tuple[dict[str, Benchmark], dict[str, tuple[EvalFile, ...]]]:
-    import importlib
-    import pkgutil
     from dataclasses import replace
 
-    import radis.evaluate as package
+    from radis.registry import declaring
 
     benchmarks: dict[str, Benchmark] = {}
     files: dict[str, tuple[EvalFile, ...]] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        for benchmark in getattr(module, "BENCHMARKS", ()):
-            benchmarks[benchmark.name] = replace(benchmark, module=info.name)
-            files[info.name] = tuple(module.FILES)
+    for module in declaring("radis.evaluate", "BENCHMARKS"):
+        name = module.__name__.rpartition(".")[2]
+        benchmarks.update({b.name: replace(b, module=name) for b in module.BENCHMARKS})
+        files[name] = tuple(module.FILES)
     return benchmarks, files
 
 
@@ -74,12 +71,10 @@ def benchmarks() -> dict[str, Benchmark]:
 
 
 def benchmark(name: str) -> Benchmark:
-    try:
-        return benchmarks()[name]
-    except KeyError:
-        from radis.io import InputError
+    from radis.io import InputError
+    from radis.registry import lookup
 
-        raise InputError(f"no benchmark {name!r} (known: {', '.join(benchmarks())})") from None
+    return lookup(benchmarks(), name, "benchmark", InputError)
 
 
 def datasets() -> dict[str, tuple[EvalFile, ...]]:

@@ -49,10 +49,9 @@ def schema_defaults() -> dict[str, Any]:
 
 def default(path: str) -> Any:
     """The schema's default of a config key (dotted path, as :func:`schema_defaults` names it)."""
-    try:
-        return schema_defaults()[path]
-    except KeyError:
-        raise KeyError(f"the config schema gives no default for {path}") from None
+    from radis.registry import lookup
+
+    return lookup(schema_defaults(), path, "schema default for", KeyError)
 
 
 def typed(cls: type[T], section: Mapping[str, Any], path: str) -> T:

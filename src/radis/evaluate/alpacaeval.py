@@ -24,13 +24,11 @@ from radis.io import InputError, atomic_path, read_json, write_text
 from radis.prompts import render_generation_prompt, user
 
 _ALPACA = "https://raw.githubusercontent.com/tatsu-lab/alpaca_eval/cd543a149df89434d8a54582c0151c0b945c3d20/results"
-FILES = (
-    EvalFile("alpaca_eval/results/text_davinci_003/model_outputs.json", f"{_ALPACA}/text_davinci_003/model_outputs.json",
-             "af0bc112f08c88bf589bbfe6fc1036806d0a0f6fec9c4d5a4db860f5afe73b4b"),
-    EvalFile("alpaca_eval/results/gpt4_1106_preview/model_outputs.json",
-             f"{_ALPACA}/gpt4_1106_preview/model_outputs.json",
-             "83db546b872ddebee8965fd05fa48461ee3c32bc695c62fb57f2d214ff741ec4"),
-)
+#: the reference models' outputs (the instructions are theirs too)
+FILES = tuple(EvalFile(f"alpaca_eval/results/{name}", f"{_ALPACA}/{name}", sha256) for name, sha256 in {
+    "text_davinci_003/model_outputs.json": "af0bc112f08c88bf589bbfe6fc1036806d0a0f6fec9c4d5a4db860f5afe73b4b",
+    "gpt4_1106_preview/model_outputs.json": "83db546b872ddebee8965fd05fa48461ee3c32bc695c62fb57f2d214ff741ec4",
+}.items())
 #: AlpacaEval 1 compares with text-davinci-003, AlpacaEval 2 with gpt4_1106_preview (the paper's)
 BENCHMARKS = (
     Benchmark("alpacaeval", "AlpacaEval", "win_rate", reference=FILES[0].path),

@@ -29,12 +29,10 @@ from radis.io import sha256_file, write_jsonl, write_text
 from radis.settings import Gsm8kSettings, typed
 
 _GSM8K = "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data"
-FILES = (
-    EvalFile("gsm8k/test.jsonl", f"{_GSM8K}/test.jsonl",
-             "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14"),
-    EvalFile("gsm8k/train.jsonl", f"{_GSM8K}/train.jsonl",
-             "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465"),
-)
+FILES = tuple(EvalFile(f"gsm8k/{name}", f"{_GSM8K}/{name}", sha256) for name, sha256 in {
+    "test.jsonl": "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
+    "train.jsonl": "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465",
+}.items())
 #: scored by lm-eval in a job of its own (rule gsm8k), not by a judge
 BENCHMARKS = (Benchmark("gsm8k", "GSM8K", "strict_match", judged=False),)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from radis.prompts import assistant, user
+from radis.registry import declaring, lookup
 
 
 @dataclass(frozen=True)
@@ -59,22 +60,11 @@ def generation_fields(generation) -> dict:
 @functools.cache
 def methods() -> dict[str, Method]:
     """Every method of this package, by builder."""
-    import importlib
-    import pkgutil
-
-    found = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        method = getattr(importlib.import_module(f"{__name__}.{info.name}"), "METHOD", None)
-        if method is not None:
-            found[method.builder] = method
-    return found
+    return {module.METHOD.builder: module.METHOD for module in declaring(__name__, "METHOD")}
 
 
 def method(builder: str) -> Method:
-    try:
-        return methods()[builder]
-    except KeyError:
-        raise ValueError(f"unknown training-set builder {builder!r} (known: {', '.join(methods())})") from None
+    return lookup(methods(), builder, "training-set builder")
 
 
 @functools.cache
