@@ -131,7 +131,7 @@ if JUDGED:
             responses=expand(
                 f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{responses}}.responses.jsonl", responses=RESPONSE_SETS
             ),
-            data=[f for r in RESPONSE_SETS for f in general_files(r)],
+            data=[f for b in JUDGED for f in general_files(benchmark_of(b).section)],
             judge_models=[f"{R}/backbones/{j}" for j in served_judges()],
         output:
             expand(GENERAL_RESULT, benchmark=JUDGED, allow_missing=True),
