@@ -20,8 +20,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from radis.config import REPO_ROOT
+
 #: accelerate launch configs and DeepSpeed JSONs, in the repository (not in an installed wheel).
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "accelerate"
+CONFIG_DIR = REPO_ROOT / "config" / "accelerate"
 ZERO_STAGES = (2, 3)
 MIXED_PRECISION = ("no", "fp16", "bf16")
 

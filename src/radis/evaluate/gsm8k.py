@@ -47,7 +47,9 @@ _TEMPLATE_REL = Path("workflow/resources/lm_eval/gsm8k_local.yaml")
 
 def default_template() -> Path:
     """The task template in the repository checkout (``workflow/resources/lm_eval``)."""
-    return Path(__file__).resolve().parents[3] / _TEMPLATE_REL
+    from radis.config import REPO_ROOT
+
+    return REPO_ROOT / _TEMPLATE_REL
 
 
 # --------------------------------------------------------------------------------------------- task
