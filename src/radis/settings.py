@@ -71,6 +71,11 @@ def typed(cls: type[T], section: Mapping[str, Any], path: str) -> T:
     return cls(**values)
 
 
+def trust_remote_code(settings: Mapping[str, Any]) -> bool:
+    """Whether a step may run its model's own code (``backbones.<name>.trust_remote_code``)."""
+    return settings.get("trust_remote_code", default("backbones.*.trust_remote_code"))
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """``generation``: how a step's model generates (radis.generation); the tensor-parallel size is

@@ -16,6 +16,7 @@ from radis.methods import synthesis_kinds  # noqa: E402
 from radis.config import ConfigError, load_prompt_format, method_training, validate_config  # noqa: E402
 from radis.envs import interpreter, missing_interpreters, spec_file  # noqa: E402
 from radis.layout import DRIFT_RESULT, GENERAL_RESULT, R, TABLE4_RESULT, TRANSLATION_RESULT, model_dir  # noqa: E402
+from radis.settings import trust_remote_code  # noqa: E402
 
 try:
     validate_config(config)
@@ -139,7 +140,7 @@ def generation_settings(backbone, decoding, model_backbone=None):
         "seed": config["seed"],
         "generation": config["generation"],
         "decoding": config["decoding"][decoding],
-        "trust_remote_code": backbone_entry(backbone).get("trust_remote_code", False),
+        "trust_remote_code": trust_remote_code(backbone_entry(backbone)),
     }
 
 

@@ -41,7 +41,7 @@ if DRIFT["enabled"] and not drift_reuses_responses():
                     "benchmarks": {s: {"decoding": {**GENERAL[s]["decoding"], "temperature": 0},
                                        "limit": GENERAL[s].get("limit"), "temperatures": "greedy"}
                                    for s in DRIFT_SETS},
-                    "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+                    "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
                 }
             ),
             sets=" ".join(DRIFT_SETS),
@@ -74,7 +74,7 @@ rule drift:
                 **device_settings(),
                 "batch_size": DRIFT["batch_size"],
                 "dtype": config["generation"]["dtype"],
-                "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+                "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
             }
         ),
         answers_dir=lambda w: drift_answers_dir(w.backbone),

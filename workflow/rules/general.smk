@@ -107,7 +107,7 @@ if JUDGED:
                     "benchmarks": {r: {"decoding": GENERAL[r]["decoding"], "limit": GENERAL[r].get("limit"),
                                        "temperatures": GENERAL[r].get("temperatures")}
                                    for r in RESPONSE_SETS},
-                    "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+                    "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
                 }
             ),
             benchmarks=" ".join(RESPONSE_SETS),

@@ -66,7 +66,7 @@ rule train:
                 "training": training_settings(w.method),
                 "report_to": method_training(config, w.method)["report_to"],
                 "seed": config["seed"],
-                "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+                "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
             }
         ),
     threads: config["threads"]
@@ -96,7 +96,7 @@ rule merge:
         settings=lambda w: as_arg(
             {
                 "bf16": method_training(config, w.method)["bf16"],
-                "trust_remote_code": backbone_entry(w.backbone).get("trust_remote_code", False),
+                "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
             }
         ),
     threads: config["threads"]

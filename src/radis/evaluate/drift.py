@@ -159,12 +159,13 @@ def drift(backbone_model: str, model: str, answers_dir: str, backbone: str, meth
     from radis.device import enforce_device
     from radis.io import read_jsonl, write_json
     from radis.provenance import config_hash, provenance
+    from radis.settings import trust_remote_code
 
     enforce_device("drift", settings)
     answers = [a for name in DRIFT_SETS
                for a in answers_from_responses(name, read_jsonl(Path(answers_dir) / f"{name}.responses.jsonl"))]
     per_answer = measure_drift(Path(backbone_model), Path(model), answers, batch_size=settings["batch_size"],
-                               dtype=settings["dtype"], trust_remote_code=settings.get("trust_remote_code", False))
+                               dtype=settings["dtype"], trust_remote_code=trust_remote_code(settings))
     metrics = summarize(per_answer)
     write_json(out, {
         "backbone": backbone, "method": method, "metrics": metrics, "per_answer": per_answer,

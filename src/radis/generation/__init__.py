@@ -110,16 +110,18 @@ def check_prompts_fit(model_dir: str | Path, tokenizer, prompts: list[str], max_
 
 def generator_from_settings(settings: dict, model_dir: str | Path) -> Generator:
     """The generator a step's settings ask for (``generation``, ``seed``, ``tensor_parallel_size``)."""
-    from radis.settings import GenerationSettings
+    from radis.settings import GenerationSettings, trust_remote_code
 
     g = GenerationSettings.of_step(settings)
     return load_generator(g.backend, model_dir, batch_size=g.batch_size, dtype=g.dtype,
                           tensor_parallel_size=g.tensor_parallel_size,
-                          trust_remote_code=settings.get("trust_remote_code", False), seed=settings["seed"])
+                          trust_remote_code=trust_remote_code(settings), seed=settings["seed"])
 
 
 def refuse_overlong_prompts(settings: dict, model: str | Path, build_prompts, records: list[dict], step: str) -> None:
     """Refuse records whose prompt would not fit the model's context, before its weights load."""
-    tokenizer = load_tokenizer(model, settings.get("trust_remote_code", False))
+    from radis.settings import trust_remote_code
+
+    tokenizer = load_tokenizer(model, trust_remote_code(settings))
     check_prompts_fit(model, tokenizer, build_prompts(tokenizer, records), settings["decoding"]["max_new_tokens"],
                       [r.get("id", f"record {i}") for i, r in enumerate(records)], step)

@@ -40,5 +40,7 @@ def merge(backbone_dir: Path, adapter_dir: Path, out_dir: Path, bf16: bool = Fal
 
 def merge_adapter(backbone: str, adapter: str, out: str, settings: dict) -> None:
     """``radis merge``: the adapter merged into its backbone, the model every evaluation loads."""
+    from radis.settings import trust_remote_code
+
     merge(Path(backbone), Path(adapter), Path(out), bf16=settings["bf16"],
-          trust_remote_code=settings.get("trust_remote_code", False))
+          trust_remote_code=trust_remote_code(settings))

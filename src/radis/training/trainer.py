@@ -372,9 +372,10 @@ def fine_tune(backbone: str, trainset: str, out: str, checkpoints: str, runs_dir
 
     from radis.device import enforce_device
     from radis.io import read_jsonl
+    from radis.settings import trust_remote_code
 
     enforce_device("train", settings)
     summary = train(Path(backbone), read_jsonl(trainset), settings["training"], Path(out), Path(checkpoints),
-                    seed=settings["seed"], trust_remote_code=settings.get("trust_remote_code", False), source=trainset,
+                    seed=settings["seed"], trust_remote_code=trust_remote_code(settings), source=trainset,
                     report_to=settings.get("report_to"), runs_dir=Path(runs_dir) if runs_dir else None)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
