@@ -1,5 +1,7 @@
 """Bad input: each case exits non-zero with one message naming the file, line or key, before any
-model is loaded, and leaves existing results untouched (checksums before and after)."""
+model is loaded, and leaves existing results untouched: every output the case names exists before
+it runs (an earlier result) and the whole directory has the same checksums after. Model loads are
+recorded by tests/model_load_probe (it wraps transformers' from_pretrained), not read from a log."""
 
 import hashlib
 import json
@@ -13,17 +15,35 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-MODEL_LOADS = ("Loading checkpoint", "Converting and de-quantizing")
+PROBE = Path(__file__).resolve().parent / "model_load_probe"
+#: arguments naming what a command writes
+OUTPUTS = ("--out", "--out-dir", "--table", "--points", "--result", "--samples")
 
 
-def radis(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "radis", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=120)
+def radis(*args, cwd, env=None, python=sys.executable):
+    """``python -m radis`` with the model-load probe; returns the run and the models it loaded."""
+    marker = Path(cwd).parent / f"{Path(cwd).name}.model-loads"
+    marker.unlink(missing_ok=True)
+    env = {**os.environ, **(env or {}), "RADIS_MODEL_LOAD_MARKER": str(marker),
+           "PYTHONPATH": os.pathsep.join([str(PROBE), str(REPO / "src")])}
+    run = subprocess.run([str(python), "-m", "radis", *args], capture_output=True, text=True, cwd=cwd, env=env,
+                         timeout=300)
+    return run, marker.read_text().splitlines() if marker.exists() else []
 
 
 def checksums(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def earlier_results(work: Path, args: list[str]) -> None:
+    """An earlier result at every output the command names (a file, or a folder holding one)."""
+    for flag, value in zip(args, args[1:]):
+        path = work / value
+        if flag in OUTPUTS and not path.exists():
+            target = path if path.suffix else path / "earlier.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text('{"an earlier result": true}\n')
 
 
 @pytest.fixture
@@ -43,6 +63,11 @@ def write(path: Path, content: bytes | str) -> Path:
 
 SETTINGS = json.dumps({"builder": "vanilla", "seed": 1})
 CELL = ["--backbone", "b", "--method", "m"]
+GENERATION = {"device": "cpu", "seed": 1, "generation": {"backend": "hf", "batch_size": 2, "dtype": "float32"},
+              "decoding": {"max_new_tokens": 4}}
+TRANSLATE = json.dumps({**GENERATION, "evaluation": {"instruction": 0, "postprocess": "chat"}})
+NO_SOURCE = json.dumps({"id": "x", "src_lang": "cs", "tgt_lang": "en", "reference": "Hi"}) + "\n"
+GOOD = json.dumps({"id": "x", "src_lang": "cs", "tgt_lang": "en", "source": "Ahoj", "reference": "Hi"}) + "\n"
 
 # (name, files to write, radis arguments, text the message must contain)
 CASES = [
@@ -77,23 +102,76 @@ CASES = [
          {"judged": {"advbench": {"judge_name": "g", "judge": {"model": "m", "base_url": "http://127.0.0.1:9/v1",
                                                                "api_key_env": "RADIS_TEST_NO_SUCH_KEY"},
                                   "section": {}, "responses": "r"}}})], "RADIS_TEST_NO_SUCH_KEY"),
+    # after the model was loaded, these failed with a traceback (issue 13, item 11); {model}: the
+    # embedded backbone, {no_template}: the same model with its chat template taken out
+    ("test record without a source", {"t/cs-en.jsonl": NO_SOURCE},
+     ["translate", "--model", "{model}", "--directions", "cs-en", "--data-dir", "t", "--out-dir", "hyp",
+      "--settings", TRANSLATE], "cs-en.jsonl:1: record has no 'source'"),
+    ("tokenizer without a chat template", {"t/cs-en.jsonl": GOOD},
+     ["synthesize", "--kind", "rationale", "--model", "{no_template}", "--directions", "cs-en", "--data-dir", "t",
+      "--out-dir", "synth", "--settings", json.dumps(GENERATION)], "cannot render the synthesize rationale prompts"),
 ]
 
 
+@pytest.fixture(scope="module")
+def models(embedded_backbone, tmp_path_factory) -> dict[str, str]:
+    """The models the cases name: the embedded backbone, and a copy whose tokenizer has no chat template."""
+    no_template = tmp_path_factory.mktemp("no-template")
+    for f in embedded_backbone.iterdir():
+        if f.name == "chat_template.jinja":
+            continue
+        if f.name == "tokenizer_config.json":
+            config = json.loads(f.read_text())
+            config.pop("chat_template", None)
+            (no_template / f.name).write_text(json.dumps(config))
+        else:
+            (no_template / f.name).symlink_to(f)
+    return {"{model}": str(embedded_backbone), "{no_template}": str(no_template)}
+
+
 @pytest.mark.parametrize("name,files,args,message", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_to_the_cli(work, name, files, args, message):
+def test_bad_input_to_the_cli(work, name, files, args, message, request):
+    if any(a.startswith("{") and a.endswith("}") for a in args):
+        args = [request.getfixturevalue("models").get(a, a) for a in args]
     for rel, content in files.items():
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         write(work / rel, content)
     if name == "missing API key":
         write(work / "r.responses.jsonl", json.dumps({"id": 0, "goal": "g", "response": "r"}) + "\n")
-    before = checksums(work / "results")
-    run = radis(*args, cwd=work)
+    earlier_results(work, args)
+    before = checksums(work)
+    run, loaded = radis(*args, cwd=work)
     assert run.returncode != 0
     assert message in run.stderr, run.stderr[-2000:]
     assert "Traceback" not in run.stderr, run.stderr[-2000:]
-    assert not any(marker in run.stderr for marker in MODEL_LOADS)
-    assert checksums(work / "results") == before
+    assert loaded == []
+    assert checksums(work) == before
+
+
+def test_the_probe_sees_a_model_load(models, tmp_path):
+    """The "loads no model" assertion can fail: the probe records the load of a good translate run."""
+    (tmp_path / "t").mkdir()
+    write(tmp_path / "t/cs-en.jsonl", GOOD)
+    run, loaded = radis("translate", "--model", models["{model}"], "--directions", "cs-en", "--data-dir", "t",
+                        "--out-dir", "hyp", "--settings", TRANSLATE, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(loaded) == 1 and models["{model}"] in loaded[0]
+
+
+def test_an_offline_comet_hub_id_is_one_message_before_scoring(work, comet_python):
+    """In the comet environment, as the scoring jobs run: a hub id that cannot be fetched names the key."""
+    rows = [{"source": "Ahoj", "hypothesis": "Hi", "reference": "Hi", "src_lang": "cs", "tgt_lang": "en"}]
+    write(work / "h.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write(work / "m.json", "{}")
+    args = ["score", "--hypotheses", "h.jsonl", "--generation-meta", "m.json", *CELL, "--out", "results/cs-en.json",
+            "--settings", json.dumps({"comet_model": "Unbabel/wmt22-comet-da", "comet_batch_size": 8})]
+    earlier_results(work, args)
+    before = checksums(work)
+    run, loaded = radis(*args, cwd=work, python=comet_python, env={"HF_HUB_OFFLINE": "1"})
+    assert run.returncode != 0
+    assert "evaluation.comet_model" in run.stderr and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert loaded == []
+    assert checksums(work) == before
 
 
 BAD_CONFIGS = [

@@ -23,7 +23,7 @@ import os
 import shutil
 from pathlib import Path
 
-from radis.io import InputError, atomic_path, write_json
+from radis.io import InputError, atomic_dir, write_json
 from radis.provenance import provenance
 
 #: The corrected special tokens of SmolLM2's ChatML format (see fix_gguf_tokenizer).
@@ -255,12 +255,7 @@ def set_prompt_format(model_dir: Path, prompt_format: dict) -> None:
 def materialise(name: str, spec: dict, out_dir: Path) -> dict:
     """Build ``out_dir`` for backbone ``name`` from its config entry; returns its provenance."""
     source = spec["source"]
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    with atomic_path(out_dir) as tmp:
-        tmp.unlink(missing_ok=True)
-        tmp.mkdir()
+    with atomic_dir(Path(out_dir)) as tmp:  # an earlier model stays until the new one is complete
         if source["kind"] == "gguf-package":
             path = gguf_path(source["package"], source["file"])
             convert_gguf(path, tmp)

@@ -204,3 +204,12 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def require_keys(path: str | Path, records: list[dict], keys: Iterable[str]) -> list[dict]:
+    """``records`` (read from ``path``) if each has ``keys``; else the first record without one, by line."""
+    for line, record in enumerate(records, 1):
+        missing = [k for k in keys if k not in record]
+        if missing:
+            raise InputError(f"{path}:{line}: record has no {', '.join(map(repr, missing))}")
+    return records

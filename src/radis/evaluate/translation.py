@@ -16,10 +16,11 @@ from typing import Any
 
 import sacrebleu
 
+from radis.io import InputError
 from radis.languages import LANGUAGES
 
 
-class CometUnavailableError(RuntimeError):
+class CometUnavailableError(InputError):
     """The COMET model could not be fetched or loaded (typically: offline without a local copy)."""
 
 
@@ -120,7 +121,7 @@ def resolve_comet_checkpoint(comet_model: str) -> Path:
             f"COMET model {comet_model!r} could not be fetched from the Hugging Face hub "
             f"(offline, gated or misspelt? comet said: {e.args[0] if e.args else e}). "
             "Download it where there is network, or give the path of a local checkpoint "
-            "(.../checkpoints/model.ckpt or the model directory) instead."
+            "(.../checkpoints/model.ckpt or the model directory) as evaluation.comet_model instead."
         ) from None
 
 
@@ -216,19 +217,23 @@ def translation_prompts(tokenizer, records: list[dict], instruction: int,
     ]
 
 
+#: what a test record needs: the prompt reads the source and its languages, scoring the reference
+TEST_RECORD_KEYS = ("source", "reference", "src_lang", "tgt_lang")
+
+
 def translate(model: str, directions: list[str], data_dir: str, out_dir: str, settings: dict) -> None:
     """``radis translate``: every test direction of one model in one job (the model is loaded once);
     the translation is extracted from the reply (``evaluation.postprocess``) with the rules that fired."""
     from radis.config import DecodingParams
     from radis.device import enforce_device
     from radis.generation import generator_from_settings, refuse_overlong_prompts
-    from radis.io import per_direction, read_jsonl, regroup, write_json, write_jsonl
+    from radis.io import per_direction, read_jsonl, regroup, require_keys, write_json, write_jsonl
     from radis.provenance import config_hash, provenance
 
     enforce_device("translate", settings)
     ev, prompt_format = settings["evaluation"], settings.get("prompt_format")
     jobs = per_direction(directions, data_dir, out_dir, ".hyp")
-    batches = [read_jsonl(data) for _, data, _, _ in jobs]
+    batches = [require_keys(data, read_jsonl(data), TEST_RECORD_KEYS) for _, data, _, _ in jobs]
     records = [r for batch in batches for r in batch]
 
     def prompts(tokenizer, rs):

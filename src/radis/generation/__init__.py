@@ -122,6 +122,14 @@ def refuse_overlong_prompts(settings: dict, model: str | Path, build_prompts, re
     """Refuse records whose prompt would not fit the model's context, before its weights load."""
     from radis.settings import trust_remote_code
 
+    from jinja2.exceptions import TemplateError
+
+    from radis.io import InputError
+
     tokenizer = load_tokenizer(model, trust_remote_code(settings))
-    check_prompts_fit(model, tokenizer, build_prompts(tokenizer, records), settings["decoding"]["max_new_tokens"],
+    try:
+        prompts = build_prompts(tokenizer, records)
+    except (ValueError, TemplateError) as e:  # no chat template, or one that refuses these messages
+        raise InputError(f"{model}: cannot render the {step} prompts with its tokenizer: {e}") from None
+    check_prompts_fit(model, tokenizer, prompts, settings["decoding"]["max_new_tokens"],
                       [r.get("id", f"record {i}") for i, r in enumerate(records)], step)
