@@ -18,6 +18,7 @@ import yaml
 from radis.config import ConfigError, load_config, validate_config
 from radis.io import InputError, read_jsonl
 from radis.languages import Direction
+from radis.settings import default, trust_remote_code
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "workflow/resources/demo"
@@ -201,12 +202,16 @@ def test_trust_remote_code_is_never_switched_on_in_code():
         assert not re.search(r"trust_remote_code\s*=\s*True", text), path
         for m in re.finditer(r"trust_remote_code\s*:\s*bool\s*=\s*(\w+)", text):
             assert m.group(1) == "False", path
-        for m in re.finditer(r"get\(\"trust_remote_code\"(, *\w+)?\)", text):
-            assert m.group(1) and m.group(1).strip(", ") == "False", (path, m.group(0))
+        for m in re.finditer(r"get\(\"trust_remote_code\"(, *[^)]+)?\)", text):
+            # one reader of the setting: radis.settings.trust_remote_code, defaulting to the schema's
+            assert path.name == "settings.py" and m.group(1).strip(", ") == 'default("backbones.*.trust_remote_code"', \
+                (path, m.group(0))
+    assert default("backbones.*.trust_remote_code") is False
+    assert trust_remote_code({}) is False and trust_remote_code({"trust_remote_code": True}) is True
     for rules in (REPO / "workflow/rules").glob("*.smk"):
         for m in re.finditer(r"\"trust_remote_code\":\s*(.+)", rules.read_text()):
-            assert m.group(1).startswith('backbone_entry(') and m.group(1).rstrip(",").endswith(
-                '.get("trust_remote_code", False)'), (rules, m.group(0))
+            assert re.fullmatch(r"trust_remote_code\(backbone_entry\(\w+(\.backbone)?\)\),?", m.group(1)), \
+                (rules, m.group(0))
     for config in (load_config(REPO / "config/config.yaml"),
                    load_config(REPO / "config/config.yaml", REPO / "config/paper.yaml")):
         for name, entry in config["backbones"].items():
