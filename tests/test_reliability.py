@@ -306,7 +306,8 @@ def test_hub_snapshots_go_through_the_hub_cache(local_hub, tmp_path, monkeypatch
     partial = next((cache / "models--haoranxu--ALMA-7B" / "blobs").iterdir()).with_suffix(".incomplete")
     partial.write_bytes(b"half a download")
     record = backbones.materialise("alma-7b", {"source": {"kind": "hub", "id": "haoranxu/ALMA-7B",
-                                                          "revision": "main"}}, tmp_path / "out")
+                                                          "revision": "main"}}, tmp_path / "out",
+                                   locks=tmp_path / "locks")
     refs = (cache / "models--haoranxu--ALMA-7B" / "refs" / "main").read_text()
     assert record["revision"] == refs and partial.read_bytes() == b"half a download"
     weights = tmp_path / "out" / "model.safetensors"

@@ -23,7 +23,9 @@ import os
 import shutil
 from pathlib import Path
 
+from radis.hublock import HubRef, backbone_refs, check_fetched, commit_for
 from radis.io import InputError, atomic_dir, write_json
+from radis.layout import LOCKS
 from radis.provenance import provenance
 
 #: The corrected special tokens of SmolLM2's ChatML format (see fix_gguf_tokenizer).
@@ -113,18 +115,23 @@ SNAPSHOT_FILES = ["*.json", "*.safetensors", "tokenizer.model", "*.jinja", "*.tx
 
 
 def snapshot(repo_id: str, revision: str, out_dir: Path) -> str:
-    """A pinned hub snapshot in ``out_dir``; returns the commit it resolved to.
+    """A hub snapshot at ``revision`` (a commit: radis.hublock) in ``out_dir``; returns the commit
+    of the snapshot it got.
 
     The download goes through the hub cache (``HF_HOME``/``HF_HUB_CACHE``), not ``local_dir``: a
-    killed download resumes from its partial files, a branch revision is resolved offline from the
-    cache's refs (``HF_HUB_OFFLINE=1`` on compute nodes, after a download on the login node), and
-    the cache's snapshot folder names the commit. Weights are hard-linked into ``out_dir`` (no second
+    killed download resumes from its partial files, a snapshot downloaded on the login node is found
+    offline (``HF_HUB_OFFLINE=1``), and the cache's snapshot folder names the commit. Weights are hard-linked into ``out_dir`` (no second
     copy of 13 GB; they are never rewritten in place), everything else is copied, because later steps
     rewrite tokenizer files and must not write through a link into the cache.
     """
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    cached = Path(snapshot_download(repo_id, revision=revision, allow_patterns=SNAPSHOT_FILES))
+    try:
+        cached = Path(snapshot_download(repo_id, revision=revision, allow_patterns=SNAPSHOT_FILES))
+    except (HfHubHTTPError, LocalEntryNotFoundError) as e:  # offline, gated, unknown repo or commit
+        raise InputError(f"{repo_id}@{revision} cannot be fetched from the hub: "
+                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
     out_dir.mkdir(parents=True)
     for src in sorted(cached.rglob("*")):
         if not src.is_file():
@@ -198,17 +205,23 @@ def copy_local(path: str, out_dir: Path) -> dict:
     return {"path": str(src.resolve())}
 
 
-def fetch_plain(name: str, source: dict, out_dir: Path) -> dict:
-    """A hub or local source into ``out_dir`` (which must not exist); returns where it came from."""
+def fetch_plain(name: str, source: dict, out_dir: Path, ref: HubRef | None, locks: Path) -> dict:
+    """A hub or local source into ``out_dir`` (which must not exist); returns where it came from.
+
+    A hub source is fetched at its pinned or locked commit (:mod:`radis.hublock`), never at
+    whatever its branch points to today."""
     if source["kind"] == "local":
         try:
             return copy_local(source["path"], out_dir)
         except InputError as e:
             raise InputError(f"backbone {name}: {e}") from None
-    commit = snapshot(source["id"], source["revision"], out_dir)
-    if not source["revision"].startswith(commit) and len(source["revision"]) == 40:
-        raise InputError(f"backbone {name}: hub returned {commit}, config pins {source['revision']}")
-    return {"id": source["id"], "revision": commit}
+    commit = commit_for(ref, locks, f"radis materialise --name {name}")
+    try:
+        got = snapshot(source["id"], commit, out_dir)
+    except InputError as e:
+        raise InputError(f"config key '{ref.key}': {e}") from None
+    check_fetched(ref, commit, got)
+    return {"id": source["id"], "revision": commit, **({} if ref.pinned else {"branch": ref.revision})}
 
 
 def apply_delta(base_dir: Path, delta_dir: Path, out_dir: Path) -> None:
@@ -252,9 +265,11 @@ def set_prompt_format(model_dir: Path, prompt_format: dict) -> None:
     tokenizer.save_pretrained(model_dir)
 
 
-def materialise(name: str, spec: dict, out_dir: Path) -> dict:
-    """Build ``out_dir`` for backbone ``name`` from its config entry; returns its provenance."""
+def materialise(name: str, spec: dict, out_dir: Path, locks: Path = Path(LOCKS)) -> dict:
+    """Build ``out_dir`` for backbone ``name`` from its config entry; returns its provenance.
+    ``locks``: where the hub revisions are locked (radis.hublock; the run's results/locks)."""
     source = spec["source"]
+    refs = {r.key.split(".")[-2]: r for r in backbone_refs(name, spec)}  # "source", "base", "delta"
     with atomic_dir(Path(out_dir)) as tmp:  # an earlier model stays until the new one is complete
         if source["kind"] == "gguf-package":
             path = gguf_path(source["package"], source["file"])
@@ -266,10 +281,11 @@ def materialise(name: str, spec: dict, out_dir: Path) -> dict:
             }
         elif source["kind"] in ("hub", "local"):
             tmp.rmdir()
-            origin = fetch_plain(name, source, tmp)
+            origin = fetch_plain(name, source, tmp, refs.get("source"), locks)
         elif source["kind"] == "delta":
             parts = tmp / ".parts"
-            origin = {side: fetch_plain(name, source[side], parts / side) for side in ("base", "delta")}
+            origin = {side: fetch_plain(name, source[side], parts / side, refs.get(side), locks)
+                      for side in ("base", "delta")}
             apply_delta(parts / "base", parts / "delta", tmp)
             shutil.rmtree(parts)
         else:  # the schema rules this out

@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         *model, settings)
     add("plan", "radis.plan:print_plan", "what a run will cost: jobs, tokens, GPU-hours or CPU time, judge calls, disk",
         (["--configfile"], {"nargs": "*", "default": [], "help": "overlays on config/config.yaml, as Snakemake takes them"}))
+    add("lock", "radis.hublock:lock_config", "lock every unpinned hub revision of a config to the commit it points at now",
+        (["--configfile"], {"nargs": "*", "default": [], "help": "overlays on config/config.yaml, as Snakemake takes them"}),
+        (["--directory"], {"default": ".", "help": "the run's working directory (as snakemake --directory); "
+                                                   "the locks go to its results/locks"}))
     add("gsm8k", "radis.evaluate.gsm8k:evaluate", "GSM8K 5-shot exact match through lm-eval",
         (["--model"], req), (["--data-dir"], req), (["--samples"], req), (["--work-dir"], req), *model,
         (["--out"], req), settings)

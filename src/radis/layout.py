@@ -7,6 +7,9 @@ fills them to name the file behind one table cell, so both always agree.
 from __future__ import annotations
 
 R = "results"
+#: the hub revisions each run resolved, one lock file per source (radis.hublock); relative to the
+#: working directory, like every path here, so jobs find them without a setting of their own
+LOCKS = f"{R}/locks"
 #: Tables 1, 2 and 5 (translation): one scored direction of one model
 TRANSLATION_RESULT = f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.json"
 #: Tables 3 and 5 (general ability): one benchmark of one model

@@ -15,8 +15,8 @@ from radis.benchmarks import benchmark as benchmark_of, datasets, response_sets 
 from radis.methods import synthesis_kinds  # noqa: E402
 from radis.config import ConfigError, load_prompt_format, method_training, validate_config  # noqa: E402
 from radis.envs import interpreter, missing_interpreters, spec_file  # noqa: E402
-from radis.layout import DRIFT_RESULT, GENERAL_RESULT, R, TABLE4_RESULT, TRANSLATION_RESULT, model_dir  # noqa: E402
-from radis.settings import trust_remote_code  # noqa: E402
+from radis.layout import DRIFT_RESULT, GENERAL_RESULT, LOCKS, R, TABLE4_RESULT, TRANSLATION_RESULT, model_dir  # noqa: E402
+from radis.settings import default as schema_default, trust_remote_code  # noqa: E402
 
 try:
     validate_config(config)
@@ -245,3 +245,15 @@ onstart:
     if any(job.rule.name == "judge_general" for job in jobs):
         for name, spec in used_judges(config).items():
             resolve_api_key(JudgeConfig.from_config(name, spec))
+    # a hub branch (`main`) is read only at a pinned or locked commit (radis.hublock): one that is
+    # neither stops the run here, before anything is downloaded, unless the run is exploratory
+    from radis.hublock import backbone_refs, data_ref, refuse_unlocked
+    from radis.io import InputError
+
+    refs = [r for job in jobs if job.rule.name == "materialise_backbone"
+            for r in backbone_refs(job.wildcards.backbone, backbone_entry(job.wildcards.backbone))]
+    refs += [r for job in jobs if job.rule.name == "prepare_data" if (r := data_ref(config["data"], job.wildcards.split))]
+    try:
+        refuse_unlocked(refs, Path(LOCKS), config.get("exploratory", schema_default("exploratory")))
+    except InputError as e:
+        raise WorkflowError(str(e))
