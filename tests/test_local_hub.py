@@ -172,10 +172,10 @@ def test_llama_guard_template(local_hub):
 
 def test_prior_models_publish_no_chat_template(local_hub):
     config = HUB.load_workflow_config(PAPER_CONFIG)
+    repos = HUB.hub_repos(config)
     for repo_id in ("wxjiao/ParroT-7b", "James-WYang/BigTrans", "huggyllama/llama-7b", "ICTNLP/bayling-7b-diff",
                     "haoranxu/ALMA-7B"):
-        assert tokenizer(local_hub, (repo_id, "main")).chat_template is None
-        assert repo_id in HUB.hub_repos(config)
+        assert tokenizer(local_hub, (repo_id, repos[repo_id])).chat_template is None
 
 
 def test_every_paper_hub_id_resolves_offline(local_hub, tmp_path):
@@ -226,8 +226,9 @@ def test_bayling_delta_applies_to_its_base(local_hub, tmp_path):
 
     from radis.backbones import apply_delta
 
-    base = snapshot(local_hub, "huggyllama/llama-7b", "main")
-    delta = snapshot(local_hub, "ICTNLP/bayling-7b-diff", "main")
+    repos = HUB.hub_repos(HUB.load_workflow_config(PAPER_CONFIG))
+    base = snapshot(local_hub, "huggyllama/llama-7b", repos["huggyllama/llama-7b"])
+    delta = snapshot(local_hub, "ICTNLP/bayling-7b-diff", repos["ICTNLP/bayling-7b-diff"])
     apply_delta(base, delta, tmp_path / "bayling")
     merged = load_file(tmp_path / "bayling" / "model.safetensors")
     b, d = load_file(base / "model.safetensors"), load_file(delta / "model.safetensors")

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
-from radis.io import InputError
+from radis.io import InputError, write_json
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
 
@@ -114,7 +114,7 @@ def record_lock(ref: HubRef, commit: str, locks: Path, by: str) -> Path:
     record = {"id": ref.repo_id, "repo_type": ref.repo_type, "revision": ref.revision, "commit": commit,
               "locked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "locked_by": by}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(tmp, record)
     try:
         os.link(tmp, path)
     except FileExistsError:
