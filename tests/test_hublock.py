@@ -31,11 +31,11 @@ ALMA = HubRef("backbones.alma-7b.source.revision", "haoranxu/ALMA-7B", "main")
 def test_refs_name_their_config_keys():
     delta = {"source": {"kind": "delta", "base": {"kind": "hub", "id": "huggyllama/llama-7b", "revision": A},
                         "delta": {"kind": "local", "path": "d"}}}
-    assert backbone_refs("bayling-7b", delta) == [
-        HubRef("backbones.bayling-7b.source.base.revision", "huggyllama/llama-7b", A)]
+    assert backbone_refs("bayling-7b", delta) == {
+        "base": HubRef("backbones.bayling-7b.source.base.revision", "huggyllama/llama-7b", A)}
     hub = {"source": {"kind": "hub", "id": "haoranxu/ALMA-7B", "revision": "main"}}
-    assert backbone_refs("alma-7b", hub) == [ALMA] and not ALMA.pinned
-    assert backbone_refs("m", {"source": {"kind": "gguf-package", "package": "p", "file": "f"}}) == []
+    assert backbone_refs("alma-7b", hub) == {"source": ALMA} and not ALMA.pinned
+    assert backbone_refs("m", {"source": {"kind": "gguf-package", "package": "p", "file": "f"}}) == {}
     data = {"source": "hub", "hub": {"train": {"id": "o/train", "revision": "main"},
                                      "test": {"id": "o/test", "revision": B}}}
     assert data_ref(data, "valid") == HubRef("data.hub.train.revision", "o/train", "main", "dataset")

@@ -100,6 +100,12 @@ def test_the_paper_models_came_from_the_hub_at_their_pinned_revisions(rehearsal)
         assert (record["id"], record["revision"]) == (paper[name]["source"]["id"], paper[name]["source"]["revision"])
     bayling = json.loads((rehearsal / "backbones/bayling-7b/radis_provenance.json").read_text())
     assert bayling["source"] == "delta" and bayling["prompt_format"] == "bayling"
-    assert bayling["delta"]["id"] == "ICTNLP/bayling-7b-diff" and len(bayling["base"]["revision"]) == 40
+    assert bayling["base"]["revision"] == paper["bayling-7b"]["source"]["base"]["revision"]
+    # the `main` revisions came at the commits rehearse.sh locked (radis lock), beside the results
+    for name, record in (("parrot-7b", None), ("bigtrans-13b", None), ("alma-7b", None),
+                         ("bayling-7b", bayling["delta"])):
+        record = record or json.loads((rehearsal / f"backbones/{name}/radis_provenance.json").read_text())
+        lock = rehearsal / "locks/models" / (record["id"].replace("/", "--") + "@main.json")
+        assert record["branch"] == "main" and record["revision"] == json.loads(lock.read_text())["commit"], name
     hyp = (rehearsal / "eval/bayling-7b/base/translation/de-en.hyp.meta.json")
     assert json.loads(hyp.read_text())["prompt_format"] == "bayling"

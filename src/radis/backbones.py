@@ -120,9 +120,10 @@ def snapshot(repo_id: str, revision: str, out_dir: Path) -> str:
 
     The download goes through the hub cache (``HF_HOME``/``HF_HUB_CACHE``), not ``local_dir``: a
     killed download resumes from its partial files, a snapshot downloaded on the login node is found
-    offline (``HF_HUB_OFFLINE=1``), and the cache's snapshot folder names the commit. Weights are hard-linked into ``out_dir`` (no second
-    copy of 13 GB; they are never rewritten in place), everything else is copied, because later steps
-    rewrite tokenizer files and must not write through a link into the cache.
+    offline (``HF_HUB_OFFLINE=1``), and the cache's snapshot folder names the commit. Weights are
+    hard-linked into ``out_dir`` (no second copy of 13 GB; they are never rewritten in place),
+    everything else is copied, because later steps rewrite tokenizer files and must not write
+    through a link into the cache.
     """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -269,7 +270,7 @@ def materialise(name: str, spec: dict, out_dir: Path, locks: Path = Path(LOCKS))
     """Build ``out_dir`` for backbone ``name`` from its config entry; returns its provenance.
     ``locks``: where the hub revisions are locked (radis.hublock; the run's results/locks)."""
     source = spec["source"]
-    refs = {r.key.split(".")[-2]: r for r in backbone_refs(name, spec)}  # "source", "base", "delta"
+    refs = backbone_refs(name, spec)
     with atomic_dir(Path(out_dir)) as tmp:  # an earlier model stays until the new one is complete
         if source["kind"] == "gguf-package":
             path = gguf_path(source["package"], source["file"])

@@ -55,13 +55,13 @@ class HubRef:
         return f"{self.repo_id}@{self.revision}"
 
 
-def backbone_refs(name: str, entry: dict) -> list[HubRef]:
-    """The hub sources of one catalogue backbone (a delta model has two)."""
+def backbone_refs(name: str, entry: dict) -> dict[str, HubRef]:
+    """The hub sources of one catalogue backbone by side: ``source``, or a delta's ``base`` and ``delta``."""
     source = entry["source"]
-    sides = ({f"source.{s}": source[s] for s in ("base", "delta")} if source["kind"] == "delta"
-             else {"source": source})
-    return [HubRef(f"backbones.{name}.{where}.revision", s["id"], s["revision"])
-            for where, s in sides.items() if s["kind"] == "hub"]
+    sides = {s: source[s] for s in ("base", "delta")} if source["kind"] == "delta" else {"source": source}
+    return {side: HubRef(f"backbones.{name}.{'source.' if side != 'source' else ''}{side}.revision",
+                         s["id"], s["revision"])
+            for side, s in sides.items() if s["kind"] == "hub"}
 
 
 def data_ref(data: dict, split: str) -> HubRef | None:
@@ -75,7 +75,7 @@ def data_ref(data: dict, split: str) -> HubRef | None:
 
 def config_refs(config: dict) -> list[HubRef]:
     """Every hub source a config can read: its catalogue's backbones and, from the hub, its data."""
-    refs = [r for name, entry in config["backbones"].items() for r in backbone_refs(name, entry)]
+    refs = [r for name, entry in config["backbones"].items() for r in backbone_refs(name, entry).values()]
     refs += [r for split in ("train", "test") if (r := data_ref(config["data"], split))]
     return refs
 
@@ -160,9 +160,9 @@ def commit_for(ref: HubRef, locks: Path, by: str) -> str:
     if locked is not None:
         return locked
     commit = resolve(ref)
-    path = record_lock(ref, commit, locks, by)
+    path = record_lock(ref, commit, locks, by)  # refuses a lock another job just wrote with another commit
     print(f"{ref} locked to {commit} on first use ({path})", file=sys.stderr)
-    return read_lock(ref, locks)  # another job's lock, if it was first
+    return commit
 
 
 def check_fetched(ref: HubRef, wanted: str, got: str) -> None:

@@ -251,7 +251,7 @@ onstart:
     from radis.io import InputError
 
     refs = [r for job in jobs if job.rule.name == "materialise_backbone"
-            for r in backbone_refs(job.wildcards.backbone, backbone_entry(job.wildcards.backbone))]
+            for r in backbone_refs(job.wildcards.backbone, backbone_entry(job.wildcards.backbone)).values()]
     refs += [r for job in jobs if job.rule.name == "prepare_data" if (r := data_ref(config["data"], job.wildcards.split))]
     try:
         refuse_unlocked(refs, Path(LOCKS), config.get("exploratory", schema_default("exploratory")))

@@ -38,6 +38,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
+from radis.hublock import is_commit  # noqa: E402
 from radis.io import sha256_file  # noqa: E402
 
 TEMPLATES = REPO_ROOT / "workflow" / "resources" / "chat_templates"
@@ -374,7 +375,7 @@ def write_comet(comet_python: Path, out: Path) -> None:
 
 def commit_for(repo_id: str, revision: str) -> str:
     """The snapshot's commit: the pinned one, or for a branch a stable made-up id (no hub to ask)."""
-    if re.fullmatch(r"[0-9a-f]{40}", revision):
+    if is_commit(revision):
         return revision
     return hashlib.sha1(f"radis-local-hub\n{repo_id}\n{revision}\n{BUILD_VERSION}".encode()).hexdigest()
 
@@ -398,7 +399,7 @@ def commit_snapshot(repo_dir: Path, snapshot: Path, revision: str) -> None:
         else:
             path.rename(blob)
         path.symlink_to(os.path.relpath(blob, path.parent))
-    if not re.fullmatch(r"[0-9a-f]{40}", revision):
+    if not is_commit(revision):
         (repo_dir / "refs").mkdir(exist_ok=True)
         (repo_dir / "refs" / revision).write_text(snapshot.name)
 
