@@ -51,6 +51,7 @@ def test_the_paper_config_pins_or_names_every_hub_source():
                         "backbones.bayling-7b.source.delta.revision", "backbones.alma-7b.source.revision",
                         "data.hub.train.revision", "data.hub.test.revision"}
     assert all(len(r.revision) == 40 for r in refs if r.key not in branches)
+    assert "evaluation.comet_revision" in {r.key for r in refs}  # COMET is pinned too
 
 
 def test_a_lock_is_written_once_and_a_moved_branch_is_refused(tmp_path):
@@ -163,6 +164,24 @@ def test_a_hub_dataset_is_read_at_the_commit_its_branch_was_locked_to(hub, tmp_p
     ref = HubRef("data.hub.test.revision", repo, "main", "dataset")
     assert lock_path(ref, locks) == locks / "datasets" / "haoranxu--WMT22-Test@main.json"
     assert read_lock(ref, locks) == A
+
+
+def test_the_comet_model_is_fetched_at_its_locked_commit(hub, tmp_path):
+    """The COMET checkpoint that scores Tables 1-2 comes from the hub like the models: at a pinned
+    commit, or at the one its branch was locked to on first use."""
+    from radis.evaluate.translation import comet_hub_id, resolve_comet_checkpoint
+    from radis.hublock import comet_ref
+
+    folder = hub / "models--Unbabel--wmt22-comet-da"
+    (commit,) = [p.name for p in (folder / "snapshots").iterdir()]
+    (folder / "refs").mkdir(exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+    locks = tmp_path / "locks"
+    ckpt = resolve_comet_checkpoint("Unbabel/wmt22-comet-da", None, str(locks))
+    assert ckpt == folder / "snapshots" / commit / "checkpoints" / "model.ckpt" and ckpt.is_file()
+    ref = comet_ref({"comet_model": "Unbabel/wmt22-comet-da"})
+    assert ref.key == "evaluation.comet_revision" and read_lock(ref, locks) == commit
+    assert comet_hub_id(str(ckpt)) is None and comet_ref({"comet_model": None}) is None
 
 
 # --- the workflow: stop before the first job, `radis lock`, exploratory ----------------------------

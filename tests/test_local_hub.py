@@ -207,15 +207,16 @@ for repo_id, revision in json.loads(sys.argv[1]).items():
     from radis.envs import interpreter
 
     comet_python = interpreter("comet", HUB.load_workflow_config(PAPER_CONFIG)["environments"], REPO_ROOT)
+    comet = (repos["Unbabel/wmt22-comet-da"], str(tmp_path / "locks"))  # the paper's pinned revision
     code = ("from radis.evaluate.translation import resolve_comet_checkpoint, load_comet; "
-            "print(resolve_comet_checkpoint('Unbabel/wmt22-comet-da')); "
-            "m = load_comet('Unbabel/wmt22-comet-da'); "
+            f"print(resolve_comet_checkpoint('Unbabel/wmt22-comet-da', *{comet!r})); "
+            f"m = load_comet('Unbabel/wmt22-comet-da', {comet[0]!r}); "
             "print(m.predict([{'src': 'Hallo Welt', 'mt': 'Hello world', 'ref': 'Hello world'}], batch_size=1, "
             "gpus=0, progress_bar=False).system_score)")
     out = subprocess.run([str(comet_python), "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     ckpt, score = out.stdout.strip().splitlines()[-2:]
-    assert ckpt.startswith(str(local_hub / "models--Unbabel--wmt22-comet-da" / "snapshots"))
+    assert ckpt.startswith(str(local_hub / "models--Unbabel--wmt22-comet-da" / "snapshots" / comet[0]))
     assert ckpt.endswith("checkpoints/model.ckpt")
     float(score)
 

@@ -73,18 +73,33 @@ def data_ref(data: dict, split: str) -> HubRef | None:
     return HubRef(f"data.hub.{side}.revision", hub["id"], hub["revision"], "dataset")
 
 
+def comet_ref(evaluation: dict) -> HubRef | None:
+    """The hub repository of the COMET model (``evaluation.comet_model``), unless it is a local
+    checkpoint; its revision is ``evaluation.comet_revision``."""
+    from radis.evaluate.translation import comet_hub_id
+    from radis.settings import default
+
+    hub_id = comet_hub_id(evaluation.get("comet_model"))
+    if hub_id is None:
+        return None
+    revision = evaluation.get("comet_revision") or default("evaluation.comet_revision")
+    return HubRef("evaluation.comet_revision", hub_id, revision)
+
+
 def config_refs(config: dict) -> list[HubRef]:
-    """Every hub source a config can read: its catalogue's backbones and, from the hub, its data."""
+    """Every hub source a config can read: its catalogue's backbones, its data (from the hub) and
+    its COMET model."""
     refs = [r for name, entry in config["backbones"].items() for r in backbone_refs(name, entry).values()]
     refs += [r for split in ("train", "test") if (r := data_ref(config["data"], split))]
+    refs += [r for r in [comet_ref(config["evaluation"])] if r]
     return refs
 
 
 def lock_path(ref: HubRef, locks: Path) -> Path:
     """``{locks}/{models|datasets}/{owner}--{name}@{revision}.json`` (the revision URL-quoted: a
     branch may contain '/')."""
-    owner, name = ref.repo_id.split("/")
-    return Path(locks) / f"{ref.repo_type}s" / f"{owner}--{name}@{quote(ref.revision, safe='')}.json"
+    name = ref.repo_id.replace("/", "--")
+    return Path(locks) / f"{ref.repo_type}s" / f"{name}@{quote(ref.revision, safe='')}.json"
 
 
 def read_lock(ref: HubRef, locks: Path) -> str | None:

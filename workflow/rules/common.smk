@@ -247,12 +247,13 @@ onstart:
             resolve_api_key(JudgeConfig.from_config(name, spec))
     # a hub branch (`main`) is read only at a pinned or locked commit (radis.hublock): one that is
     # neither stops the run here, before anything is downloaded, unless the run is exploratory
-    from radis.hublock import backbone_refs, data_ref, refuse_unlocked
+    from radis.hublock import backbone_refs, comet_ref, data_ref, refuse_unlocked
     from radis.io import InputError
 
     refs = [r for job in jobs if job.rule.name == "materialise_backbone"
             for r in backbone_refs(job.wildcards.backbone, backbone_entry(job.wildcards.backbone)).values()]
     refs += [r for job in jobs if job.rule.name == "prepare_data" if (r := data_ref(config["data"], job.wildcards.split))]
+    refs += [r for r in [comet_ref(config["evaluation"])] if r and any(j.rule.name == "score_translation" for j in jobs)]
     try:
         refuse_unlocked(refs, Path(LOCKS), config.get("exploratory", schema_default("exploratory")))
     except InputError as e:

@@ -62,6 +62,8 @@ rule score_translation:
             {
                 "comet_model": config["evaluation"]["comet_model"],
                 "comet_batch_size": config["evaluation"].get("comet_batch_size", 8),
+                # only when set: the settings (the params) of runs that leave it out stay as they were
+                **{k: v for k, v in config["evaluation"].items() if k == "comet_revision"},
             }
         ),
     conda:

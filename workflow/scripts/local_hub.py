@@ -421,7 +421,7 @@ def hub_repos(config: dict) -> dict[str, str]:
         add(spec["source"])
     comet = config["evaluation"].get("comet_model")
     if comet and not Path(comet).expanduser().exists():
-        repos[comet] = "main"
+        repos[comet] = config["evaluation"].get("comet_revision", "main")
     unknown = sorted(set(repos) - set(HUB_MODELS))
     if unknown:
         raise ValueError(f"no local-hub entry for {', '.join(unknown)}: add it to HUB_MODELS in {__file__}")

@@ -18,6 +18,7 @@ import sacrebleu
 
 from radis.io import InputError
 from radis.languages import LANGUAGES
+from radis.layout import LOCKS
 
 
 class CometUnavailableError(InputError):
@@ -39,12 +40,13 @@ def score_translations(
     comet_model: str | None = None,
     comet_batch_size: int = 8,
     comet_gpus: int = 0,
+    comet_revision: str | None = None,
 ) -> dict[str, Any]:
     """Corpus-level BLEU, chrF and (if ``comet_model`` is given) COMET×100 for one direction.
 
     ``comet_model`` is a hub id (``Unbabel/wmt22-comet-da``) or a local checkpoint: a ``.ckpt``
     file, or a model directory holding ``checkpoints/model.ckpt`` (the hub layout), so offline
-    nodes can point at a copy fetched elsewhere.
+    nodes can point at a copy fetched elsewhere. ``comet_revision``: a hub id's revision.
     """
     n = len(hypotheses)
     if not (len(sources) == n == len(references)):
@@ -61,7 +63,7 @@ def score_translations(
 
     comet_score: float | None = None
     if comet_model is not None:
-        model = load_comet(comet_model)
+        model = load_comet(comet_model, comet_revision)
         samples = [{"src": s, "mt": h, "ref": r} for s, h, r in zip(sources, hypotheses, references)]
         scores = comet_segment_scores(model, samples, comet_batch_size, comet_gpus)
         comet_score = 100.0 * sum(scores) / len(scores)  # COMET's system score: the mean segment score
@@ -75,6 +77,8 @@ def score_translations(
         "bleu_signature": str(bleu.get_signature()),
         "chrf_signature": str(chrf.get_signature()),
         "comet_model": comet_model,
+        # the checkpoint that scored: a hub id's path names the commit (.../snapshots/<commit>/...)
+        "comet_checkpoint": str(resolve_comet_checkpoint(comet_model, comet_revision)) if comet_model else None,
     }
 
 
@@ -98,36 +102,59 @@ def comet_segment_scores(model, samples: list[dict], batch_size: int, gpus: int)
     return scores
 
 
-def resolve_comet_checkpoint(comet_model: str) -> Path:
-    """Turn a hub id or local path into the ``model.ckpt`` path that ``load_from_checkpoint`` wants."""
+def comet_hub_id(comet_model: str | None) -> str | None:
+    """The hub id ``evaluation.comet_model`` names; None for a local checkpoint (an existing path, a
+    ``.ckpt``, an absolute or ``./`` path) or no COMET."""
+    if not comet_model:
+        return None
     path = Path(comet_model).expanduser()
-    if path.is_file():
-        return path
-    if path.is_dir():
-        ckpt = path / "checkpoints" / "model.ckpt"
-        if ckpt.is_file():
-            return ckpt
-        raise CometUnavailableError(f"COMET model directory {path} has no checkpoints/model.ckpt")
-    if comet_model.endswith(".ckpt") or path.is_absolute() or comet_model.startswith("."):
-        raise CometUnavailableError(f"COMET checkpoint {path} does not exist")
-
-    from comet import download_model
-
-    try:
-        return Path(download_model(comet_model))
-    except KeyError as e:
-        # comet hides any hub failure (no network, gated repo, typo) behind "not supported".
-        raise CometUnavailableError(
-            f"COMET model {comet_model!r} could not be fetched from the Hugging Face hub "
-            f"(offline, gated or misspelt? comet said: {e.args[0] if e.args else e}). "
-            "Download it where there is network, or give the path of a local checkpoint "
-            "(.../checkpoints/model.ckpt or the model directory) as evaluation.comet_model instead."
-        ) from None
+    if path.exists() or comet_model.endswith(".ckpt") or path.is_absolute() or comet_model.startswith("."):
+        return None
+    return comet_model
 
 
 @functools.lru_cache(maxsize=2)
-def load_comet(comet_model: str) -> Any:
-    """Load (once per process) a COMET model by hub id or local checkpoint path.
+def resolve_comet_checkpoint(comet_model: str, revision: str | None = None, locks: str = LOCKS) -> Path:
+    """Turn a hub id or local path into the ``model.ckpt`` path that ``load_from_checkpoint`` wants.
+
+    A hub id is fetched as comet's own ``download_model`` fetches it (``snapshot_download``, then
+    ``checkpoints/model.ckpt``), but at its pinned or locked commit (radis.hublock; ``revision`` is
+    ``evaluation.comet_revision``), so every table is scored by the same checkpoint.
+    """
+    from radis.hublock import check_fetched, comet_ref, commit_for
+
+    ref = comet_ref({"comet_model": comet_model, "comet_revision": revision})
+    if ref is None:
+        path = Path(comet_model).expanduser()
+        if path.is_file():
+            return path
+        if path.is_dir():
+            ckpt = path / "checkpoints" / "model.ckpt"
+            if ckpt.is_file():
+                return ckpt
+            raise CometUnavailableError(f"COMET model directory {path} has no checkpoints/model.ckpt")
+        raise CometUnavailableError(f"COMET checkpoint {path} does not exist")
+
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        commit = commit_for(ref, Path(locks), "radis score")
+        snapshot = Path(snapshot_download(repo_id=ref.repo_id, revision=commit))
+    except (InputError, HfHubHTTPError, LocalEntryNotFoundError) as e:
+        raise CometUnavailableError(
+            f"COMET model {comet_model!r} (config key evaluation.comet_model) could not be fetched from the "
+            f"Hugging Face hub (offline, gated or misspelt?): {str(e).splitlines()[0]}. "
+            "Download it where there is network, or give the path of a local checkpoint "
+            "(.../checkpoints/model.ckpt or the model directory) as evaluation.comet_model instead."
+        ) from None
+    check_fetched(ref, commit, snapshot.name)
+    return snapshot / "checkpoints" / "model.ckpt"
+
+
+@functools.lru_cache(maxsize=2)
+def load_comet(comet_model: str, revision: str | None = None) -> Any:
+    """Load (once per process) a COMET model by hub id (at ``revision``) or local checkpoint path.
 
     ``local_files_only`` stays off: the encoder's tokenizer/config (e.g. xlm-roberta-large) comes
     from the HF cache and honours ``HF_HUB_OFFLINE`` on its own.
@@ -139,7 +166,7 @@ def load_comet(comet_model: str) -> Any:
             f"COMET needs unbabel-comet, which lives in the comet environment (envs/comet.yaml), not in "
             f"{sys.executable}: the score_translation rule runs there (config key environments.comet)"
         ) from e
-    return load_from_checkpoint(str(resolve_comet_checkpoint(comet_model)))
+    return load_from_checkpoint(str(resolve_comet_checkpoint(comet_model, revision)))
 
 
 #: Wrapping quotes chat models put around a translation, opening → closing.
@@ -276,7 +303,7 @@ def score(hypotheses: list[str], generation_meta: list[str], backbone: str, meth
         metrics = score_translations([r["source"] for r in rows], [r["hypothesis"] for r in rows],
                                      [r["reference"] for r in rows], rows[0]["tgt_lang"],
                                      comet_model=settings["comet_model"], comet_batch_size=settings["comet_batch_size"],
-                                     comet_gpus=comet_gpus)
+                                     comet_gpus=comet_gpus, comet_revision=settings.get("comet_revision"))
         write_json(out_path, {
             "backbone": backbone, "method": method,
             "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",
