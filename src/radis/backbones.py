@@ -23,7 +23,7 @@ import os
 import shutil
 from pathlib import Path
 
-from radis.hublock import HubRef, backbone_refs, check_fetched, commit_for
+from radis.hublock import HubRef, backbone_refs, snapshot_at_commit
 from radis.io import InputError, atomic_dir, write_json
 from radis.layout import LOCKS
 from radis.provenance import provenance
@@ -114,25 +114,13 @@ def convert_gguf(gguf: Path, out_dir: Path) -> None:
 SNAPSHOT_FILES = ["*.json", "*.safetensors", "tokenizer.model", "*.jinja", "*.txt"]
 
 
-def snapshot(repo_id: str, revision: str, out_dir: Path) -> str:
-    """A hub snapshot at ``revision`` (a commit: radis.hublock) in ``out_dir``; returns the commit
-    of the snapshot it got.
+def copy_snapshot(cached: Path, out_dir: Path) -> None:
+    """A hub cache snapshot (radis.hublock.snapshot_at_commit, not ``local_dir``) into ``out_dir``.
 
-    The download goes through the hub cache (``HF_HOME``/``HF_HUB_CACHE``), not ``local_dir``: a
-    killed download resumes from its partial files, a snapshot downloaded on the login node is found
-    offline (``HF_HUB_OFFLINE=1``), and the cache's snapshot folder names the commit. Weights are
-    hard-linked into ``out_dir`` (no second copy of 13 GB; they are never rewritten in place),
+    Weights are hard-linked (no second copy of 13 GB; they are never rewritten in place),
     everything else is copied, because later steps rewrite tokenizer files and must not write
     through a link into the cache.
     """
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        cached = Path(snapshot_download(repo_id, revision=revision, allow_patterns=SNAPSHOT_FILES))
-    except (HfHubHTTPError, LocalEntryNotFoundError) as e:  # offline, gated, unknown repo or commit
-        raise InputError(f"{repo_id}@{revision} cannot be fetched from the hub: "
-                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
     out_dir.mkdir(parents=True)
     for src in sorted(cached.rglob("*")):
         if not src.is_file():
@@ -146,7 +134,6 @@ def snapshot(repo_id: str, revision: str, out_dir: Path) -> str:
             except OSError:  # another file system: copy
                 pass
         shutil.copyfile(src, dst)
-    return cached.name
 
 
 def _safetensors_size(path: Path) -> int:
@@ -216,13 +203,9 @@ def fetch_plain(name: str, source: dict, out_dir: Path, ref: HubRef | None, lock
             return copy_local(source["path"], out_dir)
         except InputError as e:
             raise InputError(f"backbone {name}: {e}") from None
-    commit = commit_for(ref, locks, f"radis materialise --name {name}")
-    try:
-        got = snapshot(source["id"], commit, out_dir)
-    except InputError as e:
-        raise InputError(f"config key '{ref.key}': {e}") from None
-    check_fetched(ref, commit, got)
-    return {"id": source["id"], "revision": commit, **({} if ref.pinned else {"branch": ref.revision})}
+    cached = snapshot_at_commit(ref, locks, f"radis materialise --name {name}", SNAPSHOT_FILES)
+    copy_snapshot(cached, out_dir)
+    return {"id": source["id"], "revision": cached.name, **({} if ref.pinned else {"branch": ref.revision})}
 
 
 def apply_delta(base_dir: Path, delta_dir: Path, out_dir: Path) -> None:

@@ -180,11 +180,25 @@ def commit_for(ref: HubRef, locks: Path, by: str) -> str:
     return commit
 
 
-def check_fetched(ref: HubRef, wanted: str, got: str) -> None:
-    """Refuse what the hub returned when it is not the commit that was asked for."""
-    if got != wanted:
-        raise InputError(f"config key '{ref.key}': {ref} should be commit {wanted} "
-                         f"({'pinned' if ref.pinned else 'locked'}), the hub returned {got}")
+def snapshot_at_commit(ref: HubRef, locks: Path, by: str, allow_patterns: list[str] | None = None) -> Path:
+    """``snapshot_download`` of ``ref`` at its pinned or locked commit: the hub cache's snapshot
+    folder (named by the commit; a killed download resumes from its partial files, and offline,
+    ``HF_HUB_OFFLINE=1``, a snapshot downloaded on the login node is found). A commit the hub or
+    the cache lacks, or a snapshot of another commit, is one message naming the config key."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    commit = commit_for(ref, locks, by)
+    try:
+        path = Path(snapshot_download(ref.repo_id, repo_type=ref.repo_type, revision=commit,
+                                      allow_patterns=allow_patterns))
+    except (HfHubHTTPError, LocalEntryNotFoundError) as e:  # offline, gated, unknown repo or commit
+        raise InputError(f"config key '{ref.key}': {ref.repo_id}@{commit} cannot be fetched from the hub: "
+                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+    if path.name != commit:
+        raise InputError(f"config key '{ref.key}': {ref} should be commit {commit} "
+                         f"({'pinned' if ref.pinned else 'locked'}), the hub returned {path.name}")
+    return path
 
 
 def unlocked(refs: Iterable[HubRef], locks: Path) -> list[HubRef]:

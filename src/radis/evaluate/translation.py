@@ -121,7 +121,7 @@ def resolve_comet_checkpoint(comet_model: str, revision: str | None = None, lock
     ``checkpoints/model.ckpt``), but at its pinned or locked commit (radis.hublock; ``revision`` is
     ``evaluation.comet_revision``), so every table is scored by the same checkpoint.
     """
-    from radis.hublock import check_fetched, comet_ref, commit_for
+    from radis.hublock import comet_ref, snapshot_at_commit
 
     ref = comet_ref({"comet_model": comet_model, "comet_revision": revision})
     if ref is None:
@@ -135,20 +135,15 @@ def resolve_comet_checkpoint(comet_model: str, revision: str | None = None, lock
             raise CometUnavailableError(f"COMET model directory {path} has no checkpoints/model.ckpt")
         raise CometUnavailableError(f"COMET checkpoint {path} does not exist")
 
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
     try:
-        commit = commit_for(ref, Path(locks), "radis score")
-        snapshot = Path(snapshot_download(repo_id=ref.repo_id, revision=commit))
-    except (InputError, HfHubHTTPError, LocalEntryNotFoundError) as e:
+        snapshot = snapshot_at_commit(ref, Path(locks), "radis score")
+    except InputError as e:
         raise CometUnavailableError(
             f"COMET model {comet_model!r} (config key evaluation.comet_model) could not be fetched from the "
             f"Hugging Face hub (offline, gated or misspelt?): {str(e).splitlines()[0]}. "
             "Download it where there is network, or give the path of a local checkpoint "
             "(.../checkpoints/model.ckpt or the model directory) as evaluation.comet_model instead."
         ) from None
-    check_fetched(ref, commit, snapshot.name)
     return snapshot / "checkpoints" / "model.ckpt"
 
 
