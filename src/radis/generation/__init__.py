@@ -21,6 +21,8 @@ class Generation:
     n_tokens: int
     #: True when the model ended the turn itself, False when max_new_tokens cut it off
     finished: bool
+    #: the reply's token ids, the end-of-turn token left out (what the backends are compared on)
+    token_ids: tuple[int, ...] = ()
 
 
 class Generator(Protocol):

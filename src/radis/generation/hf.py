@@ -23,12 +23,13 @@ from radis.config import DecodingParams
 from radis.generation import Generation, load_model, load_tokenizer
 
 
-def stop_token_ids(tokenizer, model) -> list[int]:
-    """Every id that ends an assistant turn: the tokenizer's eos and the generation config's."""
+def stop_token_ids(tokenizer, generation_config) -> list[int]:
+    """Every id that ends an assistant turn: the tokenizer's eos and the model's generation config's
+    (``model.generation_config``, or None when the model has none)."""
     ids = set()
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
-    configured = getattr(model.generation_config, "eos_token_id", None)
+    configured = getattr(generation_config, "eos_token_id", None)
     if isinstance(configured, int):
         ids.add(configured)
     elif configured:
@@ -75,7 +76,7 @@ class HFGenerator:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = load_model(model_dir, dtype=dtype, trust_remote_code=trust_remote_code)
-        self.stop_ids = stop_token_ids(self.tokenizer, self.model)
+        self.stop_ids = stop_token_ids(self.tokenizer, self.model.generation_config)
 
     @torch.inference_mode()
     def generate(self, prompts: list[str], params: DecodingParams) -> list[Generation]:
@@ -109,7 +110,7 @@ class HFGenerator:
         """
         kept, finished = trim_at_stop(ids, self.stop_ids)
         n_tokens = len(kept) + (1 if finished else 0)
-        return Generation(continuation_text(self.tokenizer, prompt, kept), n_tokens, finished)
+        return Generation(continuation_text(self.tokenizer, prompt, kept), n_tokens, finished, tuple(kept))
 
 
 def continuation_text(tokenizer, prompt: list[int], reply: list[int]) -> str:

@@ -91,7 +91,7 @@ class ChatModel:
         self.served_name = served_name or self.model_dir.name
         self.tokenizer = load_tokenizer(self.model_dir, trust_remote_code)
         self.model = load_model(self.model_dir, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-        self.stop_ids = stop_token_ids(self.tokenizer, self.model)
+        self.stop_ids = stop_token_ids(self.tokenizer, self.model.generation_config)
         self.max_new_tokens_cap = max_new_tokens_cap
         self.lock = threading.Lock()
 
