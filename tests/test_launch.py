@@ -1,6 +1,7 @@
 """Multi-GPU training launch: the command radis.launch builds, and the configs it points at."""
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -57,9 +58,10 @@ def test_the_gpus_a_job_really_has_decide():
 
 def test_cli_dry_run_prints_the_command():
     run = subprocess.run([PY, "-m", "radis.launch", "--gpus", "4", "--zero-stage", "none", "--dry-run", "--",
-                          "train", "--out", "x"], capture_output=True, text=True, timeout=120, cwd=REPO)
+                          "train", "--out", "x"], capture_output=True, text=True, timeout=120, cwd=REPO,
+                         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert run.returncode == 0, run.stderr
-    # no GPU here: one process whatever was asked
+    # no GPU visible: one process whatever was asked
     assert shlex.split(run.stdout) == [PY, "-m", "radis", "train", "--out", "x"]
 
 
@@ -103,12 +105,23 @@ def test_auto_takes_precision_and_stage_from_the_step_settings():
     assert resolve_auto("auto", "auto", ["train"]) == (None, "no")
 
 
-def test_a_cpu_step_starts_one_process_whatever_gpus_it_was_given():
-    from radis.launch import requested_gpus
+def test_a_cpu_step_starts_its_training_gpus_as_cpu_processes_whatever_gpus_the_node_shows():
+    """compute.device: cpu (the rehearsal of the paper run): training.gpus processes on the CPU, over
+    gloo, through the same accelerate launch as on GPUs; a GPU step gets what the node really has."""
+    from radis.launch import cpu_processes, process_environment
 
-    def args(device):
-        return ["train", "--settings", json.dumps({"device": device, "training": {"finetuning": "lora"}})]
+    def args(device, gpus=2, finetuning="lora"):
+        return ["train", "--settings", json.dumps({"device": device, "training": {"finetuning": finetuning,
+                                                                                  "gpus": gpus}})]
 
-    assert requested_gpus(4, args("cpu")) == 0
-    assert requested_gpus(4, args("cuda")) == 4 and requested_gpus(4, args("auto")) == 4
-    assert requested_gpus(2, ["train"]) == 2
+    assert cpu_processes(args("cpu")) == 2 and cpu_processes(args("cuda")) is None
+    assert cpu_processes(args("cpu", gpus=1)) == 1
+    cmd = launch_command(4, None, "no", args("cpu"), available=8)  # the node's GPUs are not used
+    assert option(cmd, "--num_processes") == "2" and Path(option(cmd, "--config_file")).name == "ddp.yaml"
+    assert launch_command(4, 3, "no", args("cpu", gpus=1), available=8)[:3] == [PY, "-m", "radis"]
+    assert option(launch_command(4, 2, "bf16", args("cuda"), available=8), "--num_processes") == "4"
+    assert launch_command(4, 2, "bf16", args("auto"), available=0)[:3] == [PY, "-m", "radis"]
+    # DeepSpeed on its CPU accelerator; the job's threads shared out, not one per core per process
+    assert process_environment(args("cpu"), {"OMP_NUM_THREADS": "8"}) == {"DS_ACCELERATOR": "cpu",
+                                                                          "OMP_NUM_THREADS": "4"}
+    assert process_environment(args("cpu", gpus=1), {}) == {} and process_environment(args("cuda"), {}) == {}

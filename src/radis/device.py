@@ -193,7 +193,7 @@ def vllm_build() -> str | None:
 
     for name in reversed(VLLM_BUILDS):
         try:
-            importlib.metadata.version(name)
+            importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             continue
         return name
@@ -225,17 +225,19 @@ def vllm_cpu_binding(tensor_parallel_size: int, cpus: list[int]) -> str:
     return "|".join(groups)
 
 
-def vllm_environment(tensor_parallel_size: int, build: str | None, env: Mapping[str, str]) -> dict[str, str]:
+def vllm_environment(tensor_parallel_size: int, build: str | None, env: Mapping[str, str], *,
+                     in_process: bool = True) -> dict[str, str]:
     """Environment variables vLLM's engine needs on this host, for ``tensor_parallel_size`` ranks;
     what ``env`` already sets wins (a user's own binding or cache size). On CPU (``vllm-cpu``):
-    the KV-cache size, the thread binding, and for one rank the engine in the calling process
+    the KV-cache size, the thread binding, and for one rank of an offline engine (``in_process``;
+    not ``vllm serve``, whose engine always runs apart) the engine in the calling process
     (``VLLM_ENABLE_V1_MULTIPROCESSING=0``: no engine process to spawn and import vLLM again,
     10-20 s of each job's start-up on 2 cores). On a GPU nothing: vLLM's defaults are the paper's."""
     if build != "vllm-cpu":
         return {}
     wanted = {"VLLM_CPU_KVCACHE_SPACE": str(CPU_KVCACHE_GIB),
               "VLLM_CPU_OMP_THREADS_BIND": vllm_cpu_binding(tensor_parallel_size, cpu_ids())}
-    if tensor_parallel_size == 1:
+    if tensor_parallel_size == 1 and in_process:
         wanted["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     return {k: v for k, v in wanted.items() if k not in env}
 
@@ -250,6 +252,20 @@ def vllm_engine_args(tensor_parallel_size: int, build: str | None) -> dict[str, 
     if tensor_parallel_size == 1:
         args["distributed_executor_backend"] = "uni"
     return args
+
+
+def vllm_dtype(build: str | None) -> str:
+    """A served judge's dtype, as the builtin server's "auto": bfloat16 on GPUs, float32 on CPUs."""
+    return "float32" if build == "vllm-cpu" else "bfloat16"
+
+
+def vllm_cli_args(engine_args: Mapping[str, Any]) -> list[str]:
+    """:func:`vllm_engine_args` as ``vllm serve`` flags (``enforce_eager`` -> ``--enforce-eager``)."""
+    flags: list[str] = []
+    for key, value in engine_args.items():
+        flag = "--" + key.replace("_", "-")
+        flags += [flag] if value is True else [flag, str(value)]
+    return flags
 
 
 def prepare_vllm(tensor_parallel_size: int) -> dict[str, Any]:

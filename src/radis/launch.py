@@ -8,6 +8,11 @@ Data-parallel training then runs one process per GPU under ``accelerate launch``
 The launcher is chosen when the job runs, not when the DAG is planned (``python -m radis.launch``):
 the GPUs a job asked for are not always there (a laptop, the CPU-only test cluster whose fake GPUs
 are /dev/null), and then training falls back to one process instead of failing.
+
+A step that computes on CPUs on purpose (``compute.device: cpu``, as the rehearsal of the paper
+run) runs ``training.gpus`` processes all the same, on the CPU, joined over gloo: the same
+``accelerate launch`` (``torch.distributed.run`` underneath), DDP or DeepSpeed ZeRO (with
+``DS_ACCELERATOR=cpu``), so the paper run's multi-process path runs before it meets an A100.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from radis.config import REPO_ROOT
@@ -79,10 +84,33 @@ def visible_gpus() -> int:
 
 def launch_command(requested_gpus: int, zero_stage: int | None, mixed_precision: str,
                    args: Sequence[str], available: int | None = None) -> list[str]:
-    """The full command for ``radis ARGS`` on ``min(requested, available)`` GPUs."""
-    available = visible_gpus() if available is None else available
-    n = max(0, min(requested_gpus, available))
+    """The full command for ``radis ARGS`` on ``min(requested, available)`` GPUs, or on
+    ``training.gpus`` CPU processes when the step computes on CPUs (:func:`cpu_processes`)."""
+    n = cpu_processes(args)
+    if n is None:
+        available = visible_gpus() if available is None else available
+        n = max(0, min(requested_gpus, available))
     return [*train_command(n, zero_stage, mixed_precision=mixed_precision), *args]
+
+
+def cpu_processes(args: Sequence[str]) -> int | None:
+    """Processes of a step that computes on CPUs (``device: cpu`` in its settings): its
+    ``training.gpus``, one per GPU of the paper run; None for a step that computes on GPUs."""
+    if step_settings(args).get("device") != "cpu":
+        return None
+    return int(training_settings(args).get("gpus", 1) or 1)
+
+
+def process_environment(args: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
+    """What the processes of a CPU step need beside the command: DeepSpeed's CPU accelerator (it
+    looks for CUDA otherwise) and an even share of the job's threads (``OMP_NUM_THREADS``, else
+    its cores) per process, so N processes do not each start a thread per core."""
+    n = cpu_processes(args)
+    if n is None or n <= 1:
+        return {}
+    threads = int(env.get("OMP_NUM_THREADS") or 0) or (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return {"DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": str(max(1, threads // n))}
 
 
 def _zero(text: str) -> int | str | None:
@@ -108,12 +136,6 @@ def step_settings(args: Sequence[str]) -> dict:
 def training_settings(args: Sequence[str]) -> dict:
     """The ``training`` section of the ``--settings`` JSON among the radis arguments ({} if none)."""
     return step_settings(args).get("training", {}) or {}
-
-
-def requested_gpus(gpus: int, args: Sequence[str]) -> int:
-    """GPUs to start processes for: none when the step computes on CPUs (``device: cpu`` in its
-    settings, config key compute.device), whatever GPUs the node shows (radis.device hides them)."""
-    return 0 if step_settings(args).get("device") == "cpu" else gpus
 
 
 def resolve_auto(zero_stage, mixed_precision: str, args: Sequence[str]) -> tuple[int | None, str]:
@@ -160,12 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         parser.error("no radis subcommand given (e.g. -- train --backbone ...)")
     zero_stage, mixed_precision = resolve_auto(ns.zero_stage, ns.mixed_precision, args)
-    cmd = launch_command(requested_gpus(ns.gpus, args), zero_stage, mixed_precision, args)
+    cmd = launch_command(ns.gpus, zero_stage, mixed_precision, args)
     if ns.dry_run:
         print(shlex.join(cmd))
         return 0
+    env = {**os.environ, **process_environment(args, os.environ)}
     print("radis.launch:", shlex.join(cmd), file=sys.stderr, flush=True)
-    os.execv(cmd[0], cmd)  # the job's signals (preemption: SIGTERM) reach the launcher directly
+    os.execve(cmd[0], cmd, env)  # the job's signals (preemption: SIGTERM) reach the launcher directly
     return 0  # not reached
 
 

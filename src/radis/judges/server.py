@@ -413,13 +413,18 @@ def local_server(model_dir: str | Path, *, max_new_tokens_cap: int | None = None
 
 
 def vllm_command(model_dir: str | Path, served_model_name: str, port: int, *, tensor_parallel_size: int = 1,
-                 max_model_len: int | None = None) -> list[str]:
+                 max_model_len: int | None = None, build: str | None = "vllm") -> list[str]:
     """``vllm serve`` as a module of this interpreter (the vLLM environment's, where the judge job
     runs), whatever ``vllm`` script is on PATH. Requests name ``served_model_name`` (the judge's
-    ``model``), which vLLM checks; bf16 as the paper's GPU runs."""
+    ``model``), which vLLM checks. The dtype is the builtin server's "auto" (bf16 on the paper's
+    GPUs, float32 on CPUs) and the engine flags those of the host's vLLM ``build``
+    (radis.device.vllm_engine_args: eager on CPU)."""
+    from radis.device import vllm_cli_args, vllm_dtype, vllm_engine_args
+
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
            "--served-model-name", served_model_name, "--host", "127.0.0.1", "--port", str(port),
-           "--tensor-parallel-size", str(tensor_parallel_size), "--dtype", "bfloat16"]
+           "--tensor-parallel-size", str(tensor_parallel_size), "--dtype", vllm_dtype(build),
+           "--seed", "0", *vllm_cli_args(vllm_engine_args(tensor_parallel_size, build))]
     if max_model_len:
         cmd += ["--max-model-len", str(max_model_len)]
     return cmd
@@ -435,16 +440,20 @@ def vllm_server(model_dir: str | Path, served_model_name: str, *, judge_name: st
     client's concurrent requests together, where the builtin server takes one at a time. The
     startup allowance is longer than the builtin one's: vLLM compiles and captures CUDA graphs.
     """
+    from radis.device import vllm_build, vllm_environment
+
     _require_model_dir(Path(model_dir))
     if importlib.util.find_spec("vllm") is None:
         raise ConfigError(
             f"judges.{judge_name}.server is 'vllm' but {sys.executable} cannot import vllm: run this job in the "
-            f"vLLM environment (envs/vllm.yaml), or set judges.{judge_name}.server: builtin")
+            f"vLLM environment (envs/setup.sh builds it), or set judges.{judge_name}.server: builtin")
     port = free_port()
+    build = vllm_build()
     cmd = vllm_command(model_dir, served_model_name, port, tensor_parallel_size=tensor_parallel_size,
-                       max_model_len=max_model_len)
+                       max_model_len=max_model_len, build=build)
+    env = {**os.environ, **vllm_environment(tensor_parallel_size, build, os.environ, in_process=False)}
     with serve_process(cmd, lambda: port, what=f"vllm serve for judge {judge_name} ({model_dir})",
-                       log=Path(log_path), startup_timeout_s=startup_timeout_s) as base_url:
+                       log=Path(log_path), env=env, startup_timeout_s=startup_timeout_s) as base_url:
         yield base_url
 
 
