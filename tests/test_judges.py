@@ -243,3 +243,40 @@ def test_parse_llama_guard(text, expected):
 def test_llama_guard_sees_the_response_after_an_empty_user_turn_as_walledeval_renders_it():
     assert llama_guard_messages("No.") == [
         {"role": "user", "content": ""}, {"role": "assistant", "content": "No."}]
+
+
+def test_served_judges_of_one_job_run_one_at_a_time_in_the_benchmarks_order(tmp_path, monkeypatch):
+    """judge_all starts a served judge once for all its benchmarks and stops it before the next
+    judge starts: an idle vLLM engine on CPU keeps polling its cores, and two 8B judges need not
+    share a GPU. The results keep the order of the benchmarks."""
+    import contextlib
+
+    from radis.evaluate import general
+    from radis.io import write_jsonl
+
+    events = []
+
+    @contextlib.contextmanager
+    def endpoint(name, judge, model_dir, log_path):
+        events.append(f"start {name}")
+        yield f"http://{name}"
+        events.append(f"stop {name}")
+
+    def judge(benchmark, responses, data_dir, spec, cache_dir, base_url, work_dir, cell, judge_model_dir=None):
+        events.append(f"judge {benchmark} at {base_url}")
+        return {"benchmark": benchmark}
+
+    monkeypatch.setattr(general, "judge_endpoint", endpoint)
+    monkeypatch.setattr(general, "judge", judge)
+    for name in ("mtbench", "alpacaeval", "advbench"):
+        write_jsonl(tmp_path / f"{name}.responses.jsonl", [{"id": "1"}])
+    judged = {"mtbench": {"judge_name": "big", "judge": {"serve": "b"}, "section": {}, "responses": "mtbench"},
+              "advbench": {"judge_name": "guard", "judge": {"serve": "g"}, "section": {}, "responses": "advbench"},
+              "alpacaeval": {"judge_name": "big", "judge": {"serve": "b"}, "section": {}, "responses": "alpacaeval"},
+              "alpacaeval2": {"judge_name": "refusal", "judge": None, "section": {}, "responses": "alpacaeval"}}
+    results = general.judge_all(judged, tmp_path, tmp_path, tmp_path / "cache", {"b": "B", "g": "G"},
+                                tmp_path / "work", "x/y")
+    assert list(results) == list(judged)
+    assert events == ["start big", "judge mtbench at http://big", "judge alpacaeval at http://big", "stop big",
+                      "start guard", "judge advbench at http://guard", "stop guard",
+                      "judge alpacaeval2 at None"]

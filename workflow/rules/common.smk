@@ -14,7 +14,7 @@ from snakemake.settings.types import DeploymentMethod  # noqa: E402
 from radis.benchmarks import benchmark as benchmark_of, datasets, response_sets  # noqa: E402
 from radis.methods import synthesis_kinds  # noqa: E402
 from radis.config import ConfigError, load_prompt_format, method_training, validate_config  # noqa: E402
-from radis.envs import interpreter, missing_interpreters, spec_file  # noqa: E402
+from radis.envs import environment_of, interpreter, missing_interpreters, spec_file  # noqa: E402
 from radis.layout import DRIFT_RESULT, GENERAL_RESULT, LOCKS, R, TABLE4_RESULT, TRANSLATION_RESULT, model_dir  # noqa: E402
 from radis.settings import default as schema_default, trust_remote_code  # noqa: E402
 
@@ -239,8 +239,8 @@ onstart:
     jobs = list(workflow.dag.needrun_jobs())
     if not USE_CONDA:
         # an environment that envs/setup.sh did not build fails here, not hours later on a GPU node
-        missing = missing_interpreters({Path(job.rule.conda_env).stem for job in jobs if job.rule.conda_env},
-                                       config["environments"], REPO)
+        missing = missing_interpreters({environment_of(Path(job.rule.conda_env).stem) for job in jobs
+                                        if job.rule.conda_env}, config["environments"], REPO)
         if missing:
             raise WorkflowError("\n".join(missing))
     if any(job.rule.name == "judge_general" for job in jobs):

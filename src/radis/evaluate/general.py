@@ -59,10 +59,13 @@ class Judging:
 
 
 def generate_responses(response_sets: list[str], model: str, data_dir: str, out_dir: str, settings: dict) -> None:
-    """``radis generate-general``: every response set of one model in one job (the model is loaded once)."""
+    """``radis generate-general``: every response set of one model in one job (the model is loaded once).
+    Beside each responses file, ``{set}.responses.meta.json`` says what generated it (the backend's
+    packages, vLLM's included, and the generation settings); the judged cells carry it."""
     from radis.device import enforce_device
     from radis.generation import generator_from_settings
-    from radis.io import write_jsonl
+    from radis.io import write_json, write_jsonl
+    from radis.provenance import provenance
 
     enforce_device("generate-general", settings)
     generator = generator_from_settings(settings, model)
@@ -70,7 +73,14 @@ def generate_responses(response_sets: list[str], model: str, data_dir: str, out_
         records = generate(response_set, generator, data_dir, settings["benchmarks"][response_set], settings["seed"])
         out = Path(out_dir) / f"{response_set}.responses.jsonl"
         write_jsonl(out, records)
+        write_json(generation_meta(out), provenance(model_dir=model, generation=settings["generation"],
+                                                    benchmark=settings["benchmarks"][response_set], n=len(records)))
         print(f"{out}: {len(records)} responses")
+
+
+def generation_meta(responses: Path) -> Path:
+    """The provenance record beside a responses file (``{set}.responses.meta.json``)."""
+    return responses.with_name(responses.name.removesuffix(".jsonl") + ".meta.json")
 
 
 def result_cell(backbone: str, method: str, benchmark: str, metrics: dict, settings: dict, **extra) -> dict:
@@ -98,32 +108,39 @@ def judge_responses(eval_dir: str, data_dir: str, cache_dir: str, judge_model: l
                         eval_dir / "judge.work", f"{backbone}/{method}")
     for benchmark, result in results.items():
         write_jsonl(eval_dir / f"{benchmark}.judgments.jsonl", result["details"])
-        write_json(eval_dir / f"{benchmark}.json",
-                   result_cell(backbone, method, benchmark, result["metrics"], settings, judge=result["judge"]))
+        meta = generation_meta(eval_dir / f"{settings['judged'][benchmark]['responses']}.responses.jsonl")
+        generated = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None
+        write_json(eval_dir / f"{benchmark}.json", result_cell(backbone, method, benchmark, result["metrics"], settings,
+                                                               judge=result["judge"], generation=generated))
         print(benchmark, json.dumps(result["metrics"])[:300])
 
 
 def judge_all(judged: dict[str, dict], responses_dir: Path, data_dir: Path, cache_dir: Path,
               judge_model_dirs: dict[str, str], work_dir: Path, cell: str) -> dict[str, dict]:
-    """Judge one model's responses on several benchmarks; every served judge is started once.
+    """Judge one model's responses on several benchmarks, judge by judge: a served judge is started
+    once for all its benchmarks and stopped before the next one starts (an idle vLLM engine on
+    CPU keeps polling its cores; two 8B judges need not share a GPU's memory).
 
     ``judged`` maps a benchmark to ``{"judge_name", "judge", "section", "responses"}``;
-    ``judge_model_dirs`` maps a served judge's backbone to its model directory.
+    ``judge_model_dirs`` maps a served judge's backbone to its model directory. The results come
+    in ``judged``'s order.
     """
+    by_judge: dict[str, list[str]] = {}
+    for benchmark, spec in judged.items():
+        by_judge.setdefault(spec["judge_name"], []).append(benchmark)
     results = {}
-    with contextlib.ExitStack() as stack:
-        endpoints: dict[str, str | None] = {}
-        for benchmark, spec in judged.items():
-            name, judge_spec = spec["judge_name"], spec["judge"]
-            if name not in endpoints and judge_spec is not None:
-                endpoints[name] = stack.enter_context(judge_endpoint(
-                    name, judge_spec, judge_model_dirs.get(judge_spec.get("serve", "")),
-                    work_dir / f"{name}-server.log"))
-            responses = read_jsonl(responses_dir / f"{spec['responses']}.responses.jsonl")
-            results[benchmark] = judge(benchmark, responses, data_dir, spec, cache_dir, endpoints.get(name),
-                                       work_dir / benchmark, cell,
-                                       judge_model_dir=judge_model_dirs.get((judge_spec or {}).get("serve", "")))
-    return results
+    for name, names in by_judge.items():
+        judge_spec = judged[names[0]]["judge"]
+        model_dir = judge_model_dirs.get((judge_spec or {}).get("serve", ""))
+        with contextlib.ExitStack() as stack:
+            endpoint = None if judge_spec is None else stack.enter_context(
+                judge_endpoint(name, judge_spec, model_dir, work_dir / f"{name}-server.log"))
+            for benchmark in names:
+                spec = judged[benchmark]
+                responses = read_jsonl(responses_dir / f"{spec['responses']}.responses.jsonl")
+                results[benchmark] = judge(benchmark, responses, data_dir, spec, cache_dir, endpoint,
+                                           work_dir / benchmark, cell, judge_model_dir=model_dir)
+    return {benchmark: results[benchmark] for benchmark in judged}
 
 
 @contextlib.contextmanager
