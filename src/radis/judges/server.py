@@ -9,6 +9,13 @@ It is stdlib ``http.server`` (no extra packages) with one model and one generati
 A judge with ``server: vllm`` gets ``vllm serve`` instead (:func:`vllm_server`); both servers are
 started, waited for and stopped by :func:`serve_process`.
 
+Why it is kept beside ``vllm serve``, which runs on CPU too (vLLM's CPU build): measured on the
+embedded default's judge job (SmolLM2-135M, MT-Bench by log-probabilities, 2 cores, 2026-12-06,
+``benchmarks/engines.py``, benchmarks/RESULTS.md), it starts in 7.8 s against 47.4 s and finishes
+the job in 29.6 s against 62.0 s; vLLM judges faster once up (0.42 against 0.30 judgements/s) and
+the rating probabilities agree to 7e-6, so ``vllm serve`` wins only on jobs with hundreds of
+judgements, which the paper config's GPU judge has (``server: vllm``) and the CPU default has not.
+
     python -m radis.judges.server --model DIR --host 127.0.0.1 --port 0 --port-file PORT
 """
 
