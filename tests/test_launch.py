@@ -37,6 +37,13 @@ def test_several_gpus_run_accelerate_with_deepspeed(stage):
     assert ds.is_absolute() and ds == CONFIG_DIR / f"ds_zero{stage}.json" and ds.is_file()
 
 
+def test_each_launch_rendezvous_on_a_port_of_its_own():
+    """Two training jobs on one node (two 4-GPU jobs on an 8-GPU node, two CPU jobs in the rehearsal)
+    must not both take accelerate's default port 29500: the second would fail to rendezvous."""
+    ports = [int(option(train_command(2, None), "--main_process_port")) for _ in range(2)]
+    assert all(1024 < p < 65536 for p in ports) and 29500 not in ports
+
+
 def test_no_zero_stage_is_plain_ddp():
     cmd = train_command(2, None, mixed_precision="no")
     assert Path(option(cmd, "--config_file")).name == "ddp.yaml"

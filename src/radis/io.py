@@ -213,3 +213,13 @@ def require_keys(path: str | Path, records: list[dict], keys: Iterable[str]) -> 
         if missing:
             raise InputError(f"{path}:{line}: record has no {', '.join(map(repr, missing))}")
     return records
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now: for a server that cannot bind port 0 and report it (vLLM),
+    and for the rendezvous of one training job's processes (radis.launch)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from radis.config import REPO_ROOT
+from radis.io import free_port
 
 #: accelerate launch configs and DeepSpeed JSONs, in the repository (not in an installed wheel).
 CONFIG_DIR = REPO_ROOT / "config" / "accelerate"
@@ -49,7 +50,10 @@ def accelerate_prefix(n_processes: int, zero_stage: int | None = None, *, mixed_
     if not config_file.is_file():
         raise FileNotFoundError(f"accelerate config {config_file} not found (run from a checkout of the repository)")
     cmd = [python, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
-           "--num_machines", "1", "--num_processes", str(n_processes), "--mixed_precision", mixed_precision]
+           "--num_machines", "1", "--num_processes", str(n_processes), "--mixed_precision", mixed_precision,
+           # a port of its own: two training jobs on one node (an 8-GPU node, the CPU rehearsal) would
+           # otherwise both rendezvous on accelerate's default 29500 and the second would fail
+           "--main_process_port", str(free_port())]
     if zero_stage is not None:
         cmd += ["--deepspeed_config_file", str(config_dir / f"ds_zero{zero_stage}.json")]
     return cmd

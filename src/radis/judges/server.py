@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from radis.config import ConfigError, DecodingParams
+from radis.io import free_port
 
 DEFAULT_MAX_TOKENS = 512
 MAX_TOP_LOGPROBS = 20
@@ -321,13 +321,6 @@ def _healthy(url: str) -> bool:
             return r.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, for a server that cannot bind port 0 and report it (vLLM)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_ready(proc: subprocess.Popen, port: Callable[[], int | None], what: str, log: Path,
