@@ -50,17 +50,28 @@ def embedded_backbone(tmp_path_factory) -> Path:
 collect_ignore = [] if importlib.util.find_spec("comet") else ["comet_env"]
 
 
-@pytest.fixture(scope="session")
-def comet_python() -> Path:
-    """The comet environment's interpreter, as config/config.yaml's `environments.comet` names it."""
+def environment_python(name: str) -> Path:
+    """Environment ``name``'s interpreter, as config/config.yaml's `environments` names it."""
     import yaml
 
     from radis.envs import interpreter
 
     environments = yaml.safe_load((REPO_ROOT / "config/config.yaml").read_text())["environments"]
-    path = interpreter("comet", environments, REPO_ROOT)
+    path = interpreter(name, environments, REPO_ROOT)
     assert path.exists(), f"{path} is missing: the README's set-up command (bash envs/setup.sh) builds it"
     return path
+
+
+@pytest.fixture(scope="session")
+def comet_python() -> Path:
+    """The comet environment's interpreter."""
+    return environment_python("comet")
+
+
+@pytest.fixture(scope="session")
+def vllm_python() -> Path:
+    """The vllm environment's interpreter (vLLM's CPU build on hosts without CUDA)."""
+    return environment_python("vllm")
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-
-from radis.envs import interpreter
 from radis.languages import Direction
 from radis.methods.radis import rationale_prompts
 from radis.prompts import assistant, render_generation_prompt, translation_instruction, user
@@ -37,15 +34,6 @@ SOURCE, REFERENCE = "Der Hund schläft unter dem Tisch.", "The dog is sleeping u
 
 def snapshot(hub: Path, repo_id: str, revision: str) -> Path:
     return hub / ("models--" + repo_id.replace("/", "--")) / "snapshots" / revision
-
-
-@pytest.fixture(scope="session")
-def vllm_python() -> Path:
-    """The vllm environment's interpreter, as config/config.yaml's `environments.vllm` names it."""
-    environments = yaml.safe_load((REPO / "config/config.yaml").read_text())["environments"]
-    path = interpreter("vllm", environments, REPO)
-    assert path.exists(), f"{path} is missing: the README's set-up command (bash envs/setup.sh) builds it"
-    return path
 
 
 def prompts_for(tokenizer) -> dict[str, str]:
