@@ -12,6 +12,7 @@ pytest.importorskip("lm_eval")
 
 from radis.evaluate.gsm8k import (  # noqa: E402
     LOCAL_TASK,
+    _model_args,
     default_template,
     run_gsm8k,
     task_manager,
@@ -182,3 +183,73 @@ def test_run_gsm8k_on_embedded_model(embedded_backbone, tmp_path):
     # the model's own chat template was applied, exemplars as separate user/assistant turns
     assert "<|im_start|>user" in prompt and prompt.count("<|im_start|>assistant") == 6
     assert prompt.rstrip().endswith("<|im_start|>assistant")
+
+
+# -------------------------------------------- the prompts of the paper-time harness (lm-eval 0.4.x, 2024)
+
+
+@pytest.mark.parametrize("seed", [42, 7])
+def test_few_shot_seed_and_bos_are_the_paper_time_harness(embedded_backbone, tmp_path, monkeypatch, seed):
+    """lm-eval's default few-shot seed (1234), not the config's, and no BOS (lm-eval <= 0.4.9's
+    add_bos_token=False) for both backends; both recorded in the result."""
+    import lm_eval
+
+    import radis.device
+    import radis.evaluate.gsm8k as module
+
+    monkeypatch.setattr(radis.device, "prepare_vllm", lambda tp: {"enforce_eager": True})
+    for backend in ("hf", "vllm"):
+        args = _model_args(embedded_backbone, backend, "auto", "cpu", 1, seed)
+        assert args["add_bos_token"] is False, backend
+
+    calls = {}
+
+    def fake_simple_evaluate(**kwargs):
+        calls.update(kwargs)
+        name = kwargs["tasks"][0]
+        return {"results": {name: {"exact_match,strict-match": 0.5, "exact_match,flexible-extract": 1.0}},
+                "samples": {name: []}, "configs": {name: {}}, "n-shot": {name: 5},
+                "n-samples": {name: {"effective": 2, "original": 8}}, "versions": {name: 3.0}}
+
+    monkeypatch.setattr(lm_eval, "simple_evaluate", fake_simple_evaluate)
+    monkeypatch.setattr(module, "_build_lm", lambda backend, model_args, batch_size: None)
+    res = run_gsm8k(embedded_backbone, test_file=DEMO / "test.jsonl", train_file=DEMO / "train.jsonl",
+                    settings=gsm8k(limit=2, apply_chat_template=False, fewshot_as_multiturn=False),
+                    seed=seed, work_dir=tmp_path)
+    assert calls["fewshot_random_seed"] == 1234 and calls["random_seed"] == seed
+    assert res["fewshot_seed"] == 1234 and res["seed"] == seed
+    assert res["add_bos_token"] is False and res["model_args"]["add_bos_token"] is False
+    # the cell keeps both filters; the table shows strict-match
+    assert res["strict_match"] == 50.0 and res["flexible_extract"] == 100.0
+
+
+LLAMA2 = ("meta-llama/Llama-2-7b-chat-hf", "f5db02db724555f92da89c216ac04704f23d4590")
+
+
+def test_request_tokens_start_without_bos(local_hub, tmp_path, monkeypatch):
+    """With LLaMA-2's real tokenizer (a BOS by default), the tokens lm-eval's hf model generates
+    from do not start with BOS, as with lm-eval 0.4.x in 2024."""
+    from lm_eval.models.huggingface import HFLM
+    from transformers import AutoTokenizer
+
+    repo = local_hub / ("models--" + LLAMA2[0].replace("/", "--"))
+    model = repo / "snapshots" / LLAMA2[1]
+    bos = AutoTokenizer.from_pretrained(model).bos_token_id
+    assert AutoTokenizer.from_pretrained(model)("Question:").input_ids[0] == bos  # the tokenizer's default
+
+    encoded = []
+    original = HFLM.tok_batch_encode
+
+    def recording(self, strings, *args, **kwargs):
+        ids, mask = original(self, strings, *args, **kwargs)
+        encoded.extend((s, row[m.bool()].tolist()) for s, row, m in zip(strings, ids, mask))
+        return ids, mask
+
+    monkeypatch.setattr(HFLM, "tok_batch_encode", recording)
+    run_gsm8k(model, test_file=DEMO / "test.jsonl", train_file=DEMO / "train.jsonl",
+              settings=gsm8k(limit=1, apply_chat_template=False, fewshot_as_multiturn=False, batch_size=1,
+                             max_gen_toks=1),
+              seed=42, work_dir=tmp_path, device="cpu")
+    assert encoded
+    for prompt, ids in encoded:
+        assert prompt.startswith("Question:") and ids[0] != bos

@@ -13,6 +13,10 @@ Data come either from local JSON Lines files (``source="local"``: the shipped de
 Chat-template flags change GSM8K scores a lot, so ``apply_chat_template`` and
 ``fewshot_as_multiturn`` are explicit arguments and are recorded in the result, together with a
 hash of the chat template actually applied and the effective generation settings.
+
+The prompt tokens are those of the harness the paper ran (lm-eval 0.4.x, 2024): the 5 exemplars
+drawn with lm-eval's default few-shot seed, :data:`FEWSHOT_SEED`, whatever the config's ``seed``,
+and no BOS token (:func:`paper_time_add_bos_token`), both recorded in the result.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ BUILTIN_TASK = "gsm8k"
 #: The local task's default name (distinct from the builtin one, so both can be indexed at once).
 LOCAL_TASK = "gsm8k_radis"
 FILTERS = ("strict-match", "flexible-extract")
+#: lm-eval's default few-shot sampler seed (``simple_evaluate``'s ``fewshot_random_seed``), which
+#: drew the paper-time exemplars; fixed, not the config's ``seed``, so the prompts are the harness's.
+FEWSHOT_SEED = 1234
 
 _TEMPLATE_REL = Path("workflow/resources/lm_eval/gsm8k_local.yaml")
 
@@ -108,9 +115,23 @@ def task_manager(include_path: Path | None):
 # ---------------------------------------------------------------------------------------------- run
 
 
+def paper_time_add_bos_token(model_dir: Path) -> bool:
+    """``add_bos_token`` as lm-eval up to 0.4.9 set it for its hf and vllm models: ``False`` (prompts
+    encoded without special tokens, so no BOS), except Gemma models (``True``). lm-eval 0.4.10 made
+    the default ``None``, the tokenizer's own choice: a BOS for LLaMA-2 and Mistral, the paper's
+    backbones, which changes every prompt and the scores."""
+    import json
+
+    config = Path(model_dir) / "config.json"
+    if not config.is_file():
+        return False
+    return "gemma" in str(json.loads(config.read_text(encoding="utf-8")).get("model_type", ""))
+
+
 def _model_args(
     model_dir: Path, backend: str, dtype: str, device: str | None, tensor_parallel_size: int, seed: int
 ) -> dict[str, Any]:
+    add_bos_token = paper_time_add_bos_token(model_dir)
     if backend == "hf":
         import torch
 
@@ -118,7 +139,8 @@ def _model_args(
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if dtype == "auto" and device == "cpu":
             dtype = "float32"
-        return {"pretrained": str(model_dir), "dtype": dtype, "device": device}
+        return {"pretrained": str(model_dir), "dtype": dtype, "device": device,
+                "add_bos_token": add_bos_token}
     if backend == "vllm":
         from radis.device import prepare_vllm
 
@@ -126,6 +148,7 @@ def _model_args(
         return {
             "pretrained": str(model_dir),
             "dtype": dtype,
+            "add_bos_token": add_bos_token,
             "tensor_parallel_size": int(tensor_parallel_size),
             "seed": int(seed),
             **prepare_vllm(int(tensor_parallel_size)),
@@ -202,10 +225,10 @@ def run_gsm8k(
     few-shot exemplars are drawn from ``train_file``); ``source="hub"`` runs lm-eval's builtin
     ``gsm8k`` task. ``settings`` (``general.gsm8k``) gives the subset, shots, chat template and batch;
     its ``max_gen_toks`` overrides the task's generation budget (lm-eval: 256) for CPU demos;
-    ``None`` keeps the task's own. ``seed`` seeds python/numpy/torch and the few-shot
-    sampler (lm-eval's default few-shot seed is 1234). ``work_dir`` is private to the call (the
-    generated task YAML and the datasets cache live there). Per-sample records go to
-    ``samples_path`` (default ``work_dir/samples.jsonl``).
+    ``None`` keeps the task's own. ``seed`` seeds python/numpy/torch; the few-shot sampler has
+    lm-eval's default seed, :data:`FEWSHOT_SEED`, as the paper-time harness did. ``work_dir`` is
+    private to the call (the generated task YAML and the datasets cache live there). Per-sample
+    records go to ``samples_path`` (default ``work_dir/samples.jsonl``).
     """
     limit, num_fewshot, batch_size, max_gen_toks = (settings.limit, settings.num_fewshot, settings.batch_size,
                                                      settings.max_gen_toks)
@@ -271,7 +294,7 @@ def run_gsm8k(
         random_seed=seed,
         numpy_random_seed=seed,
         torch_random_seed=seed,
-        fewshot_random_seed=seed,
+        fewshot_random_seed=FEWSHOT_SEED,
     )
     seconds = time.monotonic() - t0
     if out is None:  # non-zero rank
@@ -305,6 +328,8 @@ def run_gsm8k(
         "max_gen_toks": max_gen_toks,
         "generation_kwargs": _jsonable(task_config.get("generation_kwargs")),
         "seed": seed,
+        "fewshot_seed": FEWSHOT_SEED,
+        "add_bos_token": model_args["add_bos_token"],
         "samples_path": str(samples_path),
         "seconds": round(seconds, 2),
     }
