@@ -2,6 +2,14 @@
 
 RaDis always uses the backbone's original chat template (Appendix B.1), both to elicit rationales
 and to fine-tune, so every prompt here goes through ``tokenizer.apply_chat_template``.
+
+A reply inside a prompt (the reference a rationale continues, an earlier MT-Bench answer) is
+written as the model writes it: its tokens are those of the reply tokenised alone, as LLaMA-Factory
+(the paper's training code) tokenises a response apart from its prompt. Templates differ in the
+text between ``[/INST]`` and the reply: LLaMA-2-Chat writes a space, Mistral-7B-Instruct-v0.2's
+original template none (``[/INST]The``, so SentencePiece reads ``The`` where the model writes
+``▁The``), its later revision a space again. :func:`join_reply` takes whichever joint keeps the
+reply's own tokens, so prompts do not depend on which revision a backbone carries.
 """
 
 from __future__ import annotations
@@ -53,22 +61,76 @@ def assistant(content: str) -> dict:
     return {"role": "assistant", "content": content}
 
 
+def token_ids(tokenizer, text: str) -> list[int]:
+    """``text``'s ids as the generators and the trainer read them: no special tokens added (the
+    chat template wrote them)."""
+    return tokenizer(text, add_special_tokens=False).input_ids
+
+
+#: what may stand between a prompt and a reply that follows it (tried in this order)
+_JOINTS = ("", " ")
+
+
+def join_reply(tokenizer, before: str, reply: str) -> str | None:
+    """``before`` + ``reply`` with the joint (nothing, or one space) whose tokens are those of
+    ``before`` then those of ``reply`` alone: the reply starts with the token the model writes
+    first (``▁The`` after LLaMA-2's and Mistral's ``[/INST]``, ``The`` after Llama-3's header).
+    Spaces ending ``before`` (a template's own joint) are replaced; None when no joint keeps the
+    reply's tokens (a tokenizer that merges across the boundary whatever stands there)."""
+    before = before.rstrip(" ")
+    head, want = token_ids(tokenizer, before), token_ids(tokenizer, reply)
+    for joint in _JOINTS:
+        ids = token_ids(tokenizer, before + joint + reply)
+        if ids[:len(head)] == head and ids[len(head):] == want:
+            return before + joint + reply
+    return None
+
+
+def _replies_as_written(tokenizer, text: str, messages: list[dict]) -> str:
+    """``text`` (a rendered chat) with each assistant reply joined to what precedes it by
+    :func:`join_reply`; a reply the template rewrote, or no joint keeps, is left as rendered."""
+    cursor = 0
+    for message in messages:
+        reply = message["content"].strip()
+        if message["role"] != "assistant" or not reply:
+            continue
+        at = text.find(reply, cursor)
+        if at < 0:
+            continue
+        joined = join_reply(tokenizer, text[:at], reply)
+        if joined is not None:
+            text = joined + text[at + len(reply):]
+            at = len(joined) - len(reply)
+        cursor = at + len(reply)
+    return text
+
+
 def render_generation_prompt(tokenizer, messages: list[dict]) -> str:
-    """The chat up to an opened assistant turn: what the model answers."""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    """The chat up to an opened assistant turn: what the model answers (earlier replies, as in an
+    MT-Bench turn-2 prompt, written as the model wrote them)."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if any(m["role"] == "assistant" for m in messages):
+        text = _replies_as_written(tokenizer, text, messages)
+    return text
 
 
 def render_continuation_prompt(tokenizer, messages: list[dict]) -> str:
     """The chat with the last (assistant) message left open, so the model continues it.
 
     This is how a rationale is elicited: [user: instruction(x), assistant: y] with the assistant
-    turn not closed; whatever the model writes next is r.
+    turn not closed; whatever the model writes next is r. y's tokens are those the model would
+    have written for it (:func:`join_reply`), the first one included, whatever the template glues.
     """
     if messages[-1]["role"] != "assistant":
         raise ValueError("the message to continue must be the assistant's")
+    joined = join_reply(tokenizer, render_generation_prompt(tokenizer, messages[:-1]),
+                        messages[-1]["content"].strip())
+    if joined is not None:
+        return joined
     return tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
 
 
 def render_conversation(tokenizer, messages: list[dict]) -> str:
-    """A complete chat, every turn closed: the training text."""
+    """A complete chat, every turn closed, as the template writes it (the training features take
+    its text around the last reply: radis.training.features)."""
     return tokenizer.apply_chat_template(messages, tokenize=False)

@@ -28,8 +28,8 @@ from typing import Any
 
 from radis.analysis.rationales import direction_of
 from radis.data import seeded_rng
-from radis.prompts import assistant, render_conversation, render_generation_prompt, user
-from radis.training.features import IGNORE_INDEX, build_features
+from radis.prompts import assistant, user
+from radis.training.features import IGNORE_INDEX, build_features, split_turn
 
 METHODS = ("seqkd", "radis")
 METHOD_LABELS = {"seqkd": "Seq-KD", "radis": "RaDis"}
@@ -59,19 +59,6 @@ class TermPair:
     reg: LossTerm
 
 
-def _reference_end(full: str, start: int, enriched: str, reference: str) -> int:
-    """Character offset in ``full`` where the reference ends inside the rendered assistant reply."""
-    idx = full.find(enriched, start)
-    if idx >= 0:
-        return idx + len(reference)
-    stripped = enriched.strip()  # templates that strip the message content (e.g. Llama-2, Mistral)
-    idx = full.find(stripped, start) if stripped else -1
-    if idx < 0:
-        raise ValueError("the enriched response does not appear in the rendered conversation")
-    lead = len(enriched) - len(enriched.lstrip())
-    return idx + max(0, len(reference) - lead)
-
-
 def split_enriched_labels(tokenizer, instruction: str, reference: str, enriched_response: str,
                           max_length: int) -> tuple[LossTerm, LossTerm]:
     """RaDis' two terms on one sequence (x, ŷ): labels of the reference tokens and of the rationale
@@ -81,18 +68,15 @@ def split_enriched_labels(tokenizer, instruction: str, reference: str, enriched_
         raise ValueError("the enriched response does not start with the reference")
     messages = [user(instruction), assistant(enriched_response)]
     features = build_features(tokenizer, messages, max_length)
-    prompt = render_generation_prompt(tokenizer, messages[:-1])
-    full = render_conversation(tokenizer, messages)
-    ref_end = _reference_end(full, len(prompt), enriched_response, reference)
-    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = enc["offset_mapping"][:len(features.input_ids)]
-    if list(enc["input_ids"][:len(features.input_ids)]) != list(features.input_ids):
-        raise ValueError("re-tokenising the conversation gave different ids")
+    turn = split_turn(tokenizer, messages)
+    offsets = tokenizer(turn.reply, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    ref_end = len(reference) - (len(enriched_response) - len(enriched_response.lstrip()))
+    in_reference = ([False] * len(turn.prompt_ids) + [begin < ref_end for begin, _ in offsets]
+                    + [False] * len(turn.closing_ids))
     mt, reg = [], []
-    for label, (begin, _) in zip(features.labels, offsets):
-        in_reference = label != IGNORE_INDEX and begin < ref_end
-        mt.append(label if in_reference else IGNORE_INDEX)
-        reg.append(label if label != IGNORE_INDEX and not in_reference else IGNORE_INDEX)
+    for label, ref in zip(features.labels, in_reference):
+        mt.append(label if label != IGNORE_INDEX and ref else IGNORE_INDEX)
+        reg.append(label if label != IGNORE_INDEX and not ref else IGNORE_INDEX)
     ids = tuple(features.input_ids)
     return LossTerm(ids, tuple(mt)), LossTerm(ids, tuple(reg))
 
