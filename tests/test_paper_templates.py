@@ -131,17 +131,23 @@ def test_continuation_keeps_the_text_as_prompt_plus_reply_render(model, local_hu
     assert enriched_response(REFERENCE, generation.text.rstrip()).startswith(REFERENCE + " This sentence")
 
 
-def test_sdft_prompt_on_mistral_folds_the_system_text_into_the_user_turn(local_hub):
-    """Mistral-7B-Instruct-v0.2's template has no system role and raises on one; SDFT's system text
-    then opens the user turn (LLaMA-2 keeps it in <<SYS>>)."""
-    from radis.methods.sdft import SDFT_SYSTEM, sdft_prompts
+@pytest.mark.parametrize("name", ["llama-2", "mistral", "llama-3"])
+def test_sdft_prompt_is_sdfts_plain_text_encoded_as_its_llama_factory_fork_does(local_hub, name):
+    """sail-sg/sdft runs ``alpaca_distill_using`` through its LLaMA-Factory fork (162ce42): no chat
+    template, no BOS, the system text's tokens then the user slot's (``_convert_elements_to_ids``
+    encodes each element alone)."""
+    from radis.methods.sdft import SDFT_SYSTEM, SDFT_USER, sdft_prompts
 
+    tok = tokenizer(local_hub, CHAT_MODELS[name])
     record = {"instruction": INSTRUCTION, "reference": REFERENCE}
-    (mistral,) = sdft_prompts(tokenizer(local_hub, MISTRAL), [record])
-    assert mistral.startswith("<s>[INST] " + SDFT_SYSTEM + "\n\n### Instruction:\n")
-    assert mistral.endswith("### Response:\n [/INST]") and mistral.count("[INST]") == 1
-    (llama2,) = sdft_prompts(tokenizer(local_hub, LLAMA2), [record])
-    assert llama2.startswith("<s>[INST] <<SYS>>\n" + SDFT_SYSTEM + "\n<</SYS>>\n\n### Instruction:")
+    (prompt,) = sdft_prompts(tok, [record])
+    user_slot = SDFT_USER.format(instruction=INSTRUCTION, response=REFERENCE)
+    assert "[INST]" not in prompt and "<|start_header_id|>" not in prompt and prompt.endswith("### Response:\n")
+    if name == "llama-3":  # BPE merges "response.###": the two texts back to back, as the fork writes them
+        assert prompt == SDFT_SYSTEM + user_slot
+    else:
+        assert ids(tok, prompt) == ids(tok, SDFT_SYSTEM) + ids(tok, user_slot)
+        assert ids(tok, prompt)[0] != tok.bos_token_id
 
 
 def test_llama_guard_classifies_the_response_as_walledeval_renders_it(local_hub):

@@ -4,7 +4,7 @@ from radis.generation import Generation
 from radis.languages import Direction
 from radis.methods import build_trainset
 from radis.methods.radis import add_rationales, enriched_response
-from radis.methods.sdft import SDFT_SYSTEM, add_sdft, sdft_messages, sdft_rejected
+from radis.methods.sdft import add_sdft, sdft_rejected
 from radis.methods.seqkd import add_seqkd
 from radis.synth import summarize, with_instructions
 
@@ -39,14 +39,14 @@ def test_rationale_rate_counts_empty_rationales_and_keeps_them_as_reference():
     assert out[2]["enriched_response"] == "Sentence 2."
 
 
-def test_sdft_template_and_rejection_filter():
-    messages = sdft_messages("Translate X", "Y")
-    assert messages[0] == {"role": "system", "content": SDFT_SYSTEM}
-    assert messages[1]["content"] == "### Instruction:\nTranslate X\n\n### Reference Answer:\nY\n\n### Response:\n"
-    for bad in ["Based on the reference answer, Y", "Your turn: Y", "your turn now", "My response is Y",
+def test_sdft_rejection_filter_is_sdfts_verify():
+    """sail-sg/sdft eval/gen_distilled_data.py ``verify``: banned phrases in any case, a stripped
+    reply starting with "Your turn" (that case only); an empty reply is ours to reject."""
+    for bad in ["Based on the REFERENCE ANSWER, Y", "  Your turn: Y", "My response is Y",
                 "Here is your own response", "Now it's your turn.", "   "]:
         assert sdft_rejected(bad), bad
-    assert not sdft_rejected("Sentence zero, paraphrased.")
+    for kept in ["Sentence zero, paraphrased.", "your turn now", "It is your turn to pay."]:
+        assert not sdft_rejected(kept), kept
     out = add_sdft(records(2), [Generation("Reference answer: x", 3, True), Generation(" Phrase 1. ", 3, False)])
     summary = summarize("sdft", out)
     assert [r["sdft_response"] for r in out] == ["Sentence 0.", "Phrase 1."]

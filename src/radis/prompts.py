@@ -8,7 +8,7 @@ written as the model writes it: its tokens are those of the reply tokenised alon
 (the paper's training code) tokenises a response apart from its prompt. Templates differ in the
 text between ``[/INST]`` and the reply: LLaMA-2-Chat writes a space, Mistral-7B-Instruct-v0.2's
 original template none (``[/INST]The``, so SentencePiece reads ``The`` where the model writes
-``▁The``), its later revision a space again. :func:`join_reply` takes whichever joint keeps the
+``▁The``), its later revision a space again. :func:`join_apart` takes whichever joint keeps the
 reply's own tokens, so prompts do not depend on which revision a backbone carries.
 """
 
@@ -71,24 +71,25 @@ def token_ids(tokenizer, text: str) -> list[int]:
 _JOINTS = ("", " ")
 
 
-def join_reply(tokenizer, before: str, reply: str) -> str | None:
-    """``before`` + ``reply`` with the joint (nothing, or one space) whose tokens are those of
-    ``before`` then those of ``reply`` alone: the reply starts with the token the model writes
-    first (``▁The`` after LLaMA-2's and Mistral's ``[/INST]``, ``The`` after Llama-3's header).
-    Spaces ending ``before`` (a template's own joint) are replaced; None when no joint keeps the
-    reply's tokens (a tokenizer that merges across the boundary whatever stands there)."""
+def join_apart(tokenizer, before: str, after: str) -> str | None:
+    """``before`` + ``after`` with the joint (nothing, or one space) whose tokens are those of
+    ``before`` then those of ``after`` tokenised alone, as LLaMA-Factory encodes a prompt and a
+    response (or a system text and a user turn) apart: a reply then starts with the token the
+    model writes first (``▁The`` after LLaMA-2's and Mistral's ``[/INST]``, ``The`` after Llama-3's
+    header). Spaces ending ``before`` (a template's own joint) are replaced; None when no joint
+    keeps the tokens (a tokenizer that merges across the boundary whatever stands there)."""
     before = before.rstrip(" ")
-    head, want = token_ids(tokenizer, before), token_ids(tokenizer, reply)
+    head, want = token_ids(tokenizer, before), token_ids(tokenizer, after)
     for joint in _JOINTS:
-        ids = token_ids(tokenizer, before + joint + reply)
+        ids = token_ids(tokenizer, before + joint + after)
         if ids[:len(head)] == head and ids[len(head):] == want:
-            return before + joint + reply
+            return before + joint + after
     return None
 
 
 def _replies_as_written(tokenizer, text: str, messages: list[dict]) -> str:
     """``text`` (a rendered chat) with each assistant reply joined to what precedes it by
-    :func:`join_reply`; a reply the template rewrote, or no joint keeps, is left as rendered."""
+    :func:`join_apart`; a reply the template rewrote, or no joint keeps, is left as rendered."""
     cursor = 0
     for message in messages:
         reply = message["content"].strip()
@@ -97,7 +98,7 @@ def _replies_as_written(tokenizer, text: str, messages: list[dict]) -> str:
         at = text.find(reply, cursor)
         if at < 0:
             continue
-        joined = join_reply(tokenizer, text[:at], reply)
+        joined = join_apart(tokenizer, text[:at], reply)
         if joined is not None:
             text = joined + text[at + len(reply):]
             at = len(joined) - len(reply)
@@ -119,11 +120,11 @@ def render_continuation_prompt(tokenizer, messages: list[dict]) -> str:
 
     This is how a rationale is elicited: [user: instruction(x), assistant: y] with the assistant
     turn not closed; whatever the model writes next is r. y's tokens are those the model would
-    have written for it (:func:`join_reply`), the first one included, whatever the template glues.
+    have written for it (:func:`join_apart`), the first one included, whatever the template glues.
     """
     if messages[-1]["role"] != "assistant":
         raise ValueError("the message to continue must be the assistant's")
-    joined = join_reply(tokenizer, render_generation_prompt(tokenizer, messages[:-1]),
+    joined = join_apart(tokenizer, render_generation_prompt(tokenizer, messages[:-1]),
                         messages[-1]["content"].strip())
     if joined is not None:
         return joined

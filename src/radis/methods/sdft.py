@@ -1,11 +1,17 @@
 """SDFT (Yang et al. 2024): the backbone paraphrases each reference through SDFT's distillation
 template and trains on its paraphrase; a paraphrase that talks about the set-up is rejected and
-the reference kept."""
+the reference kept.
+
+The prompt is SDFT's own (sail-sg/sdft ``main.py``, template ``alpaca_distill_using``, run by its
+LLaMA-Factory fork at 162ce42): plain text, no chat template and no BOS, the system text followed
+directly by the user slot (the fork's default system formatter is ``{{content}}``), each part
+tokenised apart. The paper notes the prompt is tailored for LLaMA-2; on Mistral SDFT collapses.
+"""
 
 from __future__ import annotations
 
 from radis.methods import Method, Synthesis, example, generation_fields
-from radis.prompts import render_generation_prompt, user
+from radis.prompts import join_apart
 
 #: SDFT's general distillation template (Yang et al. 2024, ``alpaca_distill_using``).
 SDFT_SYSTEM = (
@@ -13,36 +19,29 @@ SDFT_SYSTEM = (
     "Using the reference answer as a guide, write your own response."
 )
 SDFT_USER = "### Instruction:\n{instruction}\n\n### Reference Answer:\n{response}\n\n### Response:\n"
-#: SDFT rejects a paraphrase that talks about the distillation set-up instead of answering.
+#: SDFT rejects a paraphrase that talks about the distillation set-up instead of answering
+#: (``eval/gen_distilled_data.py``, ``verify``: these, in any case; a reply starting "Your turn").
 SDFT_REJECT_PHRASES = ("reference answer", "your response", "my response", "your own response", "now it's your turn")
-SDFT_REJECT_PREFIX = "your turn"
+SDFT_REJECT_PREFIX = "Your turn"
 
 
-def sdft_messages(instruction: str, response: str) -> list[dict]:
-    return [
-        {"role": "system", "content": SDFT_SYSTEM},
-        user(SDFT_USER.format(instruction=instruction, response=response)),
-    ]
+def sdft_prompt(tokenizer, instruction: str, response: str) -> str:
+    """One SDFT prompt as SDFT's LLaMA-Factory fork encodes it: the system text's tokens, then the
+    user slot's (:func:`radis.prompts.join_apart`; a tokenizer that merges across the boundary
+    gets the two texts back to back, as the fork's template writes them)."""
+    user_slot = SDFT_USER.format(instruction=instruction, response=response)
+    return join_apart(tokenizer, SDFT_SYSTEM, user_slot) or SDFT_SYSTEM + user_slot
 
 
 def sdft_prompts(tokenizer, records: list[dict]) -> list[str]:
-    """SDFT prompts; chat formats without a system role get the system text folded into the user turn."""
-    from jinja2.exceptions import TemplateError
-
-    prompts = []
-    for r in records:
-        messages = sdft_messages(r["instruction"], r["reference"])
-        try:
-            prompts.append(render_generation_prompt(tokenizer, messages))
-        except TemplateError:
-            folded = [user(messages[0]["content"] + "\n\n" + messages[1]["content"])]
-            prompts.append(render_generation_prompt(tokenizer, folded))
-    return prompts
+    return [sdft_prompt(tokenizer, r["instruction"], r["reference"]) for r in records]
 
 
 def sdft_rejected(paraphrase: str) -> bool:
-    text = paraphrase.strip().lower()
-    return not text or any(p in text for p in SDFT_REJECT_PHRASES) or text.startswith(SDFT_REJECT_PREFIX)
+    """SDFT's filter on the stripped reply, plus one rule of ours: an empty paraphrase is rejected
+    (SDFT would train on the empty string)."""
+    text = paraphrase.strip()
+    return not text or any(p in text.lower() for p in SDFT_REJECT_PHRASES) or text.startswith(SDFT_REJECT_PREFIX)
 
 
 def add_sdft(records: list[dict], generations: list) -> list[dict]:
