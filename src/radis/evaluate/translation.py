@@ -167,27 +167,289 @@ def load_comet(comet_model: str, revision: str | None = None) -> Any:
 #: Wrapping quotes chat models put around a translation, opening → closing.
 _QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb", "\u300c": "\u300d",
            "\u300e": "\u300f"}
-#: A line that only announces the translation ("Sure! Here is the translation of the sentence:").
-_PREAMBLE = re.compile(r"\b(translat\w*|here|sure|certainly|of course)\b", re.IGNORECASE)
-#: A label in front of the translation on its own line: "Translation:", "German translation:", "German:".
-_LABEL = re.compile(
-    r"^\W*(?:(?:" + "|".join(LANGUAGES.values()) + r")\s+)?(?:translation|translated text|"
-    + "|".join(LANGUAGES.values()) + r")\s*(?:\([^)]*\))?\W*:\s*(?=\S)", re.IGNORECASE)
+_LANG = "|".join(LANGUAGES.values())
+#: "Translation" and language names as a chat model writes them in the target language itself.
+_NATIVE_LABELS = ("Übersetzung|Deutsch|Překlad|Čeština|Česky|Þýðing|Íslenska"
+                  "|Перевод|Русский|Переклад|Українська|翻译|译文|中文|翻訳|日本語|Traduction|Français")
+_LABEL_WORD = rf"(?:(?:{_LANG})\s+)?(?:translation|translated text|{_LANG})|{_NATIVE_LABELS}"
+#: A label in front of the translation on its line: "Translation:", "German translation:", "**German:**",
+#: "翻译：".
+_LABEL = re.compile(rf"^\W*(?:{_LABEL_WORD})\s*(?:\([^)]*\))?[*_]*\s*[:：][*_]*\s*(?=\S)", re.IGNORECASE)
+#: A label alone on its line, the translation below it: "**German:**", "Translation:", "### Czech".
+_LABEL_LINE = re.compile(rf"^(?:#+\s*)?\W*(?:{_LABEL_WORD})\s*(?:\([^)]*\))?\s*[*_]*\s*[:：]?\s*[*_]*$",
+                         re.IGNORECASE)
+#: A language tag after the translation: "Der Hund schläft. (German)", "(in German)", "(German translation)".
+_LABEL_TAIL = re.compile(rf"\s*[(（](?:in\s+)?(?:{_LANG})(?:\s+translation)?[)）]$", re.IGNORECASE)
+#: Pleasantries chat models open with ("Sure!", "Of course,", "Absolutely.").
+_INTERJECTION = (r"(?:sure(?:\s+thing)?|certainly|of\s+course|absolutely|okay|ok|alright|great"
+                 r"|no\s+problem|yes|gladly|definitely|(?:happy|glad)\s+to\s+help|with\s+pleasure)")
+#: A sentence that only talks to the user: "Sure!", "I'd be happy to help you with that!", "Here you go."
+_CHAT_SENTENCE = re.compile(
+    rf"^\W*(?:{_INTERJECTION}\W*)*"
+    r"(?:I(?:'d|’d| would|'m|’m| am|'ll|’ll| will| can| could)\b[^:：]*?\b(?:help|assist|translat\w*)\b[^:：]*"
+    r"|here(?:'s|’s| is| are| it is| you go| you are)\b[^:：]*)?[.!]*\W*$", re.IGNORECASE)
+#: A sentence that announces the translation: "Here is the translation", "The German translation of ... is",
+#: "In Czech, the sentence would be", "This translates to".
+_ANNOUNCE = re.compile(
+    rf"^\W*(?:{_INTERJECTION}\W+)?(?:here(?:'s|’s|\s+is|\s+are)\b"
+    r"|(?:the|my|your|a|an)\s+(?:[\w-]+\s+){0,3}(?:translation|version|rendering)\b"
+    rf"|(?:in|into)\s+(?:{_LANG})\b"
+    r"|this\s+(?:[\w-]+\s+){0,3}(?:translates|would\s+be|reads|is)\b"
+    r"|translat\w*\b"
+    rf"|(?:{_LANG})\s+(?:translation|version)\b"
+    rf"|(?:the\s+)?(?:sentence|phrase|text|source)\b.*\b(?:in|into|to)\s+(?:{_LANG})\b"
+    r"|.*\btranslat\w*\s+(?:as|to|into)\b)", re.IGNORECASE)
+#: Words that make a line ending in ':' an announcement ("Sure! Here it is:", "Hier ist die Übersetzung:").
+_CUE = re.compile(rf"\b(?:translat\w*|here|sure|certainly|of\s+course|(?:in|into|to)\s+(?:{_LANG}))\b"
+                  r"|Übersetzung|překlad|Þýðing|перевод|переклад|翻译|译文|翻訳", re.IGNORECASE)
+#: Words that name the translation or its language: what an announcement on the translation's own line
+#: must say ("Here is the link: https://..." in a reference is no announcement).
+_STRONG_CUE = re.compile(rf"\btranslat\w*|\b(?:in|into|to)\s+(?:{_LANG})\b"
+                         rf"|\b(?:{_LANG})\s+(?:translation|version)\b", re.IGNORECASE)
+#: An announcement that ends where the quoted translation begins ("... is", "... as", "... would be:").
+_ANNOUNCE_END = re.compile(r"\b(?:is|as|be|reads|becomes|means)\s*[:：]?$|[:：]$", re.IGNORECASE)
+#: A note or explanation after the translation.
+_NOTE_WORD = (r"(?:Note|NOTE|N\.B\.|NB|Explanation|Translator['’]s note|Translation notes?|Literally"
+              r"|Literal translation|Lit\.|Back[- ]translation)")
+#: ... on the translation's line, after its last sentence: "Der Hund schläft. Note: ...",
+#: "... (Literally: ...)".
+_NOTE_TAIL = re.compile(
+    rf"(?<=[.!?。！？…\"”»“」』)])\s*(?P<note>[(（]?(?:\*\*|__)?{_NOTE_WORD}(?:\*\*|__)?\s*[:：,].*)$")
+#: ... or starting the lines dropped after it.
+_NOTE_START = re.compile(rf"^\W*(?:{_NOTE_WORD}|I hope)\b|^[(（]")
+#: A parenthetical after the translation: a back-translation "Der Hund schläft. (The dog sleeps.)".
+_PAREN_TAIL = re.compile(r"^(?P<text>.*\S)\s*[(（](?P<paren>[^()（）]+)[)）]$")
+#: Markdown a chat model wraps the translation in: **bold**, *italics*, `code`, or a > quote block.
+_MARKDOWN = re.compile(r"^(?P<mark>\*\*|__|\*|_|`)(?P<text>[^*_`\s](?:.*[^*_`\s])?)(?P=mark)$")
+_BLOCKQUOTE = re.compile(r"^>\s*(?=\S)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
-#: The rules :func:`extract_translation` may apply, in the order it applies them.
-EXTRACTION_RULES = ("preamble", "label", "rest_dropped", "quotes")
+#: Targets written in their own script: a line is in the language when most of its letters are in it.
+_SCRIPTS = {
+    "zh": re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"),
+    "ja": re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]"),
+    "ru": re.compile(r"[\u0400-\u04ff]"),
+    "uk": re.compile(r"[\u0400-\u04ff]"),
+}
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
+#: The Latin-script languages of radis.languages: these the language identifier tells apart.
+_LATIN_LANGUAGES = tuple(code for code in LANGUAGES if code not in _SCRIPTS)
+#: How much likelier (log-odds, nats) another language must be before a Latin-script text counts as
+#: not the target's: langid is unsure on a few words, and a wrong "foreign" would drop real text.
+_FOREIGN_MARGIN = 5.0
+
+#: The rules :func:`extract_translation` may apply, in the order of the parts of a reply they handle
+#: (before the translation, its line, after it, its wrapping). The one registry of rule names:
+#: :func:`extraction_counts` gives each cell a count for every name here (a cell's ``extraction``), so a
+#: new rule is one entry here and every cell's counts cover it.
+EXTRACTION_RULES = ("preamble", "label", "rest_dropped", "note", "back_translation", "markdown", "quotes")
 
 
-def extract_translation(text: str, postprocess: str) -> tuple[str, list[str]]:
+@functools.lru_cache(maxsize=1)
+def _language_identifier() -> tuple[Any, dict[str, int]] | None:
+    """langid.py's model (inside the package, no download), loaded once, lazily (≈3 s); None where
+    langid is not installed (then Latin-script targets are told apart by the patterns alone)."""
+    try:
+        from langid.langid import LanguageIdentifier, model
+    except ImportError:
+        return None
+    identifier = LanguageIdentifier.from_modelstring(model, norm_probs=False)
+    return identifier, {code: i for i, code in enumerate(identifier.nb_classes)}
+
+
+def language_identification() -> str | None:
+    """What tells a Latin-script target's lines from English ones in ``postprocess: chat``: the
+    identifier with its version (``langid 1.1.6``), loaded here, or None where langid is missing
+    (the extraction then uses the target's script and the patterns alone)."""
+    import importlib.metadata
+
+    if _language_identifier() is None:
+        return None
+    return f"langid {importlib.metadata.version('langid')}"
+
+
+def _odds_not_target(text: str, tgt: str) -> float | None:
+    """Log-odds that a Latin-script ``text`` is not in ``tgt``: against English for another target (the
+    language chat models talk in), against the likeliest other Latin language of the paper for English
+    (a back-translation into the source). None where the identifier is missing or does not know ``tgt``."""
+    loaded = _language_identifier()
+    if loaded is None or tgt not in loaded[1]:
+        return None
+    identifier, index = loaded
+    scores = identifier.nb_classprobs(identifier.instance2fv(text))
+    others = ["en"] if tgt != "en" else [c for c in _LATIN_LANGUAGES if c != "en" and c in index]
+    return float(max(scores[index[c]] for c in others) - scores[index[tgt]])
+
+
+def _script_share(text: str, tgt: str) -> tuple[int, int]:
+    """(letters of ``text`` in the target's script, all letters)."""
+    letters = [c for c in text if c.isalpha()]
+    script = _SCRIPTS.get(tgt, _LATIN)
+    return sum(bool(script.match(c)) for c in letters), len(letters)
+
+
+def _foreign(text: str, tgt: str | None) -> bool:
+    """``text`` is surely not in the target language: hardly a letter in the target's script, or (for a
+    Latin-script target) another script or another language by a clear margin. False when unsure."""
+    if tgt is None:
+        return False
+    in_script, letters = _script_share(text, tgt)
+    if letters < 2:
+        return False
+    if tgt in _SCRIPTS:
+        return in_script <= letters / 5
+    if in_script < letters / 2:
+        return True
+    odds = _odds_not_target(text, tgt)
+    return odds is not None and odds >= _FOREIGN_MARGIN
+
+
+def _native(text: str, tgt: str | None) -> bool:
+    """``text`` is in the target language (its script; for a Latin-script target, the likelier language)."""
+    if tgt is None:
+        return False
+    in_script, letters = _script_share(text, tgt)
+    if not letters or in_script < letters / 2:
+        return False
+    if tgt in _SCRIPTS:
+        return True
+    odds = _odds_not_target(text, tgt)
+    return odds is not None and odds < 0
+
+
+def _chat(sentence: str) -> bool:
+    return bool(_CHAT_SENTENCE.match(sentence)) and any(c.isalpha() for c in sentence)
+
+
+def _pleasantry(line: str) -> bool:
+    """Every sentence of ``line`` talks to the user ("Sure, I'd be happy to help!")."""
+    return all(_chat(s) for s in _SENTENCE_END.split(line))
+
+
+def _announcement(text: str) -> bool:
+    """``text`` (before a colon or a quoted translation) is pleasantries, then a sentence announcing it."""
+    *chat, last = _SENTENCE_END.split(text.strip())
+    return bool(_ANNOUNCE.match(last)) and all(_chat(s) for s in chat)
+
+
+def _label_line(line: str) -> bool:
+    return bool(_LABEL_LINE.match(line)) and any(mark in line for mark in (":", "：", "**", "#"))
+
+
+def _announcement_line(line: str, tgt: str | None) -> bool:
+    """A line before the translation that announces it: it ends in ':' and names it ("Here is the
+    translation:", "In Czech, the sentence would be:") or, for a known target, is not in its language;
+    or it is pleasantries then "Here is the translation." without the colon."""
+    bare = line.rstrip("*_ ")
+    if bare.endswith((":", "：")):
+        return bool(_CUE.search(bare)) or (tgt not in (None, "en") and _foreign(bare, tgt))
+    return _pleasantry(line) and bool(_STRONG_CUE.search(line)) and _announcement(line)
+
+
+def _leading_rule(lines: list[str], tgt: str | None) -> str | None:
+    """The rule that drops ``lines[0]``, which more lines follow, or None: it is the translation."""
+    line, following = lines[0], lines[1]
+    if _label_line(line):
+        return "label"
+    if _announcement_line(line, tgt):
+        return "preamble"
+    # a pleasantry alone ("Sure, I'd be happy to help!"): dropped where an announcement follows it or
+    # where it is surely not in the target language; an English translation can be "Of course!"
+    announced = _announcement_line(following, tgt) or _label_line(following)
+    if _pleasantry(line) and (announced or _foreign(line, tgt)):
+        return "preamble"
+    return None
+
+
+def _quoted_tail(line: str) -> tuple[str, str] | None:
+    """(text before, quoted span) where ``line`` ends in one quoted span ("... is "Der Hund schläft."")."""
+    body = line[:-1] if line.endswith((".", "!")) and len(line) > 1 and line[-2] in _QUOTES.values() else line
+    for opening, closing in _QUOTES.items():
+        if not body.endswith(closing) or len(body) < 3:
+            continue
+        start = body.rfind(opening, 0, len(body) - 1)
+        if start <= 0:
+            continue
+        inner = body[start + 1:-1].strip()
+        if inner and not any(q in inner for q in (opening, closing)):
+            return body[:start].strip(), inner
+    return None
+
+
+def _inline_preamble(line: str, tgt: str | None) -> tuple[str, bool] | None:
+    """The translation after an announcement on its own line, and whether it was quoted: "Sure! Here
+    is the translation: Der Hund schläft.", 'The German translation of "..." is "Der Hund schläft."'.
+    The announcement must name the translation or its language; for a known target other than English
+    it must also not be in the target language."""
+    def announces(pre: str) -> bool:
+        strong = bool(_STRONG_CUE.search(pre)) or (tgt not in (None, "en") and bool(_CUE.search(pre)))
+        return (strong and _announcement(pre) and len(pre.split()) <= 30
+                and (tgt in (None, "en") or _foreign(pre, tgt)))
+
+    quoted = _quoted_tail(line)
+    if quoted and quoted[0] and _ANNOUNCE_END.search(quoted[0]) and announces(quoted[0].rstrip(":： ")):
+        return quoted[1], True
+    match = re.match(r"^(?P<pre>[^:：]{3,}?)\s*[:：]\s*(?P<rest>\S.*)$", line)
+    if match and announces(match["pre"]):
+        return match["rest"], False
+    return None
+
+
+def _tail(line: str, tgt: str | None) -> tuple[str, str] | None:
+    """(what is left, rule) when ``line`` ends in something after the translation: a note, a language
+    tag, or a parenthetical surely not in the target language (a back-translation, a romanisation)."""
+    note = _NOTE_TAIL.search(line)
+    if note and note.start() > 0 and (tgt in (None, "en") or not _native(note["note"], tgt)):
+        return line[:note.start()].rstrip(), "note"
+    tag = _LABEL_TAIL.search(line)
+    if tag and tag.start() > 0:
+        return line[:tag.start()].rstrip(), "label"
+    paren = _PAREN_TAIL.match(line)
+    if (paren and sum(c.isalpha() for c in paren["paren"]) >= 6
+            and _native(paren["text"], tgt) and _foreign(paren["paren"], tgt)):
+        return paren["text"], "back_translation"
+    return None
+
+
+def _unquote(text: str) -> str | None:
+    closing = _QUOTES.get(text[:1])
+    if closing and len(text) > 2 and text.endswith(closing):
+        inner = text[1:-1].strip()
+        if inner and not any(q in inner for q in (text[0], closing)):
+            return inner
+    return None
+
+
+def extract_translation(text: str, postprocess: str, tgt_lang: str | None = None) -> tuple[str, list[str]]:
     """The translation inside a model's reply, and the rules that were needed to find it.
 
-    ``none`` keeps the whole reply; ``first_line`` keeps its first non-empty line; ``chat``
-    handles the shapes chat backbones really reply in (LLaMA-2-Chat: "Sure! Here is the
-    translation:" on a line of its own, then the translation in quotes, then notes; RaDis-trained
-    models: the translation, then a rationale): it drops a first line that ends with ':' and
-    announces the translation (``preamble``), a "Translation:" / "German:" label (``label``),
-    everything after the translation's line (``rest_dropped``), and quotes wrapped around it
-    (``quotes``). A reply that is only the translation touches no rule. The rules applied are
+    ``none`` keeps the whole reply; ``first_line`` keeps its first non-empty line; ``chat`` handles
+    the shapes chat backbones really reply in. LLaMA-2-Chat opens with pleasantries and an
+    announcement ("Sure, I'd be happy to help!" / "Here is the translation of the sentence into
+    German:"), quotes the translation and adds notes; Mistral-Instruct announces and translates on
+    one line ("In Czech, the sentence would be: ...", 'The German translation of "..." is "..."'),
+    labels it in markdown ("**German:** ...") and adds a back-translation in parentheses; RaDis-trained
+    models write the translation, then a rationale. The rules, in :data:`EXTRACTION_RULES`' order:
+
+    - ``preamble``: pleasantry and announcement lines before the translation, or an announcement
+      before a colon (or a quoted translation) on its own line;
+    - ``label``: "Translation:", "German:", "**German:**", "翻译：" on its line or alone on the line
+      above it, or "(German)" after it;
+    - ``rest_dropped``: every line after the translation's (notes, rationales, alternatives);
+    - ``note``: a "Note:", "(Literally: ...)" after the translation on its line;
+    - ``back_translation``: a parenthetical after the translation that is surely not in the target
+      language ("Der Hund schläft. (The dog sleeps.)", pinyin after Chinese);
+    - ``markdown``: **bold**, *italics*, `code` or "> " around the translation;
+    - ``quotes``: quotes wrapped around it, taken off only when the reply otherwise shows it wrapped
+      the translation (any rule above, or notes after it): a reply that is only a quoted sentence
+      keeps its quotes, as a quotation is a real translation (31 of WMT22's references are one).
+
+    ``tgt_lang`` (a code of :data:`radis.languages.LANGUAGES`) decides where patterns cannot: a line
+    in the target's script (zh, ja, ru, uk) or, for a Latin-script target, the language langid.py
+    finds likelier (against English; for an English target against the other Latin languages), with
+    a margin before anything is dropped as foreign. Without it, or without langid, only the patterns
+    and the script decide. A reply that is only the translation touches no rule: every WMT22
+    reference comes back unchanged (tests/test_translation_extraction.py). The rules applied are
     returned so that each cell can say how many replies each rule touched.
     """
     if postprocess == "none":
@@ -195,24 +457,45 @@ def extract_translation(text: str, postprocess: str) -> tuple[str, list[str]]:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if postprocess == "first_line":
         return (lines[0] if lines else ""), []
-    rules = []
-    if len(lines) > 1 and lines[0].endswith(":") and _PREAMBLE.search(lines[0]):
+    if postprocess != "chat":
+        raise ValueError(f"unknown postprocess {postprocess!r}: chat, first_line or none")
+    fired: set[str] = set()
+    while len(lines) > 1 and (rule := _leading_rule(lines, tgt_lang)):
         lines = lines[1:]
-        rules.append("preamble")
+        fired.add(rule)
     if not lines:
-        return "", rules
-    first = lines[0]
-    labelled = _LABEL.sub("", first, count=1)
-    if labelled != first:
-        first = labelled
-        rules.append("label")
-    if len(lines) > 1:
-        rules.append("rest_dropped")
-    closing = _QUOTES.get(first[:1])
-    if closing and len(first) > 2 and first.endswith(closing):
-        first = first[1:-1].strip()
-        rules.append("quotes")
-    return first, rules
+        return "", []
+    line, rest = lines[0], lines[1:]
+    explained = bool(rest) and bool(_NOTE_START.match(rest[0]))
+    if rest:
+        fired.add("rest_dropped")
+    labelled = _LABEL.sub("", line, count=1)
+    if labelled != line:
+        line = labelled
+        fired.add("label")
+    elif inline := _inline_preamble(line, tgt_lang):  # "Translation: ..." is a label, not an announcement
+        line, was_quoted = inline
+        fired.update(("preamble", "quotes") if was_quoted else ("preamble",))
+    for _ in range(2):  # a note after a back-translation, a tag after a note
+        tail = _tail(line, tgt_lang)
+        if tail is None:
+            break
+        line = tail[0]
+        fired.add(tail[1])
+    # markdown and quotes are the reply's own only where it shows it wrapped the translation: WMT22's
+    # references hold quotations, "> " quote blocks and **bold** titles of their own
+    if fired - {"rest_dropped"} or explained:
+        unmarked = _BLOCKQUOTE.sub("", line, count=1)
+        if (match := _MARKDOWN.match(unmarked)) and match["mark"] not in match["text"]:
+            unmarked = match["text"].strip()
+        if unmarked != line:
+            line = unmarked
+            fired.add("markdown")
+        unquoted = _unquote(line)
+        if unquoted is not None:
+            line = unquoted
+            fired.add("quotes")
+    return line, [rule for rule in EXTRACTION_RULES if rule in fired]
 
 
 def extraction_counts(rules_per_reply: list[list[str]]) -> dict[str, int]:
@@ -262,18 +545,24 @@ def translate(model: str, directions: list[str], data_dir: str, out_dir: str, se
         return translation_prompts(tokenizer, rs, ev["instruction"], prompt_format)
 
     refuse_overlong_prompts(settings, model, prompts, records, "translate")
+    # the language identifier postprocess: chat consults, loaded before generation (once, ≈3 s)
+    language_id = language_identification() if ev["postprocess"] == "chat" else None
+    if ev["postprocess"] == "chat" and language_id is None:
+        print("translate: langid is not installed in this environment (envs/main.yaml pins it): Latin-script "
+              "targets' translations are extracted by the patterns alone", file=sys.stderr)
     generator = generator_from_settings(settings, model)
     generations = generator.generate(prompts(generator.tokenizer, records), DecodingParams.from_config(settings["decoding"]))
     out = []
     for r, g in zip(records, generations):
-        hypothesis, rules = extract_translation(g.text, ev["postprocess"])
+        hypothesis, rules = extract_translation(g.text, ev["postprocess"], r["tgt_lang"])
         out.append({**r, "output": g.text, "hypothesis": hypothesis, "extraction": rules,
                     "generated_tokens": g.n_tokens, "finished": g.finished})
     for (direction, _, out_path, meta_path), part in zip(jobs, regroup(out, batches)):
         write_jsonl(out_path, part)
         write_json(meta_path, provenance(model_dir=model, direction=str(direction), config_hash=config_hash(settings),
                                          decoding=settings["decoding"], generation=settings["generation"], evaluation=ev,
-                                         prompt_format=(prompt_format or {}).get("name"), n=len(part)))
+                                         prompt_format=(prompt_format or {}).get("name"), n=len(part),
+                                         language_identification=language_id))
 
 
 def score(hypotheses: list[str], generation_meta: list[str], backbone: str, method: str, out: list[str],
