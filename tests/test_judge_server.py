@@ -170,3 +170,92 @@ def test_builtin_server_judges_advbench_through_the_one_client(tmp_path):
     assert "POST /v1/chat/completions" in log.read_text()
     with pytest.raises(urllib.error.URLError):  # the server is gone
         urllib.request.urlopen(f"{base_url}/models", timeout=5)
+
+
+# --- judgements are reproducible: every sampled judge call is seeded ----------------------------
+
+ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
+
+
+@pytest.fixture(scope="module")
+def tiny_judge(tmp_path_factory) -> Path:
+    from tiny_lm import build_tiny_lm
+
+    return build_tiny_lm(tmp_path_factory.mktemp("judge") / "tiny")
+
+
+def _alpacaeval_completions(base_url: str, completions_kwargs: dict, prompts: list[str]) -> list[dict]:
+    """The AlpacaEval annotator's calls as alpaca_eval makes them (its ``openai_completions``, its
+    own concurrent client) at ``base_url``: the raw completions its judgements file keeps."""
+    import importlib
+
+    import alpaca_eval.constants
+    import alpaca_eval.decoders.openai
+
+    from radis.evaluate.alpacaeval import client_config
+
+    with client_config(base_url, "EMPTY"):
+        importlib.reload(alpaca_eval.constants)  # alpaca_eval reads the client config when imported
+        importlib.reload(alpaca_eval.decoders.openai)
+        return alpaca_eval.decoders.openai.openai_completions(prompts, **completions_kwargs)["completions_all"]
+
+
+def test_a_sampled_alpacaeval_judgement_is_the_same_bytes_on_every_run(tiny_judge, tmp_path):
+    """AlpacaEval's weighted annotator samples its preference token (temperature 1). Its calls, made
+    twice on one builtin server and again after a restart, come back byte for byte the same."""
+    import yaml
+
+    from radis.evaluate.alpacaeval import annotator_config
+    from radis.judges.server import local_server
+
+    config = yaml.safe_load(annotator_config(ANNOTATOR, "tiny", tmp_path / "annotators").read_text())
+    kwargs = config[ANNOTATOR]["completions_kwargs"]
+    assert kwargs["temperature"] == 1 and kwargs["max_tokens"] == 1  # the preference token is sampled
+    prompts = [f"<|im_start|>user\nWhich output is better for instruction {i}? Answer m or M.<|im_end|>"
+               for i in range(4)]
+    runs = []
+    for restart in range(2):
+        with local_server(tiny_judge, log_path=tmp_path / f"server{restart}.log") as base_url:
+            runs += [_alpacaeval_completions(base_url, kwargs, prompts) for _ in range(2)]
+    blobs = [json.dumps(run, sort_keys=True).encode("utf-8") for run in runs]
+    assert len(runs[0]) == len(prompts)
+    assert blobs[1] == blobs[0] and blobs[2] == blobs[0] and blobs[3] == blobs[0]
+
+
+def test_the_builtin_server_samples_by_the_request_seed_or_its_own(tiny_judge, tmp_path):
+    """A sampled request is a function of itself: its ``seed`` (OpenAI's field) or, without one, the
+    server's (``--seed``, default 0), not of the requests that came before it."""
+    import openai
+
+    from radis.judges.server import local_server
+
+    with local_server(tiny_judge, log_path=tmp_path / "server.log") as base_url:
+        client = openai.OpenAI(api_key="EMPTY", base_url=base_url, max_retries=0)
+
+        def ask(**extra) -> str:
+            return client.chat.completions.create(
+                model="tiny", messages=[{"role": "user", "content": "Rate this answer."}], max_tokens=12,
+                temperature=1.0, **extra).choices[0].message.content
+
+        assert ask(seed=1) == ask(seed=1) != ask(seed=2)
+        assert ask() == ask() == ask(seed=0)
+
+
+def test_the_judge_client_seeds_the_requests_that_sample(tiny_judge, tmp_path):
+    """The one judge client adds a fixed seed (radis.judges.client.JUDGE_SEED) to a request that
+    samples; a greedy one is sent as it is (its cache key, and the judgements cached under it, stay)."""
+    from radis.io import read_json
+    from radis.judges.client import JUDGE_SEED, JudgeClient, JudgeConfig, cache_key
+    from radis.judges.server import local_server
+
+    cfg = JudgeConfig(name="tiny", model="tiny", api_key_env=None)
+    messages = [{"role": "user", "content": "Rate this answer."}]
+    sampled = {"messages": messages, "max_tokens": 8, "temperature": 0.7}
+    greedy = {"messages": messages, "max_tokens": 8, "temperature": 0}
+    with local_server(tiny_judge, log_path=tmp_path / "server.log") as base_url:
+        first = JudgeClient(cfg, tmp_path / "cache1", base_url=base_url).complete([sampled, greedy])
+        second = JudgeClient(cfg, tmp_path / "cache2", base_url=base_url).complete([sampled, greedy])
+    assert [r["choices"] for r in first] == [r["choices"] for r in second]
+    sent = {json.dumps(read_json(p)["request"], sort_keys=True) for p in (tmp_path / "cache1").rglob("*.json")}
+    assert sent == {json.dumps(sampled | {"seed": JUDGE_SEED}, sort_keys=True), json.dumps(greedy, sort_keys=True)}
+    assert (tmp_path / "cache1" / (key := cache_key("tiny", greedy, base_url))[:2] / f"{key}.json").is_file()

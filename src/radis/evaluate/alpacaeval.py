@@ -84,11 +84,14 @@ def judge_responses(benchmark: Benchmark, responses: list[dict], judging) -> dic
 
 
 def annotator_config(annotator: str, judge_model: str, out_dir: Path) -> Path:
-    """A copy of the package's annotator config that asks ``judge_model`` instead of OpenAI's.
+    """A copy of the package's annotator config that asks ``judge_model`` instead of OpenAI's, with
+    a ``seed`` where it samples (radis.judges.client.seeded).
 
     The prompt template path is made absolute so the copy works from any directory.
     """
     import alpaca_eval
+
+    from radis.judges.client import seeded
 
     configs_root = Path(alpaca_eval.__file__).parent / "evaluators_configs"
     source = configs_root / annotator / "configs.yaml"
@@ -101,6 +104,9 @@ def annotator_config(annotator: str, judge_model: str, out_dir: Path) -> Path:
     # Our judges are chat endpoints; alpaca_eval guesses from the model's name and sends a name
     # with "instruct" in it (a served Llama-3-70B-Instruct) to the legacy completions API.
     entry["completions_kwargs"]["requires_chatml"] = True
+    # The weighted annotators sample their preference token (temperature 1; the preference is read
+    # from the logprobs, but the raw completion keeps the token): seeded, as every judge call
+    entry["completions_kwargs"] = seeded(entry["completions_kwargs"])
     target = out_dir / annotator / "configs.yaml"
     write_text(target, yaml.safe_dump(config))
     return target

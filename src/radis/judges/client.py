@@ -37,6 +37,25 @@ SERVERS = ("builtin", "vllm")
 SCORINGS = ("text", "logprobs")
 #: request fields the client sets itself or cannot cache
 _FORBIDDEN_REQUEST_KEYS = {"model", "stream", "extra_headers", "extra_query", "timeout"}
+#: the ``seed`` every judge request that samples is sent with (:func:`seeded`), so that a rerun asks
+#: for the same judgement: the builtin server and ``vllm serve`` sample by it (OpenAI: best effort).
+#: Fixed, as ``vllm serve --seed 0``: the judge is the measuring instrument, not the experiment's seed.
+JUDGE_SEED = 0
+
+
+def samples(request: Mapping[str, Any]) -> bool:
+    """Whether a chat request samples: a temperature that is not 0 (OpenAI's default is 1)."""
+    temperature = request.get("temperature")
+    return temperature is None or float(temperature) != 0
+
+
+def seeded(request: Mapping[str, Any], seed: int = JUDGE_SEED) -> dict:
+    """The request with ``seed`` where it samples and names none; a greedy request unchanged (its
+    cache key, and what is cached under it, stay)."""
+    request = dict(request)
+    if samples(request) and request.get("seed") is None:
+        request["seed"] = seed
+    return request
 
 
 class MissingKeyError(RuntimeError):
@@ -269,7 +288,9 @@ class JudgeClient:
         print(line, file=sys.stderr, flush=True)
 
     def complete(self, requests: list[dict]) -> list[dict]:
-        """Responses (plain dicts, ``ChatCompletion.model_dump()``) in the order of ``requests``."""
+        """Responses (plain dicts, ``ChatCompletion.model_dump()``) in the order of ``requests``; a
+        request that samples is sent (and cached) with :data:`JUDGE_SEED` unless it names a seed."""
+        requests = [seeded(r) for r in requests]
         for r in requests:
             bad = _FORBIDDEN_REQUEST_KEYS & set(r)
             if bad:

@@ -87,7 +87,8 @@ class ChatModel:
     """One HF causal LM behind a lock: renders chat with its template, generates, scores tokens."""
 
     def __init__(self, model_dir: str | Path, *, served_name: str | None = None, device: str = "auto",
-                 dtype: str = "auto", max_new_tokens_cap: int | None = None, trust_remote_code: bool = False):
+                 dtype: str = "auto", max_new_tokens_cap: int | None = None, trust_remote_code: bool = False,
+                 seed: int = 0):
         import torch
 
         from radis.generation import load_model, load_tokenizer
@@ -100,6 +101,8 @@ class ChatModel:
         self.model = load_model(self.model_dir, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
         self.stop_ids = stop_token_ids(self.tokenizer, self.model.generation_config)
         self.max_new_tokens_cap = max_new_tokens_cap
+        #: the seed of a request that names none (``--seed``)
+        self.seed = int(seed)
         self.lock = threading.Lock()
 
     def render(self, messages: list[dict], continue_final_message: bool = False) -> list[int]:
@@ -166,9 +169,12 @@ class ChatModel:
         if stop:
             kwargs.update(stop_strings=stop, tokenizer=self.tokenizer)
         input_ids = torch.tensor([prompt_ids], device=self.model.device)
+        seed = int(body["seed"]) if body.get("seed") is not None else self.seed
         with self.lock, torch.inference_mode():
-            if body.get("seed") is not None:
-                torch.manual_seed(int(body["seed"]))
+            # Sampling draws from torch's global generator (``generate`` takes no generator of its own),
+            # reseeded here under the lock that serialises generation: a response is a function of its
+            # request (OpenAI's ``seed``, else the server's), never of the requests before it.
+            torch.manual_seed(seed)
             mask = torch.ones_like(input_ids)
             out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
             generated = out.sequences[0, len(prompt_ids):].tolist()
@@ -302,9 +308,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-new-tokens-cap", type=int, default=None,
                    help="clamp every request's max_tokens (keeps CPU judging bounded)")
     p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--seed", type=int, default=0,
+                   help="sampling seed of a request that names none (as vllm serve --seed 0)")
     a = p.parse_args(argv)
     chat_model = ChatModel(a.model, served_name=a.served_model_name, device=a.device, dtype=a.dtype,
-                           max_new_tokens_cap=a.max_new_tokens_cap, trust_remote_code=a.trust_remote_code)
+                           max_new_tokens_cap=a.max_new_tokens_cap, trust_remote_code=a.trust_remote_code,
+                           seed=a.seed)
     serve(chat_model, a.host, a.port, a.port_file)
 
 
