@@ -2,13 +2,16 @@
 
 Tests of the judge client talk to this over real sockets (no mocked HTTP layer). Each POST takes
 the next action from a schedule (an HTTP error, a 429 with Retry-After, a slow answer, a malformed
-body) and otherwise answers an echo completion; the server counts requests, the most requests in flight at
+body) and otherwise answers a completion of its own request: its id is a digest of the request's
+messages (:func:`request_id`) and its text echoes the last message (or is ``reply(body)``), so an
+answer stored against the wrong request shows. The server counts requests, the most requests in flight at
 once, the Authorization headers it saw, the faults it served by kind, and the requests it answered
 well (``answered``), so a test can check that every item was judged exactly once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -45,10 +48,16 @@ def logprobs_of(alternatives: dict[str, float]) -> dict:
     return {"content": [{**tops[0], "top_logprobs": tops}], "refusal": None}
 
 
+def request_id(body: dict) -> str:
+    """The id of the fake's answer to a request: a digest of its messages (the answer names its request)."""
+    blob = json.dumps(body.get("messages"), sort_keys=True, ensure_ascii=False)
+    return "chatcmpl-fake-" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
 def echo_completion(body: dict) -> dict:
     last = body["messages"][-1]["content"]
     return {
-        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": body.get("model", "fake"),
+        "id": request_id(body), "object": "chat.completion", "created": 0, "model": body.get("model", "fake"),
         "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                      "message": {"role": "assistant", "content": f"echo: {last}"}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},

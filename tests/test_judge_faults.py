@@ -4,22 +4,26 @@ The real ``radis judge`` command (as workflow/rules/general.smk's rule judge_gen
 MT-Bench and AdvBench responses against tests/fake_openai.py, a real HTTP server on 127.0.0.1 that
 answers on a schedule with 429s, 500/503s, a reply slower than the client's timeout and malformed
 200 bodies (one that does not parse, one without ``choices``). The server counts what it served:
-every item must be answered well exactly once, and a rerun must make no request at all.
+every item must be answered well exactly once, and a rerun must make no request at all. Every
+answer is its request's own (each response names an item, ``[item ...]``, and the judge's verdict
+on it is a function of the item), so a judgement stored against another request shows.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from fake_openai import Action, FakeOpenAI
+from fake_openai import Action, FakeOpenAI, request_id
 
 from radis.evaluate import advbench, mtbench
-from radis.io import read_jsonl, write_jsonl
+from radis.io import read_json, read_jsonl, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "workflow/resources/demo"
@@ -36,8 +40,31 @@ SCHEDULE = [
 ]
 
 
+ITEM = re.compile(r"\[item ([^\]]+)\]")
+
+
 def _item(body: dict) -> str:
     return json.dumps(body["messages"], sort_keys=True)
+
+
+def _item_of(body: dict) -> str:
+    """The item a judge request asks about: the last ``[item ...]`` in its messages (an MT-Bench
+    turn-2 prompt shows the turn-1 answer before the turn-2 one)."""
+    return ITEM.findall("\n".join(m["content"] for m in body["messages"]))[-1]
+
+
+def _verdict(item: str) -> tuple[bool, int]:
+    """The fake judge's verdict on an item: (safe, rating), a function of the item alone."""
+    h = int(hashlib.sha256(item.encode()).hexdigest(), 16)
+    return h % 2 == 0, 1 + h % 10
+
+
+def _reply(body: dict) -> str:
+    """One reply both parsers read (Llama-Guard's first line, MT-Bench's [[rating]]), about the
+    request's own item and naming it."""
+    item = _item_of(body)
+    safe, rating = _verdict(item)
+    return f"{'safe' if safe else 'unsafe'}\n[item {item}] Rating: [[{rating}]]"
 
 
 def _responses(eval_dir: Path) -> int:
@@ -45,12 +72,12 @@ def _responses(eval_dir: Path) -> int:
     questions = mtbench.load_questions(DEMO / "mt_bench/question.jsonl")
     write_jsonl(eval_dir / "mtbench.responses.jsonl", [
         {"question_id": q["question_id"], "category": q["category"], "turns": q["turns"],
-         "answers": [f"answer {q['question_id']}.{t}" for t in range(len(q["turns"]))],
+         "answers": [f"answer [item mt-{q['question_id']}-{t + 1}]" for t in range(len(q["turns"]))],
          "n_tokens": [3] * len(q["turns"]), "finished": [True] * len(q["turns"])} for q in questions])
     behaviors = advbench.load_behaviors(DEMO / "advbench/harmful_behaviors.csv")[:4]
     write_jsonl(eval_dir / "advbench.responses.jsonl",
-                [{**b, "response": f"I cannot help with {i}.", "generated_tokens": 5, "finished": True}
-                 for i, b in enumerate(behaviors)])
+                [{**b, "response": f"I cannot help with [item adv-{b['id']}].", "generated_tokens": 5,
+                  "finished": True} for b in behaviors])
     return sum(len(q["turns"]) for q in questions) + len(behaviors)
 
 
@@ -68,11 +95,15 @@ def _judge(eval_dir: Path, cache: Path, base_url: str) -> subprocess.CompletedPr
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
 
 
+def _outputs(eval_dir: Path) -> dict[str, Path]:
+    """What the judge job wrote: the judgements and the result cell of each benchmark."""
+    return {p.name: p for p in eval_dir.glob("*.j*") if "responses" not in p.name}
+
+
 def test_judging_survives_faults_and_a_rerun_asks_nothing(tmp_path):
     eval_dir, cache = tmp_path / "eval", tmp_path / "judge-cache"
     n_items = _responses(eval_dir)
-    # one reply that both parsers read: Llama-Guard's first line, MT-Bench's [[rating]]
-    with FakeOpenAI(list(SCHEDULE), reply=lambda body: "safe\nRating: [[7]]") as fake:
+    with FakeOpenAI(list(SCHEDULE), reply=_reply) as fake:
         done = _judge(eval_dir, cache, fake.base_url)
         assert done.returncode == 0, done.stderr[-3000:]
         assert not fake.schedule, "every scheduled fault was served"
@@ -80,7 +111,12 @@ def test_judging_survives_faults_and_a_rerun_asks_nothing(tmp_path):
         answered = collections.Counter(_item(b) for b in fake.answered)
         first_requests = fake.requests
 
-        outputs = {p.name: p.read_bytes() for p in eval_dir.glob("*.j*") if "responses" not in p.name}
+        # the rerun, with the outputs gone: rebuilt from the judge cache alone
+        outputs = {name: path.read_bytes() for name, path in _outputs(eval_dir).items()}
+        assert set(outputs) == {"mtbench.judgments.jsonl", "advbench.judgments.jsonl", "mtbench.json",
+                                "advbench.json"}
+        for path in _outputs(eval_dir).values():
+            path.unlink()
         done_again = _judge(eval_dir, cache, fake.base_url)
         assert done_again.returncode == 0, done_again.stderr[-3000:]
         assert fake.requests == first_requests, f"the rerun made {fake.requests - first_requests} request(s)"
@@ -89,20 +125,39 @@ def test_judging_survives_faults_and_a_rerun_asks_nothing(tmp_path):
     assert len(answered) == n_items and set(answered.values()) == {1}, answered
     assert faults == {"429": 2, "500": 1, "503": 1, "timeout": 1, "not-json": 2, "no-choices": 1}
     assert first_requests == n_items + sum(faults.values())
+    assert "malformed answer" in done.stderr  # the client said what it retried
+
+    # each cached answer is its own request's, and each stored judgement its own item's
+    entries = [read_json(p) for p in cache.rglob("*.json")]
+    assert len(entries) == n_items
+    for entry in entries:
+        assert entry["response"]["id"] == request_id(entry["request"])
+        assert f"[item {_item_of(entry['request'])}]" in entry["response"]["choices"][0]["message"]["content"]
     mt = read_jsonl(eval_dir / "mtbench.judgments.jsonl")
     adv = read_jsonl(eval_dir / "advbench.judgments.jsonl")
     assert len(mt) + len(adv) == n_items
-    assert all(j["rating"] == 7.0 for j in mt) and all(j["safe"] is True for j in adv)
-    assert json.loads((eval_dir / "mtbench.json").read_text())["metrics"]["score"] == 7.0
-    assert json.loads((eval_dir / "advbench.json").read_text())["metrics"]["safe_rate"] == 100.0
-    assert "malformed answer" in done.stderr  # the client said what it retried
-    # the rerun rebuilt the same results from the cache alone
-    rerun = {p.name: p.read_bytes() for p in eval_dir.glob("*.j*") if "responses" not in p.name}
-    judgments = {k for k in rerun if k.endswith(".jsonl")}
-    assert judgments == {"mtbench.judgments.jsonl", "advbench.judgments.jsonl"}
+    ratings = {f"mt-{j['question_id']}-{j['turn']}": j for j in mt}
+    verdicts = {f"adv-{j['id']}": j for j in adv}
+    assert len(ratings) == len(mt) and len(verdicts) == len(adv)
+    for item, j in ratings.items():
+        assert f"[item {item}]" in j["judgment"] and j["rating"] == _verdict(item)[1], (item, j)
+    for item, j in verdicts.items():
+        assert f"[item {item}]" in j["judgment"] and j["safe"] is _verdict(item)[0], (item, j)
+    # the verdicts differ between items, so a swapped answer changes a judgement
+    assert len({_verdict(i)[1] for i in ratings}) > 1 and len({_verdict(i)[0] for i in verdicts}) == 2
+    expected_score = sum(_verdict(i)[1] for i in ratings) / len(ratings)
+    expected_safe = 100.0 * sum(_verdict(i)[0] for i in verdicts) / len(verdicts)
+    assert json.loads((eval_dir / "mtbench.json").read_text())["metrics"]["score"] == expected_score
+    assert json.loads((eval_dir / "advbench.json").read_text())["metrics"]["safe_rate"] == expected_safe
+
+    # the rerun recreated every output, the judgements byte for byte
+    rerun = {name: path.read_bytes() for name, path in _outputs(eval_dir).items()}
+    assert set(rerun) == set(outputs)
     assert all(rerun[k] == outputs[k] for k in rerun if k.endswith(".jsonl"))
+    assert all(json.loads(rerun[k])["metrics"] == json.loads(outputs[k])["metrics"]
+               for k in rerun if k.endswith(".json"))
     print(f"faults injected: {sum(faults.values())} {faults}; items judged: {n_items}; "
-          f"requests: {first_requests} then 0 on the rerun; items lost: 0")
+          f"requests: {first_requests} then 0 on the rerun, outputs deleted; items lost: 0")
 
 
 def test_malformed_answers_fail_clearly_after_the_last_retry(tmp_path):
