@@ -87,7 +87,7 @@ def generation(n: int, report) -> None:
     spec.write_text(json.dumps({"prompts": prompts, "batch_size": config["generation"]["batch_size"],
                                 "seed": config["seed"], "decoding": {
                                     "max_new_tokens": 48, "min_new_tokens": 16, "temperature": 0.0, "top_p": 1.0,
-                                    "repetition_penalty": 1.0}}))
+                                    "top_k": 0, "repetition_penalty": 1.0, "sampling": "params"}}))
     section = "engines: generation"
     reference = None
     for label, env, backend, dtype, compiled in SIDES:

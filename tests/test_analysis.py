@@ -131,8 +131,9 @@ def test_yes_no_prompt_asks_about_one_category(repo_root):
 def test_rationale_stats_by_hand():
     records = [_record("cs-en", 0, ""), _record("cs-en", 1, " a b"), _record("cs-en", 2, " a b c d"),
                _record("cs-en", 3, "\n\none two three four five six")]
+    records[3]["finished"] = False  # max_new_tokens cut it off
     s = rationale_stats({"cs-en": records})["cs-en"]
-    assert (s["n"], s["with_rationale"], s["rationale_rate"]) == (4, 3, 0.75)
+    assert (s["n"], s["with_rationale"], s["rationale_rate"], s["truncated"]) == (4, 3, 0.75, 1)
     w = s["length_words"]
     assert (w["mean"], w["median"], w["max"]) == (4.0, 4.0, 6)
     assert w["p90"] == pytest.approx(5.6)  # linear interpolation between 4 and 6
@@ -153,7 +154,7 @@ def test_table4_renders_paper_rows(repo_root):
     assert rows[0][:3] == ["Information Category", "Contents", "Occurrence [%]"]
     assert [r[0] for r in rows[1:]] == [c.name for c in CATEGORIES]
     assert rows[-1][2] == "66.7" and rows[2][2] == "33.3" and rows[1][2] == "0.0"
-    assert "1 unparsed" in md and "| cs-en | 6 | 4 | 66.7 |" in md and result["prompt_version"] in md
+    assert "1 unparsed" in md and "| cs-en | 6 | 4 | 66.7 | 0 |" in md and result["prompt_version"] in md
     assert r"\begin{tabular}" in tex and r"Helpful\&Safety" in tex
 
 

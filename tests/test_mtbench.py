@@ -236,6 +236,8 @@ def test_judge_uses_the_real_client_text_of(real):
 
 
 class FakeGenerator:
+    model_dir = Path("/nonexistent")  # no generation config: transformers' sampler defaults
+
     def __init__(self, tokenizer):
         self.tokenizer, self.calls = tokenizer, []
 
@@ -275,33 +277,39 @@ def test_generate_answers_two_turns_with_chat_template(embedded_backbone):
     assert records == [
         {"question_id": 1, "category": "writing", "turns": questions[0]["turns"],
          "answers": ["T1-ANSWER-0", "T2-ANSWER-0"], "n_tokens": [5, 5], "finished": [True, True],
-         "temperature": 0.0},
+         "temperature": 0.0, "top_p": None, "top_k": None},
         {"question_id": 2, "category": "math", "turns": questions[1]["turns"],
          "answers": ["T1-ANSWER-1", "T2-ANSWER-1"], "n_tokens": [5, 5], "finished": [True, True],
-         "temperature": 0.0},
+         "temperature": 0.0, "top_p": None, "top_k": None},
     ]
 
 
-def test_answers_use_fastchat_temperature_per_category():
+def test_answers_use_fastchat_temperature_per_category(tmp_path):
     """fschat 0.2.36 gen_model_answer: writing/roleplay 0.7, stem/humanities 0.1, the rest greedy,
-    unknown categories 0.7; each turn is one call per temperature."""
+    unknown categories 0.7; each turn is one call per temperature. Its ``generate(do_sample=True,
+    temperature=t)`` keeps the model's generation config: its top_p (LLaMA-2-Chat's 0.9), and
+    transformers' top-k 50 where the config names none."""
     class Recorder:
         tokenizer = None
+        model_dir = tmp_path
 
         def __init__(self):
             self.calls = []
 
         def generate(self, prompts, params):
-            self.calls.append((len(prompts), params.temperature, params.greedy))
+            self.calls.append((len(prompts), params.temperature, params.greedy,
+                               None if params.greedy else (params.top_p, params.top_k)))
             return [Generation(text="a", n_tokens=1, finished=True) for _ in prompts]
 
+    (tmp_path / "generation_config.json").write_text('{"do_sample": true, "temperature": 0.6, "top_p": 0.9}')
     questions = [{"question_id": i, "category": c, "turns": ["q1", "q2"]}
                  for i, c in enumerate(["writing", "roleplay", "stem", "humanities", "math", "coding", "new-cat"])]
     gen = Recorder()
     with patch("radis.prompts.render_generation_prompt", lambda tok, messages: str(messages)):
         records = mtbench.generate_answers(gen, questions, DecodingParams.from_config({"max_new_tokens": 8}), "fastchat")
     assert [r["temperature"] for r in records] == [0.7, 0.7, 0.1, 0.1, 0.0, 0.0, 0.7]
-    assert gen.calls == [(2, 0.0, True), (2, 0.1, False), (3, 0.7, False)] * 2
+    assert gen.calls == [(2, 0.0, True, None), (2, 0.1, False, (0.9, 50)), (3, 0.7, False, (0.9, 50))] * 2
+    assert [r["top_p"] for r in records] == [0.9, 0.9, 0.9, 0.9, None, None, 0.9]
     assert all(len(r["answers"]) == 2 for r in records)
     assert mtbench.answer_temperature("writing", "greedy") == 0.0
 

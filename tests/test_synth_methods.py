@@ -50,7 +50,7 @@ def test_sdft_rejection_filter_is_sdfts_verify():
     out = add_sdft(records(2), [Generation("Reference answer: x", 3, True), Generation(" Phrase 1. ", 3, False)])
     summary = summarize("sdft", out)
     assert [r["sdft_response"] for r in out] == ["Sentence 0.", "Phrase 1."]
-    assert summary["rejected"] == 1 and summary["unfinished"] == 1 and summary["mean_generated_tokens"] == 3
+    assert summary["rejected"] == 1 and summary["truncated"] == 1 and summary["mean_generated_tokens"] == 3
 
 
 def test_builders():

@@ -62,6 +62,23 @@ def generate(python: Path, backend: str, model: Path, prompts: list[str], work: 
     return json.loads((work / "out.json").read_text(encoding="utf-8"))
 
 
+def test_sampling_is_seeded_per_request_whatever_the_batch(local_hub, vllm_python, tmp_path):
+    """Synthesis samples (Eq. 1); a rerun after a crash, another shard size or batch must draw the
+    same sample for the same request: each request carries its own seed (radis.generation.request_seed).
+    Both backends: the second call generates the last prompts again, reversed, in another batch."""
+    from transformers import AutoTokenizer
+
+    model = snapshot(local_hub, *MODELS["llama-2-7b-chat"])
+    prompts = list(prompts_for(AutoTokenizer.from_pretrained(model)).values())
+    sampled = {"temperature": 1.0, "top_p": 0.95, "top_k": 50, "max_new_tokens": 12, "again": 2}
+    for python, backend in ((Path(sys.executable), "hf"), (vllm_python, "vllm")):
+        out = generate(python, backend, model, prompts, tmp_path / backend, **sampled)
+        first, again = out[:len(prompts)], out[len(prompts):]
+        assert [o["token_ids"] for o in again] == [o["token_ids"] for o in first[-2:][::-1]], backend
+        greedy = generate(python, backend, model, prompts, tmp_path / f"{backend}-greedy", max_new_tokens=12)
+        assert [o["token_ids"] for o in first] != [o["token_ids"] for o in greedy], backend  # it did sample
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_hf_and_vllm_continue_the_paper_prompts_with_the_same_tokens_and_text(name, local_hub, vllm_python,
                                                                               tmp_path):

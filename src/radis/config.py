@@ -233,13 +233,16 @@ def directions(config: dict) -> list[Direction]:
 
 @dataclass(frozen=True)
 class DecodingParams:
-    """Decoding settings of one generation call; greedy when ``temperature`` is 0."""
+    """Decoding settings of one generation call; greedy when ``temperature`` is 0, the model's own
+    sampler when ``sampling`` is "model" (radis.generation.resolve_decoding)."""
 
     max_new_tokens: int
     min_new_tokens: int
     temperature: float
     top_p: float
+    top_k: int
     repetition_penalty: float
+    sampling: str
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "DecodingParams":
@@ -250,7 +253,7 @@ class DecodingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        return self.sampling == "params" and self.temperature == 0
 
 
 def load_config(path: str | Path, *overlays: str | Path) -> dict:

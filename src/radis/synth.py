@@ -31,10 +31,14 @@ def with_instructions(records: list[dict], direction: Direction, seed: int) -> l
 
 
 def summarize(kind: str, records: list[dict]) -> dict:
-    """Counts and rates of one synthesized file (the paper reports the rationale rate, §3.1)."""
+    """Counts and rates of one synthesized file (the paper reports the rationale rate, §3.1), and
+    how many outputs ``max_new_tokens`` cut off (``truncated``): a cut rationale is still trained
+    on, with the end-of-turn token after it, so the count says how much of ŷ ends mid-thought."""
     n = len(records)
+    truncated = sum(1 for r in records if not r["finished"])
     return {"n": n, "mean_generated_tokens": sum(r["generated_tokens"] for r in records) / n if n else 0.0,
-            "unfinished": sum(1 for r in records if not r["finished"]), **synthesis_kinds()[kind].summary(records)}
+            "truncated": truncated, "truncated_rate": truncated / n if n else 0.0,
+            **synthesis_kinds()[kind].summary(records)}
 
 
 def synthesize(kind: str, generator: Generator, records: list[dict], params: DecodingParams) -> list[dict]:
@@ -134,12 +138,13 @@ def synthesize_directions(kind: str, model: str, directions: list[str], data_dir
 
     from radis.config import split_hardware
     from radis.device import enforce_device
-    from radis.generation import generator_from_settings, refuse_overlong_prompts
+    from radis.generation import generator_from_settings, refuse_overlong_prompts, resolve_decoding, sampler_record
     from radis.io import per_direction, read_jsonl, regroup, write_json, write_jsonl
     from radis.provenance import config_hash, model_identity, provenance
     from radis.settings import GenerationSettings
 
     enforce_device("synthesize", settings)
+    params = resolve_decoding(DecodingParams.from_config(settings["decoding"]), model)
     jobs = per_direction(directions, data_dir, out_dir, "")
     batches = [with_instructions(read_jsonl(data), direction, settings["seed"]) for direction, data, _, _ in jobs]
     records = [r for batch in batches for r in batch]
@@ -147,7 +152,7 @@ def synthesize_directions(kind: str, model: str, directions: list[str], data_dir
     refuse_overlong_prompts(settings, model, synthesis_kinds()[kind].prompts, records, f"synthesize {kind}")
     key_settings, hardware = split_hardware(settings)
     out, shards = synthesize_in_shards(
-        kind, lambda: generator_from_settings(settings, model), records, DecodingParams.from_config(settings["decoding"]),
+        kind, lambda: generator_from_settings(settings, model), records, params,
         shard_dir, key_settings, model_identity(model), shard_size=GenerationSettings.of_step(settings).shard_size,
         log=lambda line: print(line, flush=True), hardware=hardware)
     for (direction, _, out_path, meta_path), part in zip(jobs, regroup(out, batches)):
@@ -155,6 +160,7 @@ def synthesize_directions(kind: str, model: str, directions: list[str], data_dir
         write_jsonl(out_path, part)
         write_json(meta_path, provenance(kind=kind, model_dir=model, direction=str(direction),
                                          config_hash=config_hash(settings), decoding=settings["decoding"],
+                                         sampler=sampler_record(params, settings["seed"]),
                                          generation=settings["generation"], summary=summary, shards=shards))
         print(direction, json.dumps(summary))
     shutil.rmtree(shard_dir)

@@ -230,6 +230,8 @@ def _stats(records: Sequence[Mapping[str, Any]]) -> dict:
     rationales = [r["rationale"].strip() for r in records if _has_rationale(r)]
     return {"n": len(records), "with_rationale": len(rationales),
             "rationale_rate": len(rationales) / len(records) if records else None,
+            # cut off by max_new_tokens: trained with the end-of-turn token after it (radis.synth.summarize)
+            "truncated": sum(1 for r in records if r.get("finished") is False),
             "length_words": _distribution([len(r.split()) for r in rationales]),
             "length_chars": _distribution([len(r) for r in rationales])}
 
@@ -305,15 +307,16 @@ def render_table4(result: Mapping[str, Any]) -> tuple[str, str, str]:
     md = [_caption(result), "", "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
     md += ["", "Training pairs with a non-empty rationale (the continuation after the reference y; not the "
-           "paper's 139/200, which counts rationales in zero-shot replies) and rationale length "
+           "paper's 139/200, which counts rationales in zero-shot replies), how many were cut off by "
+           "max_new_tokens (truncated: trained with the end of turn after the cut) and rationale length "
            "(words = whitespace tokens):", "",
-           "| Direction | n | with rationale | rate [%] | words mean | words median | words p90 | words max "
-           "| chars mean | chars median | chars p90 | chars max |",
-           "|" + "---|" * 12]
+           "| Direction | n | with rationale | rate [%] | truncated | words mean | words median | words p90 "
+           "| words max | chars mean | chars median | chars p90 | chars max |",
+           "|" + "---|" * 13]
     for d, s in result["stats"].items():
         w, c = s["length_words"], s["length_chars"]
         rate = None if s["rationale_rate"] is None else 100.0 * s["rationale_rate"]
-        md.append("| " + " | ".join([d, str(s["n"]), str(s["with_rationale"]), _pct(rate),
+        md.append("| " + " | ".join([d, str(s["n"]), str(s["with_rationale"]), _pct(rate), str(s.get("truncated", "n/a")),
                                      *(_num(w[k]) for k in ("mean", "median", "p90", "max")),
                                      *(_num(c[k]) for k in ("mean", "median", "p90", "max"))]) + " |")
 

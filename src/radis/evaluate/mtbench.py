@@ -164,12 +164,18 @@ def generate_answers(generator, questions: Sequence[dict], params, temperatures:
 
     ``generator`` is a :class:`radis.generation.Generator`; ``params`` a ``DecodingParams`` whose
     temperature is replaced per category by :func:`answer_temperature` (one generation call per
-    temperature and turn). Returns ``{question_id, category, turns, answers, n_tokens, finished,
-    temperature}`` per question, in order.
+    temperature and turn). A sampled category samples as FastChat's ``gen_model_answer`` does:
+    ``generate(do_sample=True, temperature=…)`` keeps the model's generation config, so top-k 50
+    (transformers' default) and the model's own top_p (LLaMA-2-Chat: 0.9) apply. Returns
+    ``{question_id, category, turns, answers, n_tokens, finished, temperature, top_p, top_k}`` per
+    question, in order.
     """
     from dataclasses import replace
 
+    from radis.generation import model_sampler
     from radis.prompts import assistant, render_generation_prompt, user
+
+    fastchat = model_sampler(generator.model_dir, "transformers")
 
     records = [
         {"question_id": q["question_id"], "category": q["category"], "turns": list(q["turns"]),
@@ -177,6 +183,8 @@ def generate_answers(generator, questions: Sequence[dict], params, temperatures:
          "temperature": answer_temperature(q["category"], temperatures)}
         for q in questions
     ]
+    for r in records:  # the sampler each answer ran with (greedy: none)
+        r.update({key: fastchat[key] if r["temperature"] else None for key in ("top_p", "top_k")})
     n_turns = max((len(r["turns"]) for r in records), default=0)
     for t in range(n_turns):
         for temperature in sorted({r["temperature"] for r in records}):
@@ -190,7 +198,8 @@ def generate_answers(generator, questions: Sequence[dict], params, temperatures:
                     messages += [user(q_prev), assistant(a_prev)]
                 messages.append(user(r["turns"][t]))
                 prompts.append(render_generation_prompt(generator.tokenizer, messages))
-            outputs = generator.generate(prompts, replace(params, temperature=temperature))
+            sampler = {"top_p": fastchat["top_p"], "top_k": fastchat["top_k"]} if temperature else {}
+            outputs = generator.generate(prompts, replace(params, sampling="params", temperature=temperature, **sampler))
             if len(outputs) != len(prompts):
                 raise RuntimeError(f"generator returned {len(outputs)} outputs for {len(prompts)} prompts")
             for r, out in zip(active, outputs):

@@ -2,7 +2,8 @@
 
 Synthesis (rationales, Seq-KD, SDFT) and evaluation render their prompts with the backbone's chat
 template and hand plain strings to a :class:`Generator`. Backends differ only in speed: ``hf``
-(transformers, CPU or GPU) and ``vllm`` (GPU, its own environment in ``envs/vllm.yaml``).
+(transformers, CPU or GPU) and ``vllm`` (its own environment, ``envs/vllm.yaml`` or
+``envs/vllm-cpu.yaml``). Sampling is seeded per request (:func:`request_seed`) by both.
 """
 
 from __future__ import annotations
@@ -33,6 +34,54 @@ class Generator(Protocol):
     def generate(self, prompts: list[str], params: DecodingParams) -> list[Generation]:
         """Continue each fully rendered prompt (special tokens included; no BOS is added)."""
         ...
+
+
+#: the sampler an engine uses where a model's generation_config.json names none: vLLM's
+#: ``SamplingParams`` defaults, and transformers' ``GenerationConfig`` defaults (top-k 50), which
+#: FastChat's ``generate(do_sample=True, temperature=…)`` for MT-Bench answers runs with
+ENGINE_SAMPLERS = {"vllm": {"temperature": 1.0, "top_p": 1.0, "top_k": 0},
+                   "transformers": {"temperature": 1.0, "top_p": 1.0, "top_k": 50}}
+
+
+def model_sampler(model_dir: str | Path, engine: str) -> dict:
+    """The temperature, top_p and top_k a model's ``generation_config.json`` names, ``engine``'s
+    default (:data:`ENGINE_SAMPLERS`) for each it leaves out (top_k 0: no cut)."""
+    import json
+
+    path = Path(model_dir) / "generation_config.json"
+    configured = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    sampler = {key: configured.get(key) if configured.get(key) is not None else default
+               for key, default in ENGINE_SAMPLERS[engine].items()}
+    return {"temperature": float(sampler["temperature"]), "top_p": float(sampler["top_p"]),
+            "top_k": max(int(sampler["top_k"]), 0)}
+
+
+def resolve_decoding(params: DecodingParams, model_dir: str | Path) -> DecodingParams:
+    """``params`` with ``sampling: model`` replaced by the model's own sampler (vLLM's defaults
+    where its generation config names none): what the generation really ran with, for the record."""
+    from dataclasses import replace
+
+    if params.sampling != "model":
+        return params
+    return replace(params, sampling="params", **model_sampler(model_dir, "vllm"))
+
+
+def sampler_record(params: DecodingParams, seed: int) -> dict:
+    """How a step decoded (``params`` resolved), as its metadata records it."""
+    if params.greedy:
+        return {"decoding": "greedy"}
+    return {"decoding": "sampled", "temperature": params.temperature, "top_p": params.top_p,
+            "top_k": params.top_k, "seed": seed, "seeded": "per request: the config seed and the prompt"}
+
+
+def request_seed(seed: int, prompt: str) -> int:
+    """The seed of one sampled request: the config seed and the prompt, nothing else, so a request
+    draws the same sample in whatever batch, shard, order or rerun it lands (a repeated prompt
+    draws the same sample too)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{seed}\n{prompt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 2**63
 
 
 def load_generator(backend: str, model_dir: str | Path, *, batch_size: int = 8, dtype: str = "float32",

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
+from transformers import LogitsProcessorList
 
 from radis.config import DecodingParams
-from radis.generation import Generation, load_model, load_tokenizer
+from radis.generation import Generation, load_model, load_tokenizer, request_seed, resolve_decoding
 
 
 def stop_token_ids(tokenizer, generation_config) -> list[int]:
@@ -38,10 +39,11 @@ def stop_token_ids(tokenizer, generation_config) -> list[int]:
 
 
 def generate_kwargs(params: DecodingParams, tokenizer, stop_ids: list[int]) -> dict:
-    """``generate`` keyword arguments for ``params``: the turn ends at any of ``stop_ids``; greedy
-    decoding when the temperature is 0, else sampling. Whatever sampler settings the model's
-    generation config names (a top_k, a default temperature) are cleared, so ``params`` alone
-    decide. A tokenizer without a pad token pads with the first stop id."""
+    """``generate`` keyword arguments for ``params`` (resolved: radis.generation.resolve_decoding):
+    the turn ends at any of ``stop_ids``; greedy decoding when the temperature is 0, else sampling.
+    Whatever sampler settings the model's generation config names (a top_k, a default
+    temperature) are cleared, so ``params`` alone decide. A tokenizer without a pad token pads
+    with the first stop id."""
     kwargs = {
         "max_new_tokens": params.max_new_tokens,
         "min_new_tokens": params.min_new_tokens or None,
@@ -52,8 +54,37 @@ def generate_kwargs(params: DecodingParams, tokenizer, stop_ids: list[int]) -> d
     if params.greedy:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     else:
-        kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=None)
+        kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
     return kwargs
+
+
+class SeededSampling:
+    """A logits processor that samples each row of a batch from its own seeded generator and
+    leaves only the drawn token: ``generate``'s greedy step then takes it. transformers' own
+    sampling draws a whole batch from one global generator, so a request's sample would depend on
+    its batch-mates; here row i's draws come from ``seeds[i]`` alone (radis.generation.request_seed).
+    Temperature, top-k and top-p are transformers' own warpers, applied in its order."""
+
+    def __init__(self, params: DecodingParams, seeds: list[int]):
+        from transformers.generation.logits_process import (TemperatureLogitsWarper, TopKLogitsWarper,
+                                                            TopPLogitsWarper)
+
+        self.warpers = [TemperatureLogitsWarper(params.temperature)]
+        if params.top_k:
+            self.warpers.append(TopKLogitsWarper(params.top_k))
+        if params.top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(params.top_p))
+        self.seeds = seeds
+        self.generators: list[torch.Generator] | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.generators is None:
+            self.generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        probs = torch.softmax(scores.float(), dim=-1)
+        drawn = torch.stack([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)])
+        return torch.full_like(scores, float("-inf")).scatter_(1, drawn, 0.0)
 
 
 def trim_at_stop(ids: list[int], stop_ids: list[int]) -> tuple[list[int], bool]:
@@ -83,11 +114,16 @@ class HFGenerator:
         encoded = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]), reverse=True)
         results: list[Generation | None] = [None] * len(prompts)
+        params = resolve_decoding(params, self.model_dir)
         kwargs = generate_kwargs(params, self.tokenizer, self.stop_ids)
-        torch.manual_seed(self.seed)
+        if not params.greedy:  # seeded per request: do_sample off, the drawn token is the only one left
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with tqdm(total=len(prompts), desc="generate", unit="seq", mininterval=5) as bar:
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
+                if not params.greedy:
+                    sampler = SeededSampling(params, [request_seed(self.seed, prompts[i]) for i in batch])
+                    kwargs["logits_processor"] = LogitsProcessorList([sampler])
                 rows = self._generate_batch([encoded[i] for i in batch], kwargs)
                 for row, i in zip(rows, batch):
                     results[i] = self._decode(encoded[i], row)

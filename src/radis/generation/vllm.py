@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from radis.config import DecodingParams
-from radis.generation import Generation, load_tokenizer
+from radis.generation import Generation, load_tokenizer, request_seed, resolve_decoding
 
 
 class VLLMGenerator:
@@ -35,6 +35,7 @@ class VLLMGenerator:
         from radis.generation.hf import stop_token_ids
 
         self.model_dir = Path(model_dir)
+        self.seed = seed
         self.tokenizer = load_tokenizer(model_dir, trust_remote_code)
         try:
             generation_config = GenerationConfig.from_pretrained(model_dir)
@@ -44,14 +45,19 @@ class VLLMGenerator:
         self.llm = LLM(model=str(model_dir), dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                        trust_remote_code=trust_remote_code, seed=seed, **engine_args)
 
-    def sampling_params(self, params: DecodingParams):
+    def sampling_params(self, params: DecodingParams, prompt: str):
+        """vLLM's sampler for one request (``params`` resolved): greedy, or sampled with the
+        request's own seed (radis.generation.request_seed)."""
         from vllm import SamplingParams
 
+        greedy = params.greedy
         return SamplingParams(
             max_tokens=params.max_new_tokens,
             min_tokens=params.min_new_tokens,
             temperature=params.temperature,
-            top_p=params.top_p if not params.greedy else 1.0,
+            top_p=1.0 if greedy else params.top_p,
+            top_k=0 if greedy else params.top_k,
+            seed=None if greedy else request_seed(self.seed, prompt),
             repetition_penalty=params.repetition_penalty,
             stop_token_ids=self.stop_ids,
             skip_special_tokens=True,
@@ -60,10 +66,11 @@ class VLLMGenerator:
     def generate(self, prompts: list[str], params: DecodingParams) -> list[Generation]:
         from vllm.inputs import TokensPrompt
 
+        params = resolve_decoding(params, self.model_dir)
         # Tokenise ourselves without special tokens: the chat template already wrote BOS etc.
         inputs = [TokensPrompt(prompt_token_ids=self.tokenizer(p, add_special_tokens=False).input_ids)
                   for p in prompts]
-        outputs = self.llm.generate(inputs, self.sampling_params(params), use_tqdm=True)
+        outputs = self.llm.generate(inputs, [self.sampling_params(params, p) for p in prompts], use_tqdm=True)
         results = []
         for out in outputs:
             completion = out.outputs[0]

@@ -162,8 +162,8 @@ class ChatModel:
         # OpenAI's API has no repetition penalty or minimum length: the model's generation config keeps them
         defaults = self.model.generation_config
         params = DecodingParams(max_new_tokens=max_tokens, min_new_tokens=defaults.min_new_tokens or 0,
-                                temperature=max(temperature, 0.0), top_p=top_p,
-                                repetition_penalty=defaults.repetition_penalty)
+                                temperature=max(temperature, 0.0), top_p=top_p, top_k=0,
+                                repetition_penalty=defaults.repetition_penalty, sampling="params")
         kwargs = generate_kwargs(params, self.tokenizer, self.stop_ids)
         kwargs.update(return_dict_in_generate=True, output_logits=want_logprobs)
         if stop:
