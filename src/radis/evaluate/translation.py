@@ -547,9 +547,9 @@ def translate(model: str, directions: list[str], data_dir: str, out_dir: str, se
     refuse_overlong_prompts(settings, model, prompts, records, "translate")
     # the language identifier postprocess: chat consults, loaded before generation (once, ≈3 s)
     language_id = language_identification() if ev["postprocess"] == "chat" else None
-    if ev["postprocess"] == "chat" and language_id is None:
-        print("translate: langid is not installed in this environment (envs/main.yaml pins it): Latin-script "
-              "targets' translations are extracted by the patterns alone", file=sys.stderr)
+    if ev["postprocess"] == "chat" and language_id is None:  # every environment that translates pins it
+        raise RuntimeError(f"translate: evaluation.postprocess chat needs langid, which {sys.executable} lacks; "
+                           "rebuild the environment with envs/setup.sh (envs/main.yaml and envs/vllm*.yaml pin it)")
     generator = generator_from_settings(settings, model)
     generations = generator.generate(prompts(generator.tokenizer, records), DecodingParams.from_config(settings["decoding"]))
     out = []
