@@ -253,17 +253,17 @@ def test_table5_rows_columns_and_bold_best_variant():
                for meth in methods for k in BENCHMARKS]
     table = table5(translation, general, ["m"], {"m": ["vanilla", "radis", "radis-llama"]},
                    {"radis-llama": {"backbone": "llama-2-7b-chat"}}, BENCHMARKS, "comet",
-                   backbone_names={"m": "Mistral-7B-Instruct-v0.2"})
+                   backbone_names={"m": "Mistral-7B-Instruct-v0.2", "llama-2-7b-chat": "LLaMA-2-7B-Chat"})
     assert table.header[:3] == ("Models", "X→EN", "EN→X")
     rows = table.groups[0].rows
-    assert [r.label for r in rows] == ["Mistral-7B-Instruct-v0.2", "w/ Vanilla-FT", "w/ RaDis (self-generated)",
-                                       "w/ RaDis (llama-2-7b-chat)"]
+    assert [r.label for r in rows] == ["Mistral-7B-Instruct-v0.2", "w/ Vanilla-FT", "w/ RaDis (Self-generated)",
+                                       "w/ RaDis (LLaMA-2-7B-Chat)"]
     assert rows[0].scores[:2] == (91.0, 80.0) and rows[3].scores[:2] == (83.0, 72.0)  # X→EN: cs-en, de-en
     assert rows[0].best is None and rows[1].best is None  # higher than every variant, still not bold
     assert rows[2].best == (False, False, *(True,) * len(BENCHMARKS))
     assert rows[3].best == (True, True, *(False,) * len(BENCHMARKS))
     md = render_markdown(table)
-    assert "| w/ RaDis (llama-2-7b-chat) | **83.00** | **72.00** | 1.00 |" in md
+    assert "| w/ RaDis (LLaMA-2-7B-Chat) | **83.00** | **72.00** | 1.00 |" in md
     assert "| Mistral-7B-Instruct-v0.2 | 91.00 | 80.00 | 9.00 |" in md
     assert r"\textbf{83.00} & \textbf{72.00} & 1.00" in render_latex(table)
 # Drift from backbone (Tables 3 and 5; not in the paper) ---------------------------------------

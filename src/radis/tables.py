@@ -551,10 +551,15 @@ def drift_figure(translation: list[dict], drift: list[dict], path: Path, metric:
 # Table 5: RaDis with rationales from other models.
 
 
-def generator_label(method: str, generator: dict | None) -> str:
+def generator_label(method: str, generator: dict | None, backbone_names: dict[str, str] | None = None) -> str:
+    """A Table 5 row's name as the paper's: "w/ RaDis (Self-generated)", "w/ RaDis (LLaMA-3-70B-Instruct)"
+    (the generator backbone's display name, its catalogue ``label``)."""
     if generator is None:
-        return method_name(method) + (" (self-generated)" if method == "radis" else "")
-    source = generator.get("backbone") or f"{method_name(generator['method']).removeprefix('w/ ')} model"
+        return method_name(method) + (" (Self-generated)" if method == "radis" else "")
+    if generator.get("backbone"):
+        source = (backbone_names or {}).get(generator["backbone"], generator["backbone"])
+    else:
+        source = f"{method_name(generator['method']).removeprefix('w/ ')} model"
     return f"w/ RaDis ({source})"
 
 
@@ -598,7 +603,7 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
                     raise ValueError(f"missing drift result for Table 5 cell backbone={b} method={m}")
                 else:
                     scores += drifts[(b, m)]
-            label = display if m == BASE else generator_label(m, generators.get(m))
+            label = display if m == BASE else generator_label(m, generators.get(m), backbone_names)
             rows.append(Row(method=m, label=label, scores=tuple(scores), deltas=None,
                             marks=("", "", *(marks[(b, m, k)] for k in benchmarks))))
         compared = 2 + len(benchmarks)  # translation and benchmark columns; drift is not a score to maximise
