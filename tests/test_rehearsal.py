@@ -140,6 +140,12 @@ def test_the_paper_engines_ran(rehearsal):
     table5 = json.loads((rehearsal / "synth/mistral-7b-instruct-v0.2/rationale-radis-llama-3-70b-instruct/"
                                      "de-en.meta.json").read_text())
     assert vllm_named(table5)  # Table 5's generator, on 2 tensor-parallel ranks
+    # synthesis sampled (Eq. 1) with each generator's own generation_config.json, seeded per request:
+    # Mistral's names no sampler (vLLM's defaults), Llama-3-70B-Instruct's temperature 0.6, top_p 0.9
+    sampler = {k: synth["sampler"][k] for k in ("decoding", "temperature", "top_p", "top_k")}
+    assert sampler == {"decoding": "sampled", "temperature": 1.0, "top_p": 1.0, "top_k": 0}
+    assert (table5["sampler"]["temperature"], table5["sampler"]["top_p"]) == (0.6, 0.9)
+    assert 0 <= synth["summary"]["truncated"] <= synth["summary"]["n"]  # cut off by max_new_tokens, counted
     for method in METHODS:
         cell = json.loads((mistral / method / "translation/de-en.json").read_text())
         assert vllm_named(cell["provenance"]["generation"]), method
