@@ -524,3 +524,26 @@ def test_results_get_the_umask_permissions(tmp_path, umask, mode):
     assert (tmp_path / "result.json").stat().st_mode & 0o777 == mode
     assert (tmp_path / "model" / "config.json").stat().st_mode & 0o777 == mode
     assert (tmp_path / "model").stat().st_mode & 0o777 == mode | (0o111 & ~umask)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_saved_weights_get_the_umask_permissions(tmp_path, umask, mode):
+    """safetensors creates its files 0600 whoever calls it (save_pretrained, peft, the Trainer):
+    the weights a group shares must get the umask's permissions like every other result."""
+    import torch
+    from safetensors.torch import save_file
+
+    from radis.io import grant_umask
+
+    old = os.umask(umask)
+    try:
+        with atomic_dir(tmp_path / "model") as tmp:
+            save_file({"w": torch.zeros(2)}, str(tmp / "model.safetensors"))
+        checkpoint = tmp_path / "checkpoint-1"  # written in place by the Trainer, granted on save
+        checkpoint.mkdir()
+        save_file({"w": torch.zeros(2)}, str(checkpoint / "adapter_model.safetensors"))
+        grant_umask(checkpoint)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model/model.safetensors").stat().st_mode & 0o777 == mode
+    assert (checkpoint / "adapter_model.safetensors").stat().st_mode & 0o777 == mode

@@ -158,6 +158,18 @@ def test_results_carry_provenance_and_rationale_rate(finished_run):
 
 
 @pytest.mark.e2e
+def test_every_result_file_has_the_umask_permissions(finished_run):
+    """A group shares results/: no file of the run (weights, checkpoints, caches) may have fewer
+    permissions than the umask gives a new file (safetensors writes 0600)."""
+    from radis.io import current_umask
+
+    wanted = 0o666 & ~current_umask()
+    files = [p for p in (finished_run / "results").rglob("*") if p.is_file() and not p.is_symlink()]
+    narrow = [f"{p.relative_to(finished_run)} {oct(p.stat().st_mode & 0o777)}" for p in files
+              if p.stat().st_mode & wanted != wanted]
+    assert len(files) > 500 and not narrow, narrow[:20]
+
+
 def test_the_judge_key_is_nowhere_in_results_or_logs(finished_run):
     leaks = [str(p) for root in ("results", ".snakemake") for p in (finished_run / root).rglob("*")
              if p.is_file() and SENTINEL.encode() in p.read_bytes()]

@@ -70,9 +70,41 @@ def _create_temporary(path: Path) -> Path:
             continue
 
 
+def current_umask() -> int:
+    """This process's umask, read from /proc where it is shown (setting it to read it back is not
+    thread-safe), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def grant_umask(path: str | os.PathLike) -> None:
+    """Give ``path`` and everything under it at least the permissions the umask grants a new file
+    (0666 less the umask; directories 0777 less it). safetensors creates its files 0600, whoever
+    saves them (``save_pretrained``, peft, the Trainer's checkpoints), so the weights a group shares
+    would be its owner's alone; nothing is narrowed, executable bits are kept."""
+    mask = current_umask()
+    root = Path(path)
+    entries = [root, *root.rglob("*")] if root.is_dir() and not root.is_symlink() else [root]
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        mode = entry.stat().st_mode & 0o7777
+        wanted = mode | ((0o777 if entry.is_dir() else 0o666) & ~mask)
+        if wanted != mode:
+            entry.chmod(wanted)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
+    """Yield a temporary path next to ``path``; move it into place only if the block succeeds,
+    with the umask's permissions on whatever the block wrote there (:func:`grant_umask`).
 
     Temporaries of ``path`` that a killed earlier job left are removed first (:func:`sweep_temporaries`).
     """
@@ -82,6 +114,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = _create_temporary(path)
     try:
         yield Path(tmp)
+        grant_umask(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.isdir(tmp):  # callers may turn the placeholder into a directory (model dirs)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from radis import interrupt
 from radis.config import split_hardware
-from radis.io import InputError, atomic_dir, write_json
+from radis.io import InputError, atomic_dir, grant_umask, write_json
 from radis.provenance import model_identity, provenance
 from radis.settings import default
 from radis.training.attention import (
@@ -102,6 +102,7 @@ def _safeguards_class():
             checkpoint = self.checkpoint_dir / f"checkpoint-{state.global_step}"
             if state.is_world_process_zero and checkpoint.is_dir():
                 write_json(checkpoint / HARDWARE_RECORD, self.hardware)
+                grant_umask(checkpoint)  # the Trainer's safetensors are 0600
 
     return Safeguards
 
