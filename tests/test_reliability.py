@@ -373,7 +373,7 @@ def test_sigterm_stops_training_at_the_next_step_with_a_checkpoint(tmp_path):
            "--settings", json.dumps(settings)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     deadline = time.monotonic() + 240
-    while not (tmp_path / "ckpt" / "fingerprint.txt").exists():
+    while not (tmp_path / "ckpt" / "key.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
         time.sleep(0.05)
     time.sleep(2)  # some steps

@@ -189,7 +189,8 @@ def test_killed_synthesis_reruns_only_unfinished_shards(embedded_backbone, tmp_p
 
 
 def test_changed_settings_never_reuse_a_shard(tmp_path, monkeypatch):
-    """Shards are keyed by kind, settings, model and inputs: anything else is deleted, not reused."""
+    """Shards are keyed by kind, settings, model and inputs: anything else is set aside (never
+    deleted: days of GPU time), not reused, and the log says which fields of the key differ."""
     from radis import synth
     from radis.config import DecodingParams
     from radis.generation import Generation
@@ -211,15 +212,22 @@ def test_changed_settings_never_reuse_a_shard(tmp_path, monkeypatch):
         return synth.synthesize_in_shards("seqkd", Echo, records, params, tmp_path / "s", settings, "m",
                                           shard_size=2, log=lambda _: None)
 
+    def shard_files(directory):
+        return sorted(p.name for p in directory.glob("*[0-9a-f].jsonl"))
+
     first, stats = run({"a": 1})
     assert stats == {"shards": 3, "reused": 0, "generated": 3, "shard_size": 2,
                      "hardware": [{"settings": {}, "shards": [0, 1, 2]}]} and Echo.calls == 3
     assert [r["seqkd_response"] for r in first] == [f"i{i}" for i in range(5)]
     again, stats = run({"a": 1})
     assert again == first and stats["reused"] == 3 and Echo.calls == 3
-    _, stats = run({"a": 2})  # another config: every shard regenerated, the old files deleted
-    assert stats["reused"] == 0 and Echo.calls == 6 and len(list((tmp_path / "s").glob("*[0-9a-f].jsonl"))) == 3
-    assert len(list((tmp_path / "s").iterdir())) == 6  # each shard with its hardware record
+    made_first = shard_files(tmp_path / "s")
+    _, stats = run({"a": 2})  # another config: every shard regenerated, the old ones set aside
+    assert stats["reused"] == 0 and Echo.calls == 6 and len(shard_files(tmp_path / "s")) == 3
+    assert len(list((tmp_path / "s").iterdir())) == 7  # each shard with its hardware record, and key.json
+    (aside,) = (tmp_path / "s.stale").iterdir()
+    assert shard_files(aside) == made_first and "settings.a" in (aside / "WHY.txt").read_text()
+    assert len(list(aside.glob("*.hardware.json"))) == 3 and (aside / "key.json").exists() is False
     changed = [*records[:4], {"instruction": "other", "reference": "y4"}]
     _, stats = run({"a": 2}, changed)  # one changed input: only its shard is regenerated
     assert stats["reused"] == 2 and stats["generated"] == 1 and Echo.calls == 7

@@ -1,5 +1,7 @@
 """Label masks, accumulation and checkpoint handling of the trainer, with the embedded tokenizer."""
 
+import json
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -44,14 +46,34 @@ def test_gradient_accumulation_reaches_the_effective_batch():
         gradient_accumulation(100, 8, 4)
 
 
-def test_checkpoints_of_other_settings_are_discarded(tmp_path):
+KEY = {"settings": {"learning_rate": 1e-4, "epochs": 3}, "seed": 42, "data": "abc"}
+
+
+def test_checkpoints_of_other_settings_are_set_aside_never_deleted(tmp_path, capsys):
+    """Days of A100 time: a checkpoint of another key (or of no recorded key) moves to
+    checkpoints.stale/, and the log names the fields that differ; the last few sets are kept."""
     ckpt = tmp_path / "checkpoints"
-    (ckpt / "checkpoint-3").mkdir(parents=True)
-    (ckpt / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')
-    (ckpt / "fingerprint.txt").write_text("aaa\n")
-    assert last_checkpoint(ckpt, "aaa").endswith("checkpoint-3")
-    assert last_checkpoint(ckpt, "bbb") is None
-    assert not (ckpt / "checkpoint-3").exists()
+
+    def checkpoint(step):
+        (ckpt / f"checkpoint-{step}").mkdir(parents=True)
+        (ckpt / f"checkpoint-{step}" / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+
+    checkpoint(3)
+    (ckpt / "fingerprint.txt").write_text("aaa\n")  # an older run's stamp: its key is unknown
+    assert last_checkpoint(ckpt, KEY) is None
+    (first,) = (tmp_path / "checkpoints.stale").iterdir()
+    assert (first / "checkpoint-3" / "trainer_state.json").exists() and "unknown" in (first / "WHY.txt").read_text()
+    checkpoint(5)
+    assert last_checkpoint(ckpt, KEY).endswith("checkpoint-5")
+    changed = {**KEY, "settings": {**KEY["settings"], "learning_rate": 5e-5}}
+    assert last_checkpoint(ckpt, changed) is None
+    assert "training key differs in: settings.learning_rate" in capsys.readouterr().err
+    sets = sorted((tmp_path / "checkpoints.stale").iterdir())
+    assert len(sets) == 2 and (sets[-1] / "checkpoint-5").is_dir() and (sets[-1] / "key.json").is_file()
+    for step in (6, 7, 8):  # only the newest STALE_KEPT sets stay
+        checkpoint(step)
+        last_checkpoint(ckpt, {**KEY, "seed": step})
+    assert len(list((tmp_path / "checkpoints.stale").iterdir())) == 3
 
 
 def test_half_written_checkpoints_are_skipped(tmp_path):
@@ -62,8 +84,8 @@ def test_half_written_checkpoints_are_skipped(tmp_path):
         (ckpt / f"checkpoint-{step}").mkdir(parents=True)
         if state is not None:
             (ckpt / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
-    (ckpt / "fingerprint.txt").write_text("aaa\n")
-    assert last_checkpoint(ckpt, "aaa").endswith("checkpoint-2")
+    (ckpt / "key.json").write_text(json.dumps(KEY))
+    assert last_checkpoint(ckpt, KEY).endswith("checkpoint-2")
     assert sorted(p.name for p in ckpt.glob("checkpoint-*")) == ["checkpoint-2"]
 
 

@@ -138,6 +138,45 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             path.unlink()
 
 
+#: how many earlier stale sets of one path :func:`set_aside` keeps (older ones are removed)
+STALE_KEPT = 3
+
+
+def set_aside(paths: Iterable[str | os.PathLike], home: str | os.PathLike, why: str, keep: int = STALE_KEPT) -> Path | None:
+    """Move ``paths`` (checkpoints, synthesis shards: days of GPU time) into a new set under
+    ``{home}.stale/`` instead of deleting them when they no longer match the run's key (a changed
+    setting, a library that moved a token id, a mistaken overlay): a wrong call can be undone by
+    moving them back. The ``keep`` newest sets stay, older ones go. Logs what moved where and
+    ``why`` (which fields of the key differ); returns the set's directory (None: nothing to move)."""
+    import sys
+
+    paths = [Path(p) for p in paths if os.path.lexists(p)]
+    if not paths:
+        return None
+    stale_root = Path(f"{home}.stale")
+    stale_root.mkdir(parents=True, exist_ok=True)
+    target = stale_root / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    while target.exists():
+        target = target.with_name(target.name + "-" + secrets.token_hex(2))
+    target.mkdir()
+    for path in paths:
+        os.replace(path, target / path.name)
+    write_text(target / "WHY.txt", why + "\n")
+    for old in sorted((d for d in stale_root.iterdir() if d.is_dir()), key=lambda d: d.name)[:-keep]:
+        shutil.rmtree(old)
+    print(f"set aside {len(paths)} stale entr{'y' if len(paths) == 1 else 'ies'} of {home} in {target}: {why}",
+          file=sys.stderr, flush=True)
+    return target
+
+
+def key_differences(recorded: Any, current: Any, prefix: str = "") -> list[str]:
+    """The dotted names of the fields where two keys (nested dicts) differ."""
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        return [d for k in sorted(set(recorded) | set(current), key=str)
+                for d in key_differences(recorded.get(k), current.get(k), f"{prefix}{k}.")]
+    return [] if recorded == current else [prefix.rstrip(".") or "key"]
+
+
 def write_png(path: str | os.PathLike, fig) -> None:
     """Save a matplotlib figure as PNG atomically and free it (figures are many in one process)."""
     import matplotlib.pyplot as plt

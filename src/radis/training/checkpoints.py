@@ -1,7 +1,8 @@
 """Which checkpoint a run may resume: one written whole, by a run with the same settings.
 
 A resume must learn what an uninterrupted run would: checkpoints of other settings, other
-examples or another backbone are discarded, and so are those a killed job left half-written.
+examples or another backbone are set aside (never deleted), those a killed job left half-written
+are removed.
 Hardware settings (micro-batch, GPUs) stay out of that key, so a run may resume on other
 hardware; each checkpoint records them (``HARDWARE_RECORD``) so the summary can say so.
 """
@@ -13,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from radis.config import split_hardware
-from radis.io import write_text
+from radis.io import key_differences, set_aside, write_json
 from radis.provenance import config_hash
 from radis.training.features import Features
 
@@ -32,20 +33,33 @@ def checkpoint_complete(checkpoint: Path) -> bool:
         return False
 
 
-def last_checkpoint(checkpoint_dir: Path, fingerprint: str) -> str | None:
-    """The checkpoint to resume from, if it was written by a run with the same settings.
+#: the key of the run that wrote a checkpoint directory (:func:`training_key`), beside its checkpoints
+KEY_RECORD = "key.json"
 
-    Checkpoints of a run with other settings (the fingerprint file differs) are discarded, so a
-    changed learning rate never resumes a stale optimizer state; so are checkpoints that a killed
-    job left half-written (:func:`checkpoint_complete`), so the resume starts from the last whole one.
+
+def last_checkpoint(checkpoint_dir: Path, key: dict) -> str | None:
+    """The checkpoint to resume from, if it was written by a run with the same key.
+
+    Checkpoints of a run with another key (or none recorded) are set aside, never deleted
+    (radis.io.set_aside: ``{checkpoint_dir}.stale/``, naming the fields of the key that differ), so
+    a changed learning rate never resumes a stale optimizer state and a mistaken overlay costs no
+    GPU-days; checkpoints that a killed job left half-written (:func:`checkpoint_complete`) are
+    removed, so the resume starts from the last whole one.
     """
     from transformers.trainer_utils import get_last_checkpoint
 
-    stamp = checkpoint_dir / "fingerprint.txt"
-    if checkpoint_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
-        shutil.rmtree(checkpoint_dir)
+    stamp = checkpoint_dir / KEY_RECORD
+    if checkpoint_dir.exists() and any(checkpoint_dir.iterdir()):
+        try:
+            recorded = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if recorded != key:
+            why = ("training key differs in: " + ", ".join(key_differences(recorded, key)) if recorded is not None
+                   else f"no readable {KEY_RECORD}: the key these checkpoints were written with is unknown")
+            set_aside(list(checkpoint_dir.iterdir()), checkpoint_dir, why)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    write_text(stamp, fingerprint + "\n")
+    write_json(stamp, key)
     while (last := get_last_checkpoint(str(checkpoint_dir))) is not None and not checkpoint_complete(last):
         shutil.rmtree(last)
     return last
@@ -58,15 +72,16 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
     return str(steps[0][1]) if steps else None
 
 
-def training_fingerprint(settings: dict, seed: int, features: list[Features], backbone: str,
-                         world_size: int | None = None) -> str:
+def training_key(settings: dict, seed: int, features: list[Features], backbone: str,
+                 world_size: int | None = None) -> dict:
     """What a checkpoint must share with a run to be resumed by it: the settings that change what
     is learned (not the hardware ones of radis.config.HARDWARE_SETTINGS: a lower micro-batch after
     an out-of-memory error keeps the checkpoints), the seed, the tokenised examples and the
     backbone's identity (radis.provenance.model_identity: a revision bump with the same tokenizer
     must not merge an old adapter into a new backbone). ``world_size`` where the checkpoint format
-    depends on it (DeepSpeed ZeRO shards the optimizer state per process)."""
+    depends on it (DeepSpeed ZeRO shards the optimizer state per process). Field by field, so that
+    a mismatch can say which field moved."""
     result_settings, _ = split_hardware(settings, "training")
-    return config_hash({"settings": result_settings, "seed": seed, "n": len(features),
-                        "data": config_hash([[f.input_ids, f.labels] for f in features]),
-                        "backbone": backbone, "world_size": world_size})
+    return json.loads(json.dumps({"settings": result_settings, "seed": seed, "n": len(features),
+                                  "data": config_hash([[f.input_ids, f.labels] for f in features]),
+                                  "backbone": backbone, "world_size": world_size}))

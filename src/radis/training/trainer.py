@@ -31,7 +31,7 @@ from radis.training.checkpoints import (
     HARDWARE_RECORD,
     last_checkpoint,
     last_complete_checkpoint,
-    training_fingerprint,
+    training_key,
 )
 from radis.training.features import IGNORE_INDEX, build_features, keep_whole_turns
 from radis.training.sampler import WindowSortedBatchSampler, gradient_accumulation
@@ -300,13 +300,13 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator,
                                    batch_sampler=sampler)
     # One process decides about stale checkpoints; the others wait for it, then find the same one.
-    # The fingerprint covers the examples themselves, so a changed training set never resumes.
-    fingerprint = training_fingerprint(settings, seed, features, model_identity(backbone_dir),
-                                       world_size if trainer.is_deepspeed_enabled else None)
+    # The key covers the examples themselves, so a changed training set never resumes.
+    key = training_key(settings, seed, features, model_identity(backbone_dir),
+                       world_size if trainer.is_deepspeed_enabled else None)
     hardware = {**split_hardware(settings, "training")[1], "world_size": world_size}
     with trainer.args.main_process_first(local=False, desc="checkpoint check"):
         if trainer.is_world_process_zero():
-            resume = last_checkpoint(checkpoint_dir, fingerprint)
+            resume = last_checkpoint(checkpoint_dir, key)
         else:
             from transformers.trainer_utils import get_last_checkpoint
 
