@@ -69,6 +69,34 @@ def test_model_identity_follows_the_revision_not_the_build_time(tmp_path):
     assert model_identity(b) != first
 
 
+def test_model_identity_is_the_models_content(tmp_path):
+    """A local or GGUF backbone rebuilt in place keeps its radis_provenance.json and file sizes: its
+    identity must still change with its weights' bytes, its chat template or its generation config,
+    and stay when the same bytes are written again."""
+    import shutil
+
+    from radis.provenance import model_identity
+
+    a = _backbone(tmp_path / "a", "local")
+    record = (a / "radis_provenance.json").read_text()
+    first = model_identity(a)
+    sizes = {p.name: p.stat().st_size for p in a.iterdir()}
+    build_tiny_lm(a, seed=7)  # rebuilt in place: other weights, same shapes and sizes
+    (a / "radis_provenance.json").write_text(record)
+    assert {p.name: p.stat().st_size for p in a.iterdir()} == sizes
+    rebuilt = model_identity(a)
+    assert rebuilt != first
+    copy = tmp_path / "copy"
+    shutil.copytree(a, copy)  # the same bytes written again (new mtimes, inodes)
+    assert model_identity(copy) == rebuilt
+    config = json.loads((copy / "tokenizer_config.json").read_text())
+    (copy / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": "{{ messages }}"}))
+    assert model_identity(copy) != rebuilt  # another chat template
+    (copy / "tokenizer_config.json").write_text(json.dumps(config))
+    (copy / "generation_config.json").write_text('{"temperature": 0.6}')
+    assert model_identity(copy) != rebuilt  # another generation config
+
+
 def test_a_changed_backbone_never_resumes_an_old_adapter(tmp_path):
     from radis.training.trainer import train
 

@@ -7,6 +7,7 @@ it; this is attached to every JSON/JSONL result so the tables can be audited fro
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -47,15 +48,30 @@ def provenance(**fields: Any) -> dict[str, Any]:
 _VOLATILE = ("created", "packages", "python")
 #: files that hold a model's weights (or their index)
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.index.json")
+#: the other files that decide what a model writes: its architecture, tokenizer, chat template and
+#: generation config (a rebuilt tokenizer or template changes every prompt)
+BEHAVIOUR_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+                   "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja",
+                   "chat_template.json")
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """sha256 of a file's bytes, once per process for one version of it (any rewrite changes its
+    ctime, so a cached sum is never one of other bytes)."""
+    from radis.io import sha256_file
+
+    return sha256_file(path)
 
 
 def model_identity(model_dir) -> str:
-    """A short hash of what a model directory *is*: its ``radis_provenance.json`` (where it came
+    """A short hash of what a model directory *is*: the bytes of its weights, tokenizer files, chat
+    template and generation config (sha256: a model rebuilt in place with the same sizes, another
+    seed or another template is another model), and its ``radis_provenance.json`` (where it came
     from: hub id and commit, package version, source path; for a trained model its training run)
-    without when or with which packages it was written, and the names and sizes of its weight
-    files. A revision bump or a retrained model changes it even with the same tokenizer and
-    shapes; materialising the same revision again does not. A directory without provenance (not
-    made by this workflow) is identified by its weight files' modification times as well."""
+    without when or with which packages it was written. A revision bump or a retrained model
+    changes it; materialising the same bytes again does not. Hashing reads the weights once per
+    job (about 15 s for a 7B model), small beside any job that uses one."""
     from pathlib import Path
 
     root = Path(model_dir)
@@ -64,6 +80,10 @@ def model_identity(model_dir) -> str:
     if record_path.is_file():
         record = json.loads(record_path.read_text(encoding="utf-8"))
         origin = {k: v for k, v in record.items() if k not in _VOLATILE}
-    weights = sorted({p for pattern in WEIGHT_PATTERNS for p in root.glob(pattern)})
-    files = [(p.name, p.stat().st_size) + (() if origin is not None else (p.stat().st_mtime_ns,)) for p in weights]
-    return config_hash({"origin": origin, "weights": files})
+    files = sorted({p for pattern in WEIGHT_PATTERNS for p in root.glob(pattern)}
+                   | {root / name for name in BEHAVIOUR_FILES if (root / name).is_file()})
+    sums = []
+    for path in files:
+        st = path.stat()
+        sums.append((path.name, _file_sha256(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)))
+    return config_hash({"origin": origin, "files": sums})
