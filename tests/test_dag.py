@@ -134,7 +134,7 @@ def planned_jobs(output: str) -> list[dict]:
         wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
         command = re.search(r"^Shell command: (.*)$", block, re.M)
         jobs.append({"rule": head[1], "wildcards": wildcards[1] if wildcards else "",
-                     "resources": dict(kv.split("=", 1) for kv in resources[1].split(", ")) if resources else {},
+                     "resources": dict(kv.split("=", 1) for kv in re.split(r", (?=\w+=)", resources[1])) if resources else {},
                      "command": command[1] if command and command[1] != "None" else ""})
     return jobs
 

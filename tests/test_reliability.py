@@ -118,6 +118,20 @@ def test_a_changed_backbone_never_resumes_an_old_adapter(tmp_path):
 
 # --- item 2: hardware settings keep finished work -----------------------------------------------
 
+def test_hardware_settings_travel_apart_and_merge_back():
+    """The rules pass hardware settings as a resource (--hardware), the rest as params (--settings):
+    the command merges them back into exactly the step's settings, and refuses a non-hardware key."""
+    from radis.config import ConfigError, merge_hardware, split_hardware
+
+    step = {"device": "cuda", "tensor_parallel_size": 2, "seed": 1,
+            "generation": {"backend": "vllm", "batch_size": 16, "dtype": "bfloat16", "tensor_parallel_size": 2},
+            "training": {"micro_batch_size": 8, "save_steps": 250, "gpus": 4, "learning_rate": 1e-4}}
+    result, hardware = split_hardware(step)
+    assert merge_hardware(result, hardware) == step
+    with pytest.raises(ConfigError, match="'seed' is no hardware setting"):
+        merge_hardware(result, {"seed": 2})
+
+
 def test_split_hardware_separates_what_changes_the_result():
     from radis.config import split_hardware
 

@@ -158,6 +158,7 @@ def test_results_carry_provenance_and_rationale_rate(finished_run):
 
 
 @pytest.mark.e2e
+@pytest.mark.e2e
 def test_every_result_file_has_the_umask_permissions(finished_run):
     """A group shares results/: no file of the run (weights, checkpoints, caches) may have fewer
     permissions than the umask gives a new file (safetensors writes 0600)."""
@@ -182,6 +183,21 @@ def test_second_run_has_nothing_to_do(finished_run):
     run = snakemake(finished_run, "-n", "all")
     assert run.returncode == 0
     assert "Nothing to be done" in run.stdout + run.stderr
+
+
+@pytest.mark.e2e
+def test_hardware_settings_and_display_names_rerun_nothing(finished_run):
+    """The README's advice after an out-of-memory error (lower the batch), another save_steps, or a
+    prior model renamed: no model, synthesis or evaluation job reruns; only what shows the name."""
+    (finished_run / "hw.yaml").write_text(yaml.safe_dump({
+        "generation": {"batch_size": 3}, "training": {"micro_batch_size": 2, "save_steps": 5},
+        "backbones": {"smollm2-135m-alma-prompt": {"label": "Renamed"}}}))
+    run = snakemake(finished_run, "-n", "all", "--configfile", str(finished_run / "overlay.yaml"),
+                    str(finished_run / "hw.yaml"))
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    jobs = set(re.findall(r"^(\w+)\s+\d+$", out.split("Job stats:")[1], re.M)) - {"total", "all"} if "Job stats:" in out else set()
+    assert jobs and jobs <= {"tables", "table3", "figure1", "drift_figure"}, jobs
 
 
 @pytest.mark.e2e

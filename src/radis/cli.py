@@ -3,7 +3,8 @@
 Each subcommand names the function that does the action, in the module that owns it, and calls it
 with its arguments as keywords (``--data-dir`` → ``data_dir``). Snakemake rules call these with
 file paths and a ``--settings`` JSON of exactly the config values the step depends on (which is
-also what Snakemake's params-based rerun trigger compares).
+also what Snakemake's params-based rerun trigger compares), and its hardware settings apart
+(``--hardware``, radis.config.HARDWARE_SETTINGS), merged back here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def _settings(text: str) -> dict:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise InputError(f"--settings is not JSON: {e}") from None
+        raise InputError(f"--settings/--hardware is not JSON: {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         for flags, kwargs in arguments:
             p.add_argument(*flags, **kwargs)
+        if any(flags == ["--settings"] for flags, _ in arguments):
+            p.add_argument("--hardware", default="{}", help="JSON: the step's hardware settings, apart from --settings")
         p.set_defaults(action=action)
 
     req = {"required": True}
@@ -129,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from radis import interrupt
-    from radis.config import ConfigError
+    from radis.config import ConfigError, merge_hardware
     from radis.io import sweep_temporaries
     from radis.judges.client import JudgeError, MissingKeyError
     from radis.training.trainer import TrainingDiverged
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     module, function = args.action.split(":")
     try:
         if isinstance(kwargs.get("settings"), str):
-            kwargs["settings"] = _settings(kwargs["settings"])
+            kwargs["settings"] = merge_hardware(_settings(kwargs["settings"]), _settings(kwargs.pop("hardware")))
         getattr(importlib.import_module(module), function)(**kwargs)
     except (InputError, ConfigError, MissingKeyError, JudgeError, DeviceError, TrainingDiverged) as e:
         print(f"radis {args.command}: error: {e}", file=sys.stderr)

@@ -227,6 +227,21 @@ def split_hardware(settings: dict, section: str = "") -> tuple[dict, dict]:
     return result, hardware
 
 
+def merge_hardware(settings: dict, hardware: dict) -> dict:
+    """The inverse of :func:`split_hardware`: ``settings`` with the hardware settings put back
+    (the rules pass them apart, as a resource Snakemake does not compare for reruns)."""
+    result = copy.deepcopy(settings)
+    for path, value in hardware.items():
+        if path not in HARDWARE_SETTINGS:
+            raise ConfigError(f"--hardware: {path!r} is no hardware setting (known: {', '.join(HARDWARE_SETTINGS)})")
+        *parents, key = path.split(".")
+        node = result
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[key] = value
+    return result
+
+
 def directions(config: dict) -> list[Direction]:
     return [Direction.parse(d) for d in config["experiment"]["directions"]]
 

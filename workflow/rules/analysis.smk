@@ -54,6 +54,10 @@ rule table4:
         "--settings {params.settings} > {log} 2>&1"
 
 
+def figure4_settings(w=None):
+    return {**ANALYSIS["gradient_similarity"], **device_settings(), "seed": config["seed"]}
+
+
 rule figure4:
     input:
         model=f"{R}/backbones/{{backbone}}",
@@ -63,10 +67,11 @@ rule figure4:
         png=report(f"{R}/figures/figure4-{{backbone}}.png", caption="../report/figure4.rst", category="Figures"),
         result=f"{R}/analysis/{{backbone}}/gradient_similarity.json",
     params:
-        settings=as_arg({**ANALYSIS["gradient_similarity"], **device_settings(), "seed": config["seed"]}),
+        settings=lambda w: settings_arg(figure4_settings(w)),
         directions=" ".join(DIRECTIONS),
     threads: config["threads"]
     resources:
+        hardware=lambda w: hardware_arg(figure4_settings(w)),
         gpu=gpu_count(lambda w: 1),
         gpu_model=gpu_type(lambda w: 1),
     conda:
@@ -79,4 +84,4 @@ rule figure4:
         "OMP_NUM_THREADS={threads} {RADIS} figure4 --model {input.model} "
         "--rationale-dir {R}/synth/{wildcards.backbone}/rationale --seqkd-dir {R}/synth/{wildcards.backbone}/seqkd "
         "--directions {params.directions} --out {output.png} --result {output.result} "
-        "--settings {params.settings} > {log} 2>&1"
+        "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"

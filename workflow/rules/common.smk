@@ -1,7 +1,10 @@
 # Validation, wildcard constraints, paths and the per-step settings every rule passes to `radis`.
-# A step's settings are exactly the config values it depends on: they go to the command as JSON
-# and are the rule's params, so Snakemake reruns a step (and only it and its dependants) when one
-# of them changes.
+# A step's settings are exactly the config values it depends on: they go to the command as JSON.
+# Those that change its result are the rule's params (`--settings`), so Snakemake reruns a step
+# (and only it and its dependants) when one of them changes; its hardware settings
+# (radis.config.HARDWARE_SETTINGS: batch sizes, GPU counts, save_steps, the device) are a
+# resource (`--hardware`), which Snakemake does not compare: lowering a batch after an
+# out-of-memory error reruns nothing.
 import json
 import shlex
 import sys
@@ -13,7 +16,7 @@ from snakemake.settings.types import DeploymentMethod  # noqa: E402
 
 from radis.benchmarks import benchmark as benchmark_of, datasets, response_sets  # noqa: E402
 from radis.methods import synthesis_kinds  # noqa: E402
-from radis.config import ConfigError, load_prompt_format, method_training, validate_config  # noqa: E402
+from radis.config import ConfigError, load_prompt_format, method_training, split_hardware, validate_config  # noqa: E402
 from radis.envs import environment_of, interpreter, missing_interpreters, spec_file  # noqa: E402
 from radis.layout import DRIFT_RESULT, GENERAL_RESULT, LOCKS, R, TABLE4_RESULT, TRANSLATION_RESULT, model_dir  # noqa: E402
 from radis.settings import default as schema_default, trust_remote_code  # noqa: E402
@@ -114,13 +117,28 @@ def as_arg(obj):
     return shlex.quote(json.dumps(obj, sort_keys=True))
 
 
+def settings_arg(settings):
+    """A step's `--settings` (its params): the settings that change its result."""
+    return as_arg(split_hardware(settings)[0])
+
+
+def hardware_arg(settings):
+    """A step's `--hardware` (a resource, not compared for reruns): its hardware settings."""
+    return as_arg(split_hardware(settings)[1])
+
+
 def backbone_entry(backbone):
     return config["backbones"][backbone]
 
 
+#: catalogue keys that only name a model in tables and figures: not the materialise step's settings,
+#: so renaming a prior model reruns its tables, not its chain
+DISPLAY_KEYS = ("label",)
+
+
 def materialise_settings(backbone):
     """The catalogue entry, with its prompt format's text (so an edited format rebuilds the model)."""
-    entry = dict(backbone_entry(backbone))
+    entry = {k: v for k, v in backbone_entry(backbone).items() if k not in DISPLAY_KEYS}
     if "prompt_format" in entry:
         entry["prompt_format"] = load_prompt_format(entry["prompt_format"])
     return entry

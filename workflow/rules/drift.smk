@@ -25,6 +25,19 @@ def drift_cells(methods):
 
 if DRIFT["enabled"] and not drift_reuses_responses():
 
+    def drift_answers_settings(w):
+        return {
+            **device_settings(w.backbone),
+            "seed": config["seed"],
+            "generation": config["generation"],
+            # the general-ability subsets and lengths, decoded greedily
+            "benchmarks": {s: {"decoding": {**GENERAL[s]["decoding"], "temperature": 0},
+                               "limit": GENERAL[s].get("limit"), "temperatures": "greedy"}
+                           for s in DRIFT_SETS},
+            "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
+        }
+
+
     rule drift_answers:
         input:
             model=f"{R}/backbones/{{backbone}}",
@@ -32,21 +45,11 @@ if DRIFT["enabled"] and not drift_reuses_responses():
         output:
             expand(f"{R}/eval/{{{{backbone}}}}/base/drift-answers/{{responses}}.responses.jsonl", responses=DRIFT_SETS),
         params:
-            settings=lambda w: as_arg(
-                {
-                    **device_settings(w.backbone),
-                    "seed": config["seed"],
-                    "generation": config["generation"],
-                    # the general-ability subsets and lengths, decoded greedily
-                    "benchmarks": {s: {"decoding": {**GENERAL[s]["decoding"], "temperature": 0},
-                                       "limit": GENERAL[s].get("limit"), "temperatures": "greedy"}
-                                   for s in DRIFT_SETS},
-                    "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
-                }
-            ),
+            settings=lambda w: settings_arg(drift_answers_settings(w)),
             sets=" ".join(DRIFT_SETS),
         threads: config["threads"]
         resources:
+            hardware=lambda w: hardware_arg(drift_answers_settings(w)),
             gpu=gpu_count(MODEL_GPUS),
             gpu_model=gpu_type(MODEL_GPUS),
         conda:
@@ -58,7 +61,16 @@ if DRIFT["enabled"] and not drift_reuses_responses():
         shell:
             "OMP_NUM_THREADS={threads} {RADIS_GEN} generate-general --benchmarks {params.sets} "
             "--model {input.model} --data-dir {R}/data/general --out-dir {R}/eval/{wildcards.backbone}/base/drift-answers "
-            "--settings {params.settings} > {log} 2>&1"
+            "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
+
+
+def drift_settings(w):
+    return {
+        **device_settings(),
+        "batch_size": DRIFT["batch_size"],
+        "dtype": config["generation"]["dtype"],
+        "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
+    }
 
 
 rule drift:
@@ -69,17 +81,11 @@ rule drift:
     output:
         DRIFT_RESULT,
     params:
-        settings=lambda w: as_arg(
-            {
-                **device_settings(),
-                "batch_size": DRIFT["batch_size"],
-                "dtype": config["generation"]["dtype"],
-                "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
-            }
-        ),
+        settings=lambda w: settings_arg(drift_settings(w)),
         answers_dir=lambda w: drift_answers_dir(w.backbone),
     threads: config["threads"]
     resources:
+        hardware=lambda w: hardware_arg(drift_settings(w)),
         gpu=gpu_count(lambda w: 1),
         gpu_model=gpu_type(lambda w: 1),
     conda:
@@ -91,7 +97,7 @@ rule drift:
     shell:
         "OMP_NUM_THREADS={threads} {RADIS} drift --backbone-model {input.backbone} --model {input.model} "
         "--answers-dir {params.answers_dir} --backbone {wildcards.backbone} --method {wildcards.method} "
-        "--out {output} --settings {params.settings} > {log} 2>&1"
+        "--out {output} --settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
 
 
 rule drift_figure:

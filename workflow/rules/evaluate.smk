@@ -8,6 +8,14 @@
 MODEL_GPUS = lambda w: model_gpus(w.backbone)
 
 
+def translate_settings(w):
+    return {
+        **generation_settings(w.backbone, "translation"),
+        "evaluation": config["evaluation"]["translation"],
+        **prompt_format_settings(w.backbone),
+    }
+
+
 rule translate:
     input:
         model=lambda w: model_dir(w.backbone, w.method),
@@ -22,16 +30,11 @@ rule translate:
             direction=DIRECTIONS,
         ),
     params:
-        settings=lambda w: as_arg(
-            {
-                **generation_settings(w.backbone, "translation"),
-                "evaluation": config["evaluation"]["translation"],
-                **prompt_format_settings(w.backbone),
-            }
-        ),
+        settings=lambda w: settings_arg(translate_settings(w)),
         directions=" ".join(DIRECTIONS),
     threads: config["threads"]
     resources:
+        hardware=lambda w: hardware_arg(translate_settings(w)),
         gpu=gpu_count(MODEL_GPUS),
         gpu_model=gpu_type(MODEL_GPUS),
     conda:
@@ -44,7 +47,7 @@ rule translate:
         "OMP_NUM_THREADS={threads} {RADIS_GEN} translate --model {input.model} "
         "--directions {params.directions} --data-dir {R}/data/test "
         "--out-dir {R}/eval/{wildcards.backbone}/{wildcards.method}/translation "
-        "--settings {params.settings} > {log} 2>&1"
+        "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
 
 
 rule score_translation:

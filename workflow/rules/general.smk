@@ -92,6 +92,18 @@ for _dataset in datasets():
 
 if JUDGED:
 
+    def generate_general_settings(w):
+        return {
+            **device_settings(w.backbone),
+            "seed": config["seed"],
+            "generation": config["generation"],
+            "benchmarks": {r: {"decoding": GENERAL[r]["decoding"], "limit": GENERAL[r].get("limit"),
+                               "temperatures": GENERAL[r].get("temperatures")}
+                           for r in RESPONSE_SETS},
+            "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
+        }
+
+
     rule generate_general:
         input:
             model=lambda w: model_dir(w.backbone, w.method),
@@ -99,20 +111,11 @@ if JUDGED:
         output:
             expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{responses}}.responses.jsonl", responses=RESPONSE_SETS),
         params:
-            settings=lambda w: as_arg(
-                {
-                    **device_settings(w.backbone),
-                    "seed": config["seed"],
-                    "generation": config["generation"],
-                    "benchmarks": {r: {"decoding": GENERAL[r]["decoding"], "limit": GENERAL[r].get("limit"),
-                                       "temperatures": GENERAL[r].get("temperatures")}
-                                   for r in RESPONSE_SETS},
-                    "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
-                }
-            ),
+            settings=lambda w: settings_arg(generate_general_settings(w)),
             benchmarks=" ".join(RESPONSE_SETS),
         threads: config["threads"]
         resources:
+            hardware=lambda w: hardware_arg(generate_general_settings(w)),
             gpu=gpu_count(MODEL_GPUS),
             gpu_model=gpu_type(MODEL_GPUS),
         conda:
@@ -124,7 +127,8 @@ if JUDGED:
         shell:
             "OMP_NUM_THREADS={threads} {RADIS_GEN} generate-general --benchmarks {params.benchmarks} "
             "--model {input.model} --data-dir {R}/data/general --out-dir {R}/eval/{wildcards.backbone}/{wildcards.method} "
-            "--settings {params.settings} > {log} 2>&1"
+            "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
+
 
     rule judge_general:
         input:
@@ -136,10 +140,11 @@ if JUDGED:
         output:
             expand(GENERAL_RESULT, benchmark=JUDGED, allow_missing=True),
         params:
-            settings=as_arg(judge_settings()),
+            settings=lambda w: settings_arg(judge_settings()),
             judge_models=" ".join(f"{j}={R}/backbones/{j}" for j in served_judges()),
         threads: config["threads"]
         resources:
+            hardware=lambda w: hardware_arg(judge_settings()),
             gpu=gpu_count(JUDGE_GPUS),
             gpu_model=gpu_type(JUDGE_GPUS),
         conda:
@@ -152,7 +157,17 @@ if JUDGED:
             "OMP_NUM_THREADS={threads} {RADIS_JUDGE} judge --eval-dir {R}/eval/{wildcards.backbone}/{wildcards.method} "
             "--data-dir {R}/data/general --judge-model {params.judge_models} --cache-dir {R}/judge-cache "
             "--backbone {wildcards.backbone} --method {wildcards.method} "
-            "--settings {params.settings} > {log} 2>&1"
+            "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
+
+
+def gsm8k_settings(w):
+    return {
+        "seed": config["seed"],
+        "gsm8k": GENERAL["gsm8k"],
+        "backend": config["generation"]["backend"],
+        "dtype": config["generation"]["dtype"],
+        **device_settings(w.backbone),
+    }
 
 
 rule gsm8k:
@@ -163,18 +178,11 @@ rule gsm8k:
         result=expand(GENERAL_RESULT, benchmark="gsm8k", allow_missing=True)[0],
         samples=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.samples.jsonl",
     params:
-        settings=lambda w: as_arg(
-            {
-                "seed": config["seed"],
-                "gsm8k": GENERAL["gsm8k"],
-                "backend": config["generation"]["backend"],
-                "dtype": config["generation"]["dtype"],
-                **device_settings(w.backbone),
-            }
-        ),
+        settings=lambda w: settings_arg(gsm8k_settings(w)),
         work=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.work",
     threads: config["threads"]
     resources:
+        hardware=lambda w: hardware_arg(gsm8k_settings(w)),
         gpu=gpu_count(MODEL_GPUS),
         gpu_model=gpu_type(MODEL_GPUS),
     conda:
@@ -186,4 +194,4 @@ rule gsm8k:
     shell:
         "OMP_NUM_THREADS={threads} {RADIS_GEN} gsm8k --model {input.model} --data-dir {R}/data/general "
         "--backbone {wildcards.backbone} --method {wildcards.method} --out {output.result} "
-        "--samples {output.samples} --work-dir {params.work} --settings {params.settings} > {log} 2>&1"
+        "--samples {output.samples} --work-dir {params.work} --settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"

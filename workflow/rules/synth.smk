@@ -12,6 +12,10 @@ def synth_type(kind):
     return "rationale" if kind.startswith("rationale-") else kind
 
 
+def synthesize_settings(w):
+    return generation_settings(w.backbone, synth_type(w.kind), generator_backbone(w.backbone, w.kind))
+
+
 rule synthesize:
     input:
         model=lambda w: generator_dir(w.backbone, w.kind),
@@ -20,12 +24,12 @@ rule synthesize:
         data=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.jsonl", direction=DIRECTIONS),
         meta=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.meta.json", direction=DIRECTIONS),
     params:
-        settings=lambda w: as_arg(generation_settings(w.backbone, synth_type(w.kind),
-                                                      generator_backbone(w.backbone, w.kind))),
+        settings=lambda w: settings_arg(synthesize_settings(w)),
         type=lambda w: synth_type(w.kind),
         directions=" ".join(DIRECTIONS),
     threads: config["threads"]
     resources:
+        hardware=lambda w: hardware_arg(synthesize_settings(w)),
         gpu=gpu_count(SYNTH_GPUS),
         gpu_model=gpu_type(SYNTH_GPUS),
     conda:
@@ -38,4 +42,4 @@ rule synthesize:
         "OMP_NUM_THREADS={threads} {RADIS_GEN} synthesize --kind {params.type} --model {input.model} "
         "--directions {params.directions} --data-dir {R}/data/train "
         "--out-dir {R}/synth/{wildcards.backbone}/{wildcards.kind} "
-        "--settings {params.settings} > {log} 2>&1"
+        "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"

@@ -48,6 +48,16 @@ rule build_trainset:
         "--settings {params.settings} > {log} 2>&1"
 
 
+def train_settings(w):
+    return {
+        **device_settings(),
+        "training": training_settings(w.method),
+        "report_to": method_training(config, w.method)["report_to"],
+        "seed": config["seed"],
+        "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
+    }
+
+
 rule train:
     input:
         backbone=f"{R}/backbones/{{backbone}}",
@@ -60,17 +70,10 @@ rule train:
         checkpoints=f"{R}/models/{{backbone}}/{{method}}/checkpoints",
         # the training curves (training.report_to, e.g. TensorBoard), beside the checkpoints
         runs=f"{R}/models/{{backbone}}/{{method}}/runs",
-        settings=lambda w: as_arg(
-            {
-                **device_settings(),
-                "training": training_settings(w.method),
-                "report_to": method_training(config, w.method)["report_to"],
-                "seed": config["seed"],
-                "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
-            }
-        ),
+        settings=lambda w: settings_arg(train_settings(w)),
     threads: config["threads"]
     resources:
+        hardware=lambda w: hardware_arg(train_settings(w)),
         # training.gpus (paper: 4 A100s); radis.launch starts one process per GPU the job received
         gpu=gpu_count(TRAIN_GPUS),
         gpu_model=gpu_type(TRAIN_GPUS),
@@ -83,7 +86,7 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} {RADIS_LAUNCH} --gpus {resources.gpu} -- train --backbone {input.backbone} "
         "--trainset {input.trainset} --out {output} --checkpoints {params.checkpoints} --runs-dir {params.runs} "
-        "--settings {params.settings} > {log} 2>&1"
+        "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
 
 
 rule merge:
