@@ -4,9 +4,12 @@ Model outputs are generated greedily for the AlpacaEval instructions; the packag
 then compares them with a reference model's outputs: AlpacaEval 1 against text-davinci-003,
 AlpacaEval 2 against gpt4_1106_preview, both with ``weighted_alpaca_eval_gpt4_turbo`` in the
 paper. Everything the package would fetch from the hub is passed as local files, the judge endpoint
-comes from a client-config YAML written for this run (``OPENAI_CLIENT_CONFIG_PATH``; it holds the
-key, so it lives in a private temporary directory and is deleted afterwards), and the annotation
-cache lives under ``results/``.
+comes from a client-config YAML written for this run (``OPENAI_CLIENT_CONFIG_PATH``, in a private
+temporary directory, deleted afterwards). The key is not in it: the YAML names a client factory
+(:func:`openai_client`) that reads the key from this process's environment, so no file holds it,
+not even one a SIGKILL leaves behind. The annotation cache lives under ``results/``; alpaca_eval's
+calls run on radis.judges.client.CallPool, which stops on SIGTERM instead of sending every call
+it had queued.
 """
 
 from __future__ import annotations
@@ -112,26 +115,59 @@ def annotator_config(annotator: str, judge_model: str, out_dir: Path) -> Path:
     return target
 
 
+#: where :func:`client_config` keeps the judge key for alpaca_eval's clients: this process's
+#: environment, for the duration of the block (never a file)
+KEY_ENV = "RADIS_ALPACAEVAL_API_KEY"
+
+
+def openai_client(**kwargs):
+    """alpaca_eval's client (``client_class`` in the client config): an ``openai.OpenAI`` with the
+    key from :data:`KEY_ENV`."""
+    import openai
+
+    return openai.OpenAI(api_key=os.environ[KEY_ENV], **kwargs)
+
+
 @contextmanager
 def client_config(base_url: str | None, api_key: str):
-    """Point alpaca_eval's OpenAI client at the judge endpoint for the duration of the block."""
+    """Point alpaca_eval's OpenAI client at the judge endpoint for the duration of the block. The
+    config file names the endpoint and :func:`openai_client`; the key stays in memory."""
     with tempfile.TemporaryDirectory(prefix="radis-ae-") as tmp:
         path = Path(tmp) / "openai_configs.yaml"
-        entry = {"api_key": api_key}
+        entry = {"client_class": f"{__name__}.openai_client"}
         if base_url:
             entry["base_url"] = base_url
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         with os.fdopen(fd, "w") as f:
             yaml.safe_dump({"default": [entry]}, f)
-        previous = os.environ.get("OPENAI_CLIENT_CONFIG_PATH")
-        os.environ["OPENAI_CLIENT_CONFIG_PATH"] = str(path)
+        previous = {name: os.environ.get(name) for name in ("OPENAI_CLIENT_CONFIG_PATH", KEY_ENV)}
+        os.environ.update({"OPENAI_CLIENT_CONFIG_PATH": str(path), KEY_ENV: api_key})
         try:
             yield path
         finally:
-            if previous is None:
-                os.environ.pop("OPENAI_CLIENT_CONFIG_PATH", None)
-            else:
-                os.environ["OPENAI_CLIENT_CONFIG_PATH"] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+@contextmanager
+def stoppable_calls():
+    """alpaca_eval's OpenAI decoder makes its calls on radis.judges.client.CallPool for the duration
+    of the block: its ``ThreadPoolExecutor`` runs every queued call after SIGTERM (its ``with``
+    exit waits for them) and is joined when the interpreter exits. Apply after the decoder module
+    is (re)loaded."""
+    import alpaca_eval.decoders.openai as decoder
+
+    from radis.judges.client import CallPool
+
+    plain = decoder.ThreadPoolExecutor
+    decoder.ThreadPoolExecutor = CallPool
+    try:
+        yield
+    finally:
+        decoder.ThreadPoolExecutor = plain
 
 
 @contextmanager
@@ -199,11 +235,12 @@ def evaluate(outputs: list[dict], reference: list[dict], *, annotator: str, judg
 
         importlib.reload(alpaca_eval.constants)
         importlib.reload(alpaca_eval.decoders.openai)
-        leaderboard, annotations = ae_main.evaluate(
-            model_outputs=pd.DataFrame(outputs), reference_outputs=pd.DataFrame(reference),
-            annotators_config=str(config_path.resolve()), output_path=str(work_dir.resolve()), precomputed_leaderboard=None,
-            is_return_instead_of_print=True, fn_metric=winrate_of_parsed, sort_by="n_parsed",
-            is_cache_leaderboard=False, caching_path=str(caching_path.resolve()))
+        with stoppable_calls():
+            leaderboard, annotations = ae_main.evaluate(
+                model_outputs=pd.DataFrame(outputs), reference_outputs=pd.DataFrame(reference),
+                annotators_config=str(config_path.resolve()), output_path=str(work_dir.resolve()),
+                precomputed_leaderboard=None, is_return_instead_of_print=True, fn_metric=winrate_of_parsed,
+                sort_by="n_parsed", is_cache_leaderboard=False, caching_path=str(caching_path.resolve()))
     row = leaderboard.iloc[0].to_dict()
     parsed = int(row["n_parsed"])
     result = {

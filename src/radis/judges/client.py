@@ -4,21 +4,24 @@ Why this shape: judging is the only paid, rate-limited and slow step of the work
 completion is cached on disk before it is used (a rerun or a resumed run repeats no call), the
 ``openai`` client's own retry loop handles 408/409/429/5xx and timeouts with exponential backoff
 (honouring Retry-After), malformed answers (a body that does not parse, no ``choices``) are retried
-here and never cached, a thread pool bounds concurrency, and a missing key fails when the DAG is
-parsed instead of after hours of GPU work. The key is read from an environment variable named in
+here and never cached, a pool of daemon threads bounds concurrency (:class:`CallPool`: SIGTERM or
+Ctrl-C sends no queued call and waits for none in flight, so a preempted job stops within seconds
+instead of paying for every call it had queued), and a missing key fails when the DAG is parsed
+instead of after hours of GPU work. The key is read from an environment variable named in
 the config and never written anywhere: the cache holds the request and the response only.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
+import queue
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,87 @@ class MissingKeyError(RuntimeError):
 
 class JudgeError(RuntimeError):
     """A judge call failed after the client's retries; finished calls are cached already."""
+
+
+class CallPool:
+    """Calls on at most ``max_workers`` daemon threads that stop when the caller stops.
+
+    ``concurrent.futures.ThreadPoolExecutor`` suits neither a paid API nor SIGTERM: leaving its
+    ``with`` block on an exception (radis.interrupt.Terminated, KeyboardInterrupt) waits for every
+    queued call to run, and even a pool shut down without waiting is joined when the interpreter
+    exits, so a preempted job keeps calling until SIGKILL. Here the main thread waits for results
+    in short, interruptible steps; when it stops (any exception, the signal's included) no queued
+    call is started and none in flight is waited for: the workers are daemon threads, and what
+    they finish before the process exits is still cached. A worker's exception stops the queue
+    too; the calls in flight then finish (they are paid for) before it is raised.
+
+    ``map`` takes the place of ``ThreadPoolExecutor.map`` (alpaca_eval's decoder is given one:
+    radis.evaluate.alpacaeval), ``run`` reports each result as it comes.
+    """
+
+    def __init__(self, max_workers: int):
+        self.max_workers = max(1, int(max_workers))
+
+    def __enter__(self) -> CallPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass  # each run stops its own workers when it returns or raises
+
+    def run(self, fn: Callable[[Any], Any], items: Iterable[Any],
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+        """``fn(item)`` for every item, results in the items' order."""
+        items = list(items)
+        todo = collections.deque(enumerate(items))
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        stop = threading.Event()
+        results: list[Any] = [None] * len(items)
+
+        def work() -> None:
+            while not stop.is_set():
+                try:
+                    i, item = todo.popleft()
+                except IndexError:
+                    return
+                try:
+                    done.put((i, True, fn(item)))
+                except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                    stop.set()
+                    done.put((i, False, e))
+
+        started = 0
+        try:
+            for _ in range(min(self.max_workers, len(items))):
+                threading.Thread(target=work, daemon=True, name="judge-call").start()
+            error: BaseException | None = None
+            received = 0
+            while received < len(items):
+                try:
+                    i, ok, value = done.get(timeout=0.2)  # short steps: a signal handler runs between them
+                except queue.Empty:
+                    if error is not None or stop.is_set():
+                        # stopped: the calls still in flight are those started and not yet received
+                        started = len(items) - len(todo)
+                        if received >= started:
+                            break
+                    continue
+                received += 1
+                if ok:
+                    results[i] = value
+                    if on_result is not None:
+                        on_result(i, value)
+                elif error is None:
+                    error = value
+            if error is not None:
+                raise error
+            return results
+        finally:
+            stop.set()
+            todo.clear()
+
+    def map(self, fn: Callable[[Any], Any], *iterables: Iterable[Any]) -> Iterator[Any]:
+        """As ``ThreadPoolExecutor.map``, all results at once (alpaca_eval lists them anyway)."""
+        return iter(self.run(lambda args: fn(*args), zip(*iterables)))
 
 
 class MalformedResponse(ValueError):
@@ -313,29 +397,16 @@ class JudgeClient:
             self._announce(todo, len(requests))
             # calls done of all, their rate and the time left, in the job's log every few seconds at
             # most, as generation reports its progress
-            with (ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool,
-                  tqdm(total=len(todo), desc=f"judge {self.cfg.name}", unit="call", mininterval=5,
-                       file=sys.stderr) as bar):
-
-                def count(future) -> None:
-                    if not future.cancelled() and future.exception() is None:
-                        bar.update(1)
-
-                futures = {pool.submit(self._call, k, r): k for k, r in todo.items()}
-                for f in futures:
-                    f.add_done_callback(count)
-                done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = [f for f in done if f.exception() is not None]
-                if failed:
-                    for f in pending:
-                        f.cancel()
-                    wait(pending)
-                    n_done = sum(1 for f in futures if f.done() and not f.cancelled() and not f.exception())
-                    err = failed[0].exception()
+            pending = list(todo.items())
+            with (tqdm(total=len(todo), desc=f"judge {self.cfg.name}", unit="call", mininterval=5,
+                       file=sys.stderr) as bar, CallPool(self.cfg.max_concurrency) as pool):
+                try:
+                    responses = pool.run(lambda kr: self._call(*kr), pending, lambda i, r: bar.update(1))
+                except Exception as err:
                     raise JudgeError(
                         f"judge {self.cfg.name!r} ({self.cfg.model}): a call failed (retryable errors are "
                         f"retried up to {self.cfg.max_retries} times): {type(err).__name__}: {err}; "
-                        f"{n_done} finished calls are cached, rerun to resume") from err
-                for f, k in futures.items():
-                    results[k] = f.result()
+                        f"{bar.n} finished calls are cached, rerun to resume") from err
+            for (k, _), response in zip(pending, responses):
+                results[k] = response
         return [results[k] for k in keys]

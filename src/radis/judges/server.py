@@ -347,6 +347,25 @@ def _wait_ready(proc: subprocess.Popen, port: Callable[[], int | None], what: st
     raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s; log {log}:\n{_log_tail(log)}")
 
 
+#: run before a served judge's command (Linux): ask the kernel to send the server SIGTERM when the
+#: job that started it dies, SIGKILL included (``prctl(PR_SET_PDEATHSIG)``, kept across ``exec``);
+#: a job already gone by then (its pid no longer the parent) means no server at all
+_ORPHAN_GUARD = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit('the judge job that started this server is gone')\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n")
+
+
+def _orphan_guarded(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that it stops when this process dies, however it dies (Linux; elsewhere as it is).
+    A SIGTERM'd job stops its servers itself (:func:`serve_process`); a SIGKILL'd one runs no code."""
+    if not sys.platform.startswith("linux"):
+        return list(cmd)
+    return [sys.executable, "-c", _ORPHAN_GUARD, str(os.getpid()), *cmd]
+
+
 def _stop(proc: subprocess.Popen, timeout_s: float) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -369,11 +388,12 @@ def serve_process(cmd: list[str], port: Callable[[], int | None], *, what: str, 
     answers 200: both servers route it, and vLLM only once its engine is up. The yielded URL is
     ``http://127.0.0.1:PORT/v1``, what the openai client takes as ``base_url``. The server's output
     goes to ``log``; it is stopped on exit (SIGTERM, then kill after ``stop_timeout_s``), also when
-    the block raises or it never became ready.
+    the block raises (SIGTERM: radis.interrupt.Terminated) or it never became ready, and it stops by
+    itself when this process dies without a chance to stop it (SIGKILL; Linux, :func:`_orphan_guarded`).
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as log_f:
-        proc = subprocess.Popen(cmd, stdout=log_f, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(_orphan_guarded(cmd), stdout=log_f, stderr=subprocess.STDOUT, env=env)
     try:
         yield f"{_wait_ready(proc, port, what, log, startup_timeout_s)}/v1"
     finally:
