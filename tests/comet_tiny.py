@@ -40,8 +40,12 @@ def _write_encoder(encoder_dir: Path) -> None:
     ).save_pretrained(encoder_dir)
 
 
-def build_tiny_comet(root: str | Path, seed: int = 0) -> Path:
-    """Write a tiny COMET model under ``root`` and return the path of ``checkpoints/model.ckpt``."""
+def build_tiny_comet(root: str | Path, seed: int = 0, encoder_id: str | None = None) -> Path:
+    """Write a tiny COMET model under ``root`` and return the path of ``checkpoints/model.ckpt``.
+
+    ``encoder_id``: the hub id its hparams name as ``pretrained_model`` instead of ``<root>/encoder``,
+    as wmt22-comet-da names ``xlm-roberta-large`` (the encoder's files stay in ``<root>/encoder``,
+    for the test to put into a hub cache under that id)."""
     import pytorch_lightning
     from comet.models import RegressionMetric
 
@@ -61,6 +65,8 @@ def build_tiny_comet(root: str | Path, seed: int = 0) -> Path:
         dropout=0.0,
     )
     hparams = dict(model.hparams)
+    if encoder_id is not None:
+        hparams["pretrained_model"] = encoder_id
     ckpt = root / "checkpoints" / "model.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     torch.save(

@@ -153,7 +153,8 @@ def test_paper_jobs_run_in_their_environments_on_the_gpus_the_config_asks(tmp_pa
         python = re.search(r"PYTHONPATH=\S+ (\S+) -m radis", job["command"])
         assert python, job
         env = {"synthesize": "vllm", "translate": "vllm", "generate_general": "vllm", "gsm8k": "vllm",
-               "judge_general": "vllm", "drift_answers": "vllm", "score_translation": "comet"}.get(job["rule"], "main")
+               "judge_general": "vllm", "drift_answers": "vllm", "score_translation": "comet",
+               "download_comet": "comet"}.get(job["rule"], "main")
         assert python[1] == str(REPO / {"main": ".venv", "comet": ".venv-comet", "vllm": ".venv-vllm"}[env]
                                 / "bin/python"), job
         gpus = int(job["resources"].get("gpu", 0))

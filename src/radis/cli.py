@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("score", "radis.evaluate.translation:score", "BLEU/chrF/COMET of table cells (one per --hypotheses file)",
         (["--hypotheses"], many), (["--generation-meta"], many), (["--backbone"], req), (["--method"], req),
         (["--out"], many), settings)
+    add("download-comet", "radis.evaluate.translation:download_comet",
+        "COMET and its encoder's tokenizer into the hub cache, at their pinned or locked commits",
+        (["--out"], {"required": True, "help": "gets what was fetched (JSON)"}), settings)
     add("tables", "radis.tables:write_translation_tables", "Tables 1 (EN→X) and 2 (X→EN)",
         (["--results"], {"nargs": "+", **req}), (["--table1"], req), (["--table2"], req), settings)
     add("fetch-general", "radis.data.general:fetch_dataset", "MT-Bench / AlpacaEval / AdvBench / GSM8K files",

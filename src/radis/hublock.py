@@ -86,13 +86,51 @@ def comet_ref(evaluation: dict) -> HubRef | None:
     return HubRef("evaluation.comet_revision", hub_id, revision)
 
 
+def comet_encoder(evaluation: dict) -> dict:
+    """``evaluation.comet_encoder`` (``{id, revision}``), the schema's default where it is left out."""
+    from radis.settings import default
+
+    return {**default("evaluation.comet_encoder"), **(evaluation.get("comet_encoder") or {})}
+
+
+def comet_encoder_ref(evaluation: dict) -> HubRef | None:
+    """The hub repository whose tokenizer and config COMET's encoder is built from
+    (``evaluation.comet_encoder``; the weights are the checkpoint's), whenever COMET scores, unless
+    the COMET model is a local checkpoint that names a local encoder directory (tests' tiny COMET)."""
+    from radis.evaluate.translation import comet_hub_id, local_comet_encoder
+
+    model = evaluation.get("comet_model")
+    if not model or (comet_hub_id(model) is None and local_comet_encoder(model)):
+        return None
+    encoder = comet_encoder(evaluation)
+    return HubRef("evaluation.comet_encoder.revision", encoder["id"], encoder["revision"])
+
+
 def config_refs(config: dict) -> list[HubRef]:
     """Every hub source a config can read: its catalogue's backbones, its data (from the hub) and
-    its COMET model."""
+    its COMET model with its encoder."""
     refs = [r for name, entry in config["backbones"].items() for r in backbone_refs(name, entry).values()]
     refs += [r for split in ("train", "test") if (r := data_ref(config["data"], split))]
-    refs += [r for r in [comet_ref(config["evaluation"])] if r]
+    refs += [r for r in [comet_ref(config["evaluation"]), comet_encoder_ref(config["evaluation"])] if r]
     return refs
+
+
+def hub_cache(configured: str | None, repo: Path, workdir: Path, environ: dict | None = None) -> str:
+    """The Hugging Face hub cache every job downloads to and reads from (config key ``hub_cache``,
+    relative to the repository ``repo``); where the config leaves it null, ``HF_HUB_CACHE``, else
+    ``$HF_HOME/hub`` (huggingface_hub's own order), else ``results/hub-cache`` under the run's
+    working directory ``workdir``: project storage, never huggingface_hub's default under ``$HOME``."""
+    environ = os.environ if environ is None else environ
+    if configured:
+        path = Path(configured).expanduser()
+        return str(path if path.is_absolute() else Path(repo) / path)
+    if environ.get("HF_HUB_CACHE"):
+        return str(Path(environ["HF_HUB_CACHE"]).expanduser())
+    if environ.get("HF_HOME"):
+        return str(Path(environ["HF_HOME"]).expanduser() / "hub")
+    from radis.layout import HUB_CACHE
+
+    return str(Path(workdir).resolve() / HUB_CACHE)
 
 
 def lock_path(ref: HubRef, locks: Path) -> Path:
@@ -142,19 +180,21 @@ def record_lock(ref: HubRef, commit: str, locks: Path, by: str) -> Path:
     return path
 
 
-def resolve(ref: HubRef) -> str:
+def resolve(ref: HubRef, cache: str | None = None) -> str:
     """The commit ``ref``'s branch points at now: asked of the hub, or, offline
-    (``HF_HUB_OFFLINE=1``), read from the hub cache's refs, as huggingface_hub itself does."""
+    (``HF_HUB_OFFLINE=1``), read from the refs of the hub cache (``cache``, default huggingface_hub's
+    ``HF_HUB_CACHE``), as huggingface_hub itself does."""
     from huggingface_hub import HfApi, constants
     from huggingface_hub.file_download import repo_folder_name
 
     if constants.HF_HUB_OFFLINE:
-        refs = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=ref.repo_id, repo_type=ref.repo_type)
+        cache = cache or constants.HF_HUB_CACHE
+        refs = Path(cache) / repo_folder_name(repo_id=ref.repo_id, repo_type=ref.repo_type)
         try:
             commit = (refs / "refs" / ref.revision).read_text(encoding="utf-8").strip()
         except OSError:
             raise InputError(f"config key '{ref.key}': cannot resolve {ref} offline: the hub cache "
-                             f"{constants.HF_HUB_CACHE} has no ref {ref.revision!r} of it (download it where "
+                             f"{cache} has no ref {ref.revision!r} of it (download it where "
                              "there is network, or pin a commit)") from None
     else:
         try:
@@ -227,13 +267,14 @@ def lock_config(configfile: list[str], directory: str) -> None:
 
     config = load_config(REPO_ROOT / "config" / "config.yaml", *configfile)
     locks = Path(directory) / LOCKS
+    cache = hub_cache(config.get("hub_cache"), REPO_ROOT, Path(directory))  # read offline only
     for ref in dict.fromkeys(config_refs(config)):
         if ref.pinned:
             print(f"{ref.key}: {ref} (pinned)")
             continue
         locked = read_lock(ref, locks)
         if locked is None:
-            path = record_lock(ref, resolve(ref), locks, "radis lock")
+            path = record_lock(ref, resolve(ref, cache), locks, "radis lock")
             print(f"{ref.key}: {ref} -> {read_lock(ref, locks)} (locked now: {path})")
         else:
             print(f"{ref.key}: {ref} -> {locked} (locked earlier: {lock_path(ref, locks)})")

@@ -10,6 +10,11 @@ R = "results"
 #: the hub revisions each run resolved, one lock file per source (radis.hublock); relative to the
 #: working directory, like every path here, so jobs find them without a setting of their own
 LOCKS = f"{R}/locks"
+#: the Hugging Face hub cache when neither the config (``hub_cache``) nor the environment
+#: (``HF_HUB_CACHE``, ``HF_HOME``) names one: project storage, beside the results (radis.hublock.hub_cache)
+HUB_CACHE = f"{R}/hub-cache"
+#: what the local rule download_comet put into the hub cache for the score jobs (COMET and its encoder)
+COMET_DOWNLOAD = f"{R}/comet/download.json"
 #: Tables 1, 2 and 5 (translation): one scored direction of one model
 TRANSLATION_RESULT = f"{R}/eval/{{backbone}}/{{method}}/translation/{{direction}}.json"
 #: Tables 3 and 5 (general ability): one benchmark of one model

@@ -47,6 +47,9 @@ CPU_JOB_S = {"model": 12.0, "light": 2.0}
 LORA_FRACTION_R16 = 40.0e6 / 6.74e9
 #: XLM-R large behind Unbabel/wmt22-comet-da
 COMET_PARAMS = 560e6
+#: what download_comet puts into the hub cache: wmt22-comet-da's checkpoints/model.ckpt (2.32 GB) and
+#: XLM-R's tokenizer and config (≈ 14 MB)
+COMET_DOWNLOAD_BYTES = 2.33e9
 #: fixed judge prompt text per call: FastChat's single-v1 template; alpaca_eval's weighted annotator
 JUDGE_TEMPLATE_TOKENS = {"mtbench": 250, "alpacaeval": 700, "advbench": 300, "table4": 400}
 #: lm-eval's default generation cap when gsm8k.max_gen_toks is null
@@ -252,6 +255,10 @@ def make_plan(config: dict) -> Plan:
         tr.disk_bytes += (test_prompt + test_ref) * BYTES_PER_TOKEN * 2
     tr.jobs = score.jobs = len(models)
     score.light_jobs = 0 if config["evaluation"]["comet_model"] else score.jobs
+    if config["evaluation"]["comet_model"] and models:
+        download = plan.stage("download_comet")  # a local rule: COMET into the hub cache, once
+        download.jobs = download.light_jobs = 1
+        download.disk_bytes = COMET_DOWNLOAD_BYTES
 
     # ---- general ability: answers, judgements, GSM8K
     general_dir = _mirror(gen["data"], SHARED_GENERAL)

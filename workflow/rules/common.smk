@@ -18,7 +18,9 @@ from radis.benchmarks import benchmark as benchmark_of, datasets, response_sets 
 from radis.methods import synthesis_kinds  # noqa: E402
 from radis.config import ConfigError, load_prompt_format, method_training, split_hardware, validate_config  # noqa: E402
 from radis.envs import environment_of, interpreter, missing_interpreters, spec_file  # noqa: E402
-from radis.layout import DRIFT_RESULT, GENERAL_RESULT, LOCKS, R, TABLE4_RESULT, TRANSLATION_RESULT, model_dir  # noqa: E402
+from radis.hublock import hub_cache  # noqa: E402
+from radis.layout import (COMET_DOWNLOAD, DRIFT_RESULT, GENERAL_RESULT, LOCKS, R, TABLE4_RESULT,  # noqa: E402
+                          TRANSLATION_RESULT, model_dir)
 from radis.settings import default as schema_default, trust_remote_code  # noqa: E402
 
 try:
@@ -50,14 +52,25 @@ def env_python(name):
     return shlex.quote(str(interpreter(name, config["environments"], REPO)))
 
 
+#: the hub cache every job downloads to and reads from (config key hub_cache, else HF_HUB_CACHE,
+#: else HF_HOME/hub, else results/hub-cache: radis.hublock.hub_cache), given to every command
+HUB_CACHE = hub_cache(config.get("hub_cache"), REPO, Path.cwd())
+
+
 def radis_command(name, module="radis"):
-    """`python -m radis` of environment `name`, with the repository's src/ on PYTHONPATH."""
+    """`python -m radis` of environment `name`, with the repository's src/ on PYTHONPATH and the
+    run's hub cache as HF_HUB_CACHE."""
     src = shlex.quote(str(REPO / "src"))
-    return f"PYTHONPATH={src}${{PYTHONPATH:+:$PYTHONPATH}} {env_python(name)} -m {module}"
+    return (f"HF_HUB_CACHE={shlex.quote(HUB_CACHE)} PYTHONPATH={src}${{PYTHONPATH:+:$PYTHONPATH}} "
+            f"{env_python(name)} -m {module}")
 
 
 RADIS = radis_command("main")
-RADIS_COMET = radis_command("comet")
+#: COMET scoring reads the hub cache only, never the network (it runs on compute nodes): the local
+#: rule download_comet put the checkpoint and its encoder's tokenizer there
+RADIS_COMET = f"HF_HUB_OFFLINE=1 {radis_command('comet')}"
+#: download_comet: the same environment, with the network (a local rule: where Snakemake runs)
+RADIS_COMET_DOWNLOAD = radis_command("comet")
 RADIS_GEN = radis_command(GEN_ENV)
 #: `radis train` under accelerate (DDP / DeepSpeed ZeRO) on the job's GPUs; plain python without
 RADIS_LAUNCH = radis_command("main", "radis.launch")
@@ -266,13 +279,14 @@ onstart:
             resolve_api_key(JudgeConfig.from_config(name, spec))
     # a hub branch (`main`) is read only at a pinned or locked commit (radis.hublock): one that is
     # neither stops the run here, before anything is downloaded, unless the run is exploratory
-    from radis.hublock import backbone_refs, comet_ref, data_ref, refuse_unlocked
+    from radis.hublock import backbone_refs, comet_encoder_ref, comet_ref, data_ref, refuse_unlocked
     from radis.io import InputError
 
     refs = [r for job in jobs if job.rule.name == "materialise_backbone"
             for r in backbone_refs(job.wildcards.backbone, backbone_entry(job.wildcards.backbone)).values()]
     refs += [r for job in jobs if job.rule.name == "prepare_data" if (r := data_ref(config["data"], job.wildcards.split))]
-    refs += [r for r in [comet_ref(config["evaluation"])] if r and any(j.rule.name == "score_translation" for j in jobs)]
+    if any(j.rule.name in ("download_comet", "score_translation") for j in jobs):
+        refs += [r for r in (comet_ref(config["evaluation"]), comet_encoder_ref(config["evaluation"])) if r]
     try:
         refuse_unlocked(refs, Path(LOCKS), config.get("exploratory", schema_default("exploratory")))
     except InputError as e:

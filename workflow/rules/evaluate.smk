@@ -2,7 +2,30 @@
 # directions: the model is loaded once), then BLEU/chrF/COMET of every direction of that model (COMET is
 # loaded once), one result file per cell.
 # Generation and scoring are separate jobs: COMET runs in its own environment (envs/comet.yaml)
-# and a metric change never regenerates translations.
+# and a metric change never regenerates translations. COMET and its encoder's tokenizer are
+# downloaded by a local rule (where Snakemake runs, with the network) into the hub cache, at pinned
+# or locked commits; the score jobs read them offline (RADIS_COMET: HF_HUB_OFFLINE=1).
+
+
+localrules:
+    download_comet,
+
+
+def comet_settings():
+    """What COMET scoring reads of the hub: model, revision and encoder; each only when set, so the
+    settings (the params) of runs that leave it out stay as they were."""
+    ev = config["evaluation"]
+    return {
+        "comet_model": ev["comet_model"],
+        **{k: v for k, v in ev.items() if k == "comet_revision"},
+        **({"comet_encoder": ev["comet_encoder"]} if ev["comet_model"] and "comet_encoder" in ev else {}),
+    }
+
+
+def comet_download():
+    """The download a score job waits for: none without COMET."""
+    return [COMET_DOWNLOAD] if config["evaluation"]["comet_model"] else []
+
 
 #: GPUs of a job that generates with one model of the grid: those of its backbone (vLLM: its TP size)
 MODEL_GPUS = lambda w: model_gpus(w.backbone)
@@ -50,6 +73,22 @@ rule translate:
         "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
 
 
+rule download_comet:
+    # the COMET checkpoint (2.3 GB) and its encoder's tokenizer and config, once per run
+    output:
+        COMET_DOWNLOAD,
+    params:
+        settings=lambda w: as_arg(comet_settings()),
+    conda:
+        conda_env("comet")
+    log:
+        f"{R}/logs/download_comet.log",
+    benchmark:
+        f"{R}/benchmarks/download_comet.tsv"
+    shell:
+        "{RADIS_COMET_DOWNLOAD} download-comet --out {output} --settings {params.settings} > {log} 2>&1"
+
+
 rule score_translation:
     # one job per model: COMET (2.3 GB) is loaded once for every direction; each direction is still
     # its own result file (a table cell), so a cell is still one file target
@@ -58,16 +97,12 @@ rule score_translation:
         meta=expand(
             f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.meta.json", direction=DIRECTIONS
         ),
+        comet=lambda w: comet_download(),
     output:
         expand(TRANSLATION_RESULT, direction=DIRECTIONS, allow_missing=True),
     params:
         settings=lambda w: as_arg(
-            {
-                "comet_model": config["evaluation"]["comet_model"],
-                "comet_batch_size": config["evaluation"].get("comet_batch_size", 8),
-                # only when set: the settings (the params) of runs that leave it out stay as they were
-                **{k: v for k, v in config["evaluation"].items() if k == "comet_revision"},
-            }
+            {**comet_settings(), "comet_batch_size": config["evaluation"].get("comet_batch_size", 8)}
         ),
     conda:
         conda_env("comet")

@@ -41,12 +41,14 @@ def score_translations(
     comet_batch_size: int = 8,
     comet_gpus: int = 0,
     comet_revision: str | None = None,
+    comet_encoder: dict | None = None,
 ) -> dict[str, Any]:
     """Corpus-level BLEU, chrF and (if ``comet_model`` is given) COMET×100 for one direction.
 
     ``comet_model`` is a hub id (``Unbabel/wmt22-comet-da``) or a local checkpoint: a ``.ckpt``
     file, or a model directory holding ``checkpoints/model.ckpt`` (the hub layout), so offline
     nodes can point at a copy fetched elsewhere. ``comet_revision``: a hub id's revision.
+    ``comet_encoder``: ``evaluation.comet_encoder`` (:func:`resolve_comet_encoder`).
     """
     n = len(hypotheses)
     if not (len(sources) == n == len(references)):
@@ -63,7 +65,7 @@ def score_translations(
 
     comet_score: float | None = None
     if comet_model is not None:
-        model = load_comet(comet_model, comet_revision)
+        model = load_comet(comet_model, comet_revision, comet_encoder)
         samples = [{"src": s, "mt": h, "ref": r} for s, h, r in zip(sources, hypotheses, references)]
         scores = comet_segment_scores(model, samples, comet_batch_size, comet_gpus)
         comet_score = 100.0 * sum(scores) / len(scores)  # COMET's system score: the mean segment score
@@ -79,6 +81,9 @@ def score_translations(
         "comet_model": comet_model,
         # the checkpoint that scored: a hub id's path names the commit (.../snapshots/<commit>/...)
         "comet_checkpoint": str(resolve_comet_checkpoint(comet_model, comet_revision)) if comet_model else None,
+        # where its encoder's tokenizer and config came from (a hub snapshot names its commit too)
+        "comet_encoder": (resolve_comet_encoder(resolve_comet_checkpoint(comet_model, comet_revision),
+                                                comet_encoder) if comet_model else None),
     }
 
 
@@ -141,27 +146,139 @@ def resolve_comet_checkpoint(comet_model: str, revision: str | None = None, lock
         raise CometUnavailableError(
             f"COMET model {comet_model!r} (config key evaluation.comet_model) could not be fetched from the "
             f"Hugging Face hub (offline, gated or misspelt?): {str(e).splitlines()[0]}. "
-            "Download it where there is network, or give the path of a local checkpoint "
+            "Download it where there is network (the workflow's local rule download_comet does, into the "
+            "hub cache: config key hub_cache), or give the path of a local checkpoint "
             "(.../checkpoints/model.ckpt or the model directory) as evaluation.comet_model instead."
         ) from None
     return snapshot / "checkpoints" / "model.ckpt"
 
 
-@functools.lru_cache(maxsize=2)
-def load_comet(comet_model: str, revision: str | None = None) -> Any:
-    """Load (once per process) a COMET model by hub id (at ``revision``) or local checkpoint path.
+#: the files of a hub encoder that COMET builds its encoder from: tokenizer and config (XLM-R's
+#: sentencepiece.bpe.model, BERT's vocab.txt, ...); its weights are the COMET checkpoint's
+COMET_ENCODER_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                       "sentencepiece.bpe.model", "sentencepiece.model", "spiece.model", "vocab.txt",
+                       "vocab.json", "merges.txt"]
 
-    ``local_files_only`` stays off: the encoder's tokenizer/config (e.g. xlm-roberta-large) comes
-    from the HF cache and honours ``HF_HUB_OFFLINE`` on its own.
+
+def resolve_comet_encoder(checkpoint: Path, encoder: dict | None, locks: str = LOCKS) -> str | None:
+    """The directory COMET builds the encoder of ``checkpoint`` from, or None: as the checkpoint says.
+
+    unbabel-comet builds the encoder from the ``pretrained_model`` its hparams.yaml names, by hub id
+    (wmt22-comet-da: ``xlm-roberta-large``), unpinned and wherever the job runs. Here a hub id is the
+    snapshot of ``encoder`` (``evaluation.comet_encoder``: ``{id, revision}``) at its pinned or locked
+    commit (radis.hublock), tokenizer and config only (:data:`COMET_ENCODER_FILES`); the id must be
+    the one the checkpoint names (or its hub namespace's: ``xlm-roberta-large`` is
+    ``FacebookAI/xlm-roberta-large``). A ``pretrained_model`` that is a local directory (tests' tiny
+    COMET) is kept. ``encoder`` None: the checkpoint's own hub id, as unbabel-comet would.
     """
+    encoder_id, revision = (encoder["id"], encoder["revision"]) if encoder else (None, None)
+    return _comet_encoder_dir(str(checkpoint), encoder_id, revision, locks)
+
+
+@functools.lru_cache(maxsize=4)
+def _comet_encoder_dir(checkpoint: str, encoder_id: str | None, revision: str | None,
+                       locks: str) -> str | None:
+    import yaml
+
+    from radis.hublock import HubRef, snapshot_at_commit
+
+    hparams_file = Path(checkpoint).parents[1] / "hparams.yaml"
     try:
-        from comet import load_from_checkpoint
+        named = (yaml.safe_load(hparams_file.read_text(encoding="utf-8")) or {}).get("pretrained_model")
+    except OSError as e:
+        raise CometUnavailableError(f"COMET checkpoint {checkpoint}: cannot read {hparams_file} ({e})") \
+            from None
+    if not named:
+        return None
+    if Path(named).expanduser().is_dir():
+        return named
+    if encoder_id is None:
+        return None
+    ref = HubRef("evaluation.comet_encoder.revision", encoder_id, revision)
+    if named not in (ref.repo_id, ref.repo_id.rsplit("/", 1)[-1]):
+        raise CometUnavailableError(
+            f"COMET checkpoint {checkpoint} builds its encoder from {named!r} ({hparams_file}), but "
+            f"config key evaluation.comet_encoder.id is {ref.repo_id!r}: set it to the hub repository "
+            f"of {named!r}")
+    try:
+        snapshot = snapshot_at_commit(ref, Path(locks), "radis score", allow_patterns=COMET_ENCODER_FILES)
+    except InputError as e:
+        raise CometUnavailableError(
+            f"COMET's encoder {ref.repo_id} (config key evaluation.comet_encoder) is not in the hub cache "
+            f"and could not be fetched: {str(e).splitlines()[0]}. The workflow's local rule download_comet "
+            "fetches it where there is network (config key hub_cache: where)") from None
+    if not (snapshot / "config.json").is_file():
+        raise CometUnavailableError(f"COMET's encoder {ref}: its snapshot {snapshot} has no config.json")
+    return str(snapshot)
+
+
+def local_comet_encoder(comet_model: str) -> str | None:
+    """The local encoder directory a local COMET checkpoint's hparams.yaml names, or None (a hub id,
+    or a checkpoint that is not there: its job says so)."""
+    import yaml
+
+    try:
+        hparams = Path(resolve_comet_checkpoint(comet_model)).parents[1] / "hparams.yaml"
+        named = (yaml.safe_load(hparams.read_text(encoding="utf-8")) or {}).get("pretrained_model")
+    except (InputError, OSError, yaml.YAMLError, AttributeError):
+        return None
+    return named if named and Path(named).expanduser().is_dir() else None
+
+
+def load_comet(comet_model: str, revision: str | None = None, encoder: dict | None = None) -> Any:
+    """Load (once per process) a COMET model by hub id (at ``revision``) or local checkpoint path, its
+    encoder built from :func:`resolve_comet_encoder`'s directory (``encoder``:
+    ``evaluation.comet_encoder``)."""
+    try:
+        import comet  # noqa: F401 - before anything is fetched: this environment may be the wrong one
     except ImportError as e:
         raise CometUnavailableError(
             f"COMET needs unbabel-comet, which lives in the comet environment (envs/comet.yaml), not in "
             f"{sys.executable}: the score_translation rule runs there (config key environments.comet)"
         ) from e
-    return load_from_checkpoint(str(resolve_comet_checkpoint(comet_model, revision)))
+    checkpoint = resolve_comet_checkpoint(comet_model, revision)
+    return _load_comet_checkpoint(str(checkpoint), resolve_comet_encoder(checkpoint, encoder))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_comet_checkpoint(checkpoint: str, encoder_dir: str | None) -> Any:
+    """``comet.load_from_checkpoint``, with the encoder built from ``encoder_dir`` (local files only)
+    instead of the hub id the checkpoint's hparams name: Lightning lets keyword arguments override a
+    checkpoint's hyperparameters. The weights are the checkpoint's either way."""
+    import yaml
+    from comet.models import load_from_checkpoint, str2model
+
+    hparams = yaml.safe_load((Path(checkpoint).parents[1] / "hparams.yaml").read_text(encoding="utf-8"))
+    if encoder_dir is None:
+        return load_from_checkpoint(checkpoint)
+    if encoder_dir == hparams.get("pretrained_model"):  # a local encoder the checkpoint names itself
+        return load_from_checkpoint(checkpoint, local_files_only=True)
+    import torch
+
+    # as comet.load_from_checkpoint (unbabel-comet 2.2.7), which takes no overrides
+    patch = {"layer_transformation": "softmax"} if hparams.get("layer_transformation") == "sparsemax_patch" \
+        else {}
+    return str2model[hparams["class_identifier"]].load_from_checkpoint(
+        checkpoint_path=checkpoint, load_pretrained_weights=False, hparams_file=None,
+        map_location=torch.device("cpu"), strict=False, local_files_only=True, pretrained_model=encoder_dir,
+        **patch)
+
+
+def download_comet(out: str, settings: dict) -> None:
+    """``radis download-comet``, the local rule download_comet (where Snakemake runs, with the network):
+    the COMET checkpoint and its encoder's tokenizer and config into the hub cache (``HF_HUB_CACHE``,
+    config key ``hub_cache``) at their pinned or locked commits, so that every score job loads both
+    offline (``HF_HUB_OFFLINE=1``); ``out`` records the two paths (each names its commit)."""
+    from radis.hublock import comet_encoder
+    from radis.io import write_json
+
+    if not settings.get("comet_model"):
+        raise InputError("download-comet: settings name no comet_model")
+    checkpoint = resolve_comet_checkpoint(settings["comet_model"], settings.get("comet_revision"))
+    encoder = resolve_comet_encoder(checkpoint, comet_encoder(settings))
+    write_json(out, {"comet_model": settings["comet_model"], "checkpoint": str(checkpoint),
+                     "encoder": encoder})
+    print(f"COMET checkpoint {checkpoint}, encoder {encoder}")
 
 
 #: Wrapping quotes chat models put around a translation, opening → closing.
@@ -572,6 +689,7 @@ def score(hypotheses: list[str], generation_meta: list[str], backbone: str, meth
     import json
 
     from radis.device import enforce_device
+    from radis.hublock import comet_encoder
     from radis.io import InputError, read_json, read_jsonl, write_json
     from radis.provenance import provenance
 
@@ -587,7 +705,9 @@ def score(hypotheses: list[str], generation_meta: list[str], backbone: str, meth
         metrics = score_translations([r["source"] for r in rows], [r["hypothesis"] for r in rows],
                                      [r["reference"] for r in rows], rows[0]["tgt_lang"],
                                      comet_model=settings["comet_model"], comet_batch_size=settings["comet_batch_size"],
-                                     comet_gpus=comet_gpus, comet_revision=settings.get("comet_revision"))
+                                     comet_gpus=comet_gpus, comet_revision=settings.get("comet_revision"),
+                                     comet_encoder=(comet_encoder(settings) if settings["comet_model"]
+                                                    else None))
         write_json(out_path, {
             "backbone": backbone, "method": method,
             "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",
