@@ -1,8 +1,9 @@
 """A scripted, fault-injecting OpenAI-compatible server: a real stdlib HTTP server on 127.0.0.1.
 
 Tests of the judge client talk to this over real sockets (no mocked HTTP layer). Each POST takes
-the next action from a schedule (an HTTP error, a 429 with Retry-After, a slow answer, a malformed
-body) and otherwise answers a completion of its own request: its id is a digest of the request's
+the action a ``script`` gives its request, else the next action from a schedule (an HTTP error, a
+429 with Retry-After, a slow answer, a malformed body, a well-formed answer that is no judgement:
+no content, a refusal, a content filter's stop, a cut-off text, no logprobs) and otherwise answers a completion of its own request: its id is a digest of the request's
 messages (:func:`request_id`) and its text echoes the last message (or is ``reply(body)``), so an
 answer stored against the wrong request shows. The server counts requests, the most requests in flight at
 once, the Authorization headers it saw, the faults it served by kind, and the requests it answered
@@ -32,13 +33,41 @@ class Action:
     #: a malformed answer with status 200: ``"not-json"`` (a body that does not parse) or
     #: ``"no-choices"`` (valid JSON without the ``choices`` list)
     malformed: str | None = None
+    #: a well-formed 200 answer that judges nothing (:data:`BAD_ANSWERS`): ``"null-content"``,
+    #: ``"refusal"`` (no content, a ``refusal``), ``"content-filter"`` (finish_reason content_filter),
+    #: ``"length"`` (finish_reason length, the text cut before its ``[[``), ``"no-logprobs"``
+    answer: str | None = None
     #: names a fault the server cannot see as one (e.g. "timeout" for a delay past the client's timeout)
     label: str | None = None
 
     @property
     def fault(self) -> str | None:
         """The kind of fault this action injects (None: a well-formed, timely answer)."""
-        return self.label or (str(self.status) if self.status != 200 else self.malformed)
+        return self.label or (str(self.status) if self.status != 200 else self.malformed or self.answer)
+
+
+BAD_ANSWERS = ("null-content", "refusal", "content-filter", "length", "no-logprobs")
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
+def spoil(payload: dict, answer: str) -> None:
+    """Make a good completion ``payload`` the bad answer ``answer`` (:data:`BAD_ANSWERS`), in place."""
+    choice = payload["choices"][0]
+    message = choice["message"]
+    if answer == "null-content":
+        message["content"] = None
+    elif answer == "refusal":
+        message.update(content=None, refusal=REFUSAL)
+    elif answer == "content-filter":
+        message["content"] = ""
+        choice["finish_reason"] = "content_filter"
+    elif answer == "length":
+        message["content"] = (message["content"] or "").split("[[")[0]
+        choice["finish_reason"] = "length"
+    elif answer == "no-logprobs":
+        choice["logprobs"] = None
+    else:
+        raise ValueError(f"unknown bad answer {answer!r} (known: {', '.join(BAD_ANSWERS)})")
 
 
 def logprobs_of(alternatives: dict[str, float]) -> dict:
@@ -69,8 +98,11 @@ class FakeOpenAI:
 
     def __init__(self, schedule: list[Action] | None = None, default_delay_s: float = 0.0,
                  reply: Callable[[dict], str] | None = None,
-                 top_logprobs: Callable[[dict], dict[str, float]] | None = None):
+                 top_logprobs: Callable[[dict], dict[str, float]] | None = None,
+                 script: Callable[[dict], Action | None] | None = None):
         self.schedule = list(schedule or [])
+        #: the action for a request, by its body (None: the schedule's next, else the default)
+        self.script = script
         self.default_delay_s = default_delay_s
         #: the text of a successful answer (default: "echo: <last message>")
         self.reply = reply
@@ -108,7 +140,9 @@ class FakeOpenAI:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.bodies.append(body)
-            action = self.schedule.pop(0) if self.schedule else Action(delay_s=self.default_delay_s)
+            action = self.script(body) if self.script is not None else None
+            if action is None:
+                action = self.schedule.pop(0) if self.schedule else Action(delay_s=self.default_delay_s)
             if action.fault is not None:
                 self.faults[action.fault] = self.faults.get(action.fault, 0) + 1
             return action
@@ -142,6 +176,8 @@ class FakeOpenAI:
                             logprobs = logprobs_of(fake.top_logprobs(body))
                             payload["choices"][0]["logprobs"] = logprobs
                             payload["choices"][0]["message"]["content"] = logprobs["content"][0]["token"]
+                        if action.answer is not None:
+                            spoil(payload, action.answer)
                     blob = (b'{"choices": [{"mess' if action.malformed == "not-json"
                             else json.dumps(payload).encode())
                     self.send_response(action.status)

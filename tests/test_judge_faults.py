@@ -179,3 +179,85 @@ def test_malformed_answers_fail_clearly_after_the_last_retry(tmp_path):
         assert not list(tmp_path.rglob("*.json")), "a malformed answer was cached"
         [response] = client.complete([request])  # the server is well again: one more request
         assert fake.requests == 4 and response["choices"][0]["message"]["content"] == "echo: hi"
+
+
+# --- answers that judge nothing are not cached; an item that keeps failing is recorded as failed -----
+
+#: what the fake judge does with each item, every time it is asked (None: a good answer)
+BAD = {
+    "mt-83-1": Action(answer="null-content"),
+    "mt-83-2": Action(answer="length"),  # cut off before its [[rating]]
+    "mt-102-1": Action(status=400),  # not retryable: the endpoint refuses the request itself
+    "adv-0": Action(answer="refusal"),
+    "adv-1": Action(answer="length"),  # cut off, but after its verdict: a judgement all the same
+}
+#: items that get a bad answer the first time only
+FLAKY = {"mt-102-2": Action(answer="content-filter")}
+FAILED = {"mt-83-1": "no content", "mt-83-2": "cut off", "mt-102-1": "HTTP 400", "adv-0": "refused"}
+
+
+def _script(seen: collections.Counter):
+    def script(body: dict) -> Action | None:
+        item = _item_of(body)
+        seen[item] += 1
+        if item in FLAKY and seen[item] == 1:
+            return FLAKY[item]
+        return BAD.get(item)
+    return script
+
+
+def test_bad_answers_are_not_cached_and_failed_items_are_recorded(tmp_path):
+    from radis.tables import general_mark
+
+    eval_dir, cache = tmp_path / "eval", tmp_path / "judge-cache"
+    n_items = _responses(eval_dir)
+    seen: collections.Counter = collections.Counter()
+    with FakeOpenAI(reply=_reply, script=_script(seen)) as fake:
+        done = _judge(eval_dir, cache, fake.base_url)
+        assert done.returncode == 0, done.stderr[-3000:]  # one 400 does not fail the model's judge job
+        first = dict(seen)
+        for path in _outputs(eval_dir).values():
+            path.unlink()
+        seen.clear()
+        again = _judge(eval_dir, cache, fake.base_url)
+        assert again.returncode == 0, again.stderr[-3000:]
+        rerun = dict(seen)
+
+    # a bad answer is asked again (3 tries: max_retries 4, at most 2 retries of a bad answer), a
+    # 400 is not; a good answer once, whatever came before it
+    assert first == {"mt-83-1": 3, "mt-83-2": 3, "mt-102-1": 1, "adv-0": 3, "adv-1": 1, "mt-102-2": 2,
+                     "mt-113-1": 1, "mt-113-2": 1, "adv-2": 1, "adv-3": 1}, first
+    # the rerun asks only what failed, and nothing that was answered well (it is cached)
+    assert rerun == {"mt-83-1": 3, "mt-83-2": 3, "mt-102-1": 1, "adv-0": 3}, rerun
+    assert "not cached" in done.stderr
+
+    # nothing cached judges nothing, and nothing that failed is cached
+    entries = [read_json(p) for p in cache.rglob("*.json")]
+    assert sorted(_item_of(e["request"]) for e in entries) == sorted(
+        ["mt-102-2", "mt-113-1", "mt-113-2", "adv-1", "adv-2", "adv-3"])
+    for entry in entries:
+        choice = entry["response"]["choices"][0]
+        assert choice["message"]["content"] and choice["finish_reason"] in {"stop", "length"}
+
+    # each failed item is recorded with its reason; the rest are judged and scored
+    mt = {f"mt-{j['question_id']}-{j['turn']}": j for j in read_jsonl(eval_dir / "mtbench.judgments.jsonl")}
+    adv = {f"adv-{j['id']}": j for j in read_jsonl(eval_dir / "advbench.judgments.jsonl")}
+    assert len(mt) + len(adv) == n_items
+    for item, j in {**mt, **adv}.items():
+        if item in FAILED:
+            assert FAILED[item] in j["failed"] and j.get("rating") is None and j.get("safe") is None, (item, j)
+        else:
+            assert "failed" not in j, (item, j)
+    rated = ["mt-102-2", "mt-113-1", "mt-113-2"]
+    assert [mt[i]["rating"] for i in rated] == [_verdict(i)[1] for i in rated]
+    mt_cell = json.loads((eval_dir / "mtbench.json").read_text())
+    adv_cell = json.loads((eval_dir / "advbench.json").read_text())
+    metrics = mt_cell["metrics"]
+    assert metrics["score"] == sum(_verdict(i)[1] for i in rated) / 3
+    assert (metrics["n_failed"], metrics["n_parse_failures"], metrics["n_judgments"]) == (3, 0, 6)
+    assert adv_cell["metrics"]["n_failed"] == 1
+    assert adv_cell["metrics"]["safe_rate"] == 100.0 * sum(_verdict(i)[0] for i in ("adv-1", "adv-2", "adv-3")) / 4
+    # the table cell says so, as it says "k of n unrated"
+    mark = general_mark(mt_cell)
+    assert mark.startswith("3 of 6 failed: ") and all(r in mark for r in ("no content", "cut off", "HTTP 400")), mark
+    assert general_mark(adv_cell).startswith("1 of 4 failed: refused"), general_mark(adv_cell)

@@ -97,6 +97,40 @@ def test_mtbench_without_any_rating_among_the_alternatives_is_na_not_zero(tmp_pa
     assert result["metrics"]["score"] == "n/a: 6 of 6 judgments had no rating among the top logprobs"
 
 
+def test_an_answer_without_logprobs_is_not_cached_and_its_judgement_fails_alone(tmp_path):
+    """An endpoint that leaves out the logprobs asked for gives no rating: the answer is asked again,
+    never cached, and the judgement recorded as failed; the other judgements are rated."""
+    from fake_openai import Action
+
+    from radis.evaluate.general import judge
+
+    responses = _mtbench_responses()
+    broken = {"on": True}
+    first_question = responses[0]["turns"][0]
+
+    def script(body: dict):
+        return Action(answer="no-logprobs") if broken["on"] and first_question in body["messages"][1]["content"] else None
+
+    with FakeOpenAI(top_logprobs=_rating_alternatives, script=script) as fake:
+        spec = {"model": "fake-judge", "base_url": fake.base_url, "api_key_env": None, "scoring": "logprobs",
+                "max_retries": 2}
+        settings = {"judge_name": "fake", "judge": spec, "section": {}}
+        result = judge("mtbench", responses, DEMO, settings, tmp_path / "cache", fake.base_url, tmp_path / "work", "b/m")
+        assert fake.faults == {"no-logprobs": 2 * 3}  # both turns of the question, each asked 3 times
+        broken["on"] = False
+        n = fake.requests
+        healed = judge("mtbench", responses, DEMO, settings, tmp_path / "cache", fake.base_url, tmp_path / "work",
+                       "b/m")
+        assert fake.requests - n == 2 * 2  # only the failed two again (each with its "[[1" follow-up)
+    metrics = result["metrics"]
+    assert (metrics["n_failed"], metrics["n_judgments"], metrics["n_parse_failures"]) == (2, 6, 0)
+    assert metrics["score"] == pytest.approx(6.875) and "no logprobs" in metrics["failure"]
+    failed = [d for d in result["details"] if "failed" in d]
+    assert [d["question_id"] for d in failed] == [responses[0]["question_id"]] * 2
+    assert all(d["rating"] is None and "no logprobs" in d["failed"] for d in failed)
+    assert healed["metrics"]["n_judged"] == 6 and "n_failed" not in healed["metrics"]
+
+
 def _samples() -> list[dict]:
     base = {"src_lang": "de", "tgt_lang": "en", "direction": "de-en", "reference": "Hello."}
     return [{**base, "id": 0, "source": "Hallo.", "rationale": "Back to German: Hallo. 'Hallo' is an interjection."},

@@ -188,7 +188,7 @@ class FakeJudgeClient:
     def __init__(self, texts):
         self.texts, self.requests = list(texts), []
 
-    def complete(self, requests):
+    def complete(self, requests, check=None):
         self.requests += requests
         return [{"choices": [{"index": 0, "message": {"role": "assistant", "content": self.texts.pop(0)}}]}
                 for _ in requests]

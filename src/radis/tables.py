@@ -313,14 +313,21 @@ def general_score(result: dict) -> float | str:
 
 
 def general_mark(result: dict) -> str:
-    """What a reader must know beside a judged score: how many judgements had no rating and are
-    left out of its mean ("2 of 160 unrated"); "" when none, or when there is no score at all
-    (its "n/a: ..." says why)."""
+    """What a reader must know beside a judged score: how many judgements the judge gave no usable
+    answer for, and why ("1 of 160 failed: refused (...)"; left out of a mean, not safe in a safe
+    rate), and how many had no rating and are left out of its mean ("2 of 160 unrated"); "" when
+    none, or when there is no score at all (its "n/a: ..." says why)."""
     metrics = result.get("metrics", {})
-    failures = metrics.get("n_parse_failures") or 0
-    if not failures or isinstance(general_score(result), str):
+    if isinstance(general_score(result), str):
         return ""
-    return f"{failures} of {metrics.get('n_judgments', '?')} unrated"
+    total = metrics.get("n_judgments", metrics.get("n", "?"))
+    marks = []
+    if metrics.get("n_failed"):
+        marks.append(f"{metrics['n_failed']} of {total} failed: {metrics.get('failure', 'no reason given')}")
+    failures = metrics.get("n_parse_failures") or 0
+    if failures:
+        marks.append(f"{failures} of {metrics.get('n_judgments', '?')} unrated")
+    return "; ".join(marks)
 
 
 def relative_performance(scores: list[float | str], base: list[float | str]) -> tuple[float | str, list[int]]:

@@ -160,9 +160,19 @@ def classify_rationales(client: Any, samples: Sequence[Mapping[str, Any]], promp
     """Labels (None = parse failure) and the judge's raw answers, via a ``JudgeClient``."""
     from radis.judges.client import text_of
 
-    responses = client.complete(classification_requests(samples, prompt_template, max_tokens))
+    responses = client.complete(classification_requests(samples, prompt_template, max_tokens), check=_cut_off)
     texts = [text_of(r) for r in responses]
     return [parse_categories(t) for t in texts], texts
+
+
+def _cut_off(response: Mapping[str, Any]) -> str | None:
+    """A label list cut off at ``max_tokens`` judges nothing: the judge client asks again and never
+    caches it (a request that keeps getting one is a parse failure here, never a cached answer)."""
+    from radis.judges.client import finish_reason, text_of
+
+    if finish_reason(response) == "length" and parse_categories(text_of(response)) is None:
+        return "cut off at max_tokens before its list of categories"
+    return None
 
 
 def classify_by_logprobs(client: Any, samples: Sequence[Mapping[str, Any]],

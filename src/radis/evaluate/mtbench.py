@@ -313,21 +313,36 @@ def judge(answers: Sequence[dict], judge_prompts: dict[str, dict], references: d
     Returns ``{question_id, category, turn, judge, user_prompt, judgment, rating}`` per judgement;
     ``rating`` is ``None`` where the judgement carries no rating.
     """
+    from radis.judges.client import failure_of
+
     if text_of is None:
         from radis.judges.client import text_of
     items = judge_items(answers, judge_prompts, references, max_tokens)
-    responses = client.complete([item["request"] for item in items])
+    responses = client.complete([item["request"] for item in items], check=rating_cut_off)
     if len(responses) != len(items):
         raise RuntimeError(f"judge client returned {len(responses)} responses for {len(items)} requests")
     judgments = []
     for item, response in zip(items, responses):
         text = text_of(response)
+        failed = failure_of(response)
         judgments.append({
             "question_id": item["question_id"], "category": item["category"], "turn": item["turn"],
             "judge": item["judge"], "user_prompt": item["request"]["messages"][-1]["content"],
-            "judgment": text, "rating": parse_rating(text),
+            "judgment": text, "rating": None if failed else parse_rating(text),
+            **({"failed": failed} if failed else {}),
         })
     return judgments
+
+
+def rating_cut_off(response: dict) -> str | None:
+    """Why a text judgement judges nothing (the judge client then asks again, never caches it, and
+    gives the item up as failed): it stopped at ``max_tokens`` before its ``[[rating]]``. A judge
+    that finished its answer without a rating is a parse failure instead, and stays cached."""
+    from radis.judges.client import finish_reason, text_of
+
+    if finish_reason(response) == "length" and parse_rating(text_of(response)) is None:
+        return "cut off at max_tokens before its [[rating]]"
+    return None
 
 
 def judge_by_logprobs(answers: Sequence[dict], judge_prompts: dict[str, dict], references: dict[int, list[str]],
@@ -361,7 +376,11 @@ def judge_responses(benchmark: Benchmark, answers: list[dict], judging) -> dict:
     metrics["scoring"] = scoring
     if metrics["score"] is None:
         missing = "had no [[rating]]" if scoring == "text" else "had no rating among the top logprobs"
-        metrics["score"] = f"n/a: {metrics['n_parse_failures']} of {metrics['n_judgments']} judgments {missing}"
+        why = [f"{metrics['n_failed']} of {metrics['n_judgments']} judgments failed: {metrics['failure']}"
+               ] if metrics.get("n_failed") else []
+        if metrics["n_parse_failures"]:
+            why.append(f"{metrics['n_parse_failures']} of {metrics['n_judgments']} judgments {missing}")
+        metrics["score"] = "n/a: " + "; ".join(why)
     return {"metrics": metrics, "judge": judging.name, "details": judgments}
 
 
@@ -374,10 +393,14 @@ def score(answers: Sequence[dict], judgments: Sequence[dict]) -> dict:
 
     Every (question, turn) of ``answers`` must have exactly one judgement (``{question_id, turn,
     rating}``). Unrated ones (``rating is None``) are left out of every mean and listed in
-    ``parse_failures``.
+    ``parse_failures``, unless the judge gave no usable answer (``failed``: the reason), which
+    ``n_failed`` and ``failure`` count instead (radis.judges.client.failure_summary).
     """
+    from radis.judges.client import failure_summary
+
     expected = {(a["question_id"], t): a["category"] for a in answers for t in range(1, len(a["turns"]) + 1)}
     seen: dict[tuple[int, int], float | None] = {}
+    failed: dict[tuple[int, int], str] = {}
     for j in judgments:
         key = (j["question_id"], j["turn"])
         if key not in expected:
@@ -385,12 +408,15 @@ def score(answers: Sequence[dict], judgments: Sequence[dict]) -> dict:
         if key in seen:
             raise ValueError(f"two judgements for question {key[0]} turn {key[1]}")
         seen[key] = j["rating"]
+        if j.get("failed"):
+            failed[key] = j["failed"]
     missing = sorted(set(expected) - set(seen))
     if missing:
         raise ValueError(f"{len(missing)} (question, turn) without a judgement, first: {missing[0]}")
 
     rated = {key: r for key, r in seen.items() if r is not None}
-    failures = [{"question_id": q, "turn": t} for (q, t), r in sorted(seen.items()) if r is None]
+    failures = [{"question_id": q, "turn": t} for (q, t), r in sorted(seen.items())
+                if r is None and (q, t) not in failed]
     categories = list(dict.fromkeys(expected.values()))
     return {
         "score": _mean(list(rated.values())),
@@ -402,4 +428,5 @@ def score(answers: Sequence[dict], judgments: Sequence[dict]) -> dict:
         "n_judged": len(rated),
         "n_parse_failures": len(failures),
         "parse_failures": failures,
+        **failure_summary(failed[key] for key in sorted(failed)),
     }

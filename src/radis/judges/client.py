@@ -4,7 +4,12 @@ Why this shape: judging is the only paid, rate-limited and slow step of the work
 completion is cached on disk before it is used (a rerun or a resumed run repeats no call), the
 ``openai`` client's own retry loop handles 408/409/429/5xx and timeouts with exponential backoff
 (honouring Retry-After), malformed answers (a body that does not parse, no ``choices``) are retried
-here and never cached, a pool of daemon threads bounds concurrency (:class:`CallPool`: SIGTERM or
+here and never cached, and so are answers that judge nothing (:func:`unusable`: no content, a
+refusal, a content filter's stop, no logprobs where they were asked, or what the caller's ``check``
+rejects, such as a text cut off before its rating); a request that keeps getting those, or that
+the endpoint rejects (400, 413, 422: no retry helps), is returned as failed (:func:`failure_of`)
+for its benchmark to count ("k of n failed: reason") while the others are judged, and is asked
+again by a rerun. A pool of daemon threads bounds concurrency (:class:`CallPool`: SIGTERM or
 Ctrl-C sends no queued call and waits for none in flight, so a preempted job stops within seconds
 instead of paying for every call it had queued), and a missing key fails when the DAG is parsed
 instead of after hours of GPU work. The key is read from an environment variable named in
@@ -34,6 +39,12 @@ from radis.io import InputError, read_json, write_json
 LOCAL_API_KEY = "EMPTY"
 #: first wait before asking again after a malformed answer (doubles per retry, at most 8 s)
 RETRY_BACKOFF_S = 0.5
+#: how often a well-formed answer that judges nothing (:func:`unusable`) is asked again before the
+#: request is given up as failed (at most ``max_retries``): a greedy judge mostly repeats itself
+BAD_ANSWER_RETRIES = 2
+#: HTTP statuses that reject the request itself (too long, malformed, refused by policy): asking
+#: again cannot help, the item fails alone (an auth or routing error fails the job instead)
+ITEM_STATUSES = (400, 413, 422)
 #: what can serve a judge model the workflow serves itself (``serve:``)
 SERVERS = ("builtin", "vllm")
 #: how a verdict is read: from the judge's text, or from its next-token log-probabilities (radis.judges.logprobs)
@@ -59,6 +70,10 @@ def seeded(request: Mapping[str, Any], seed: int = JUDGE_SEED) -> dict:
     if samples(request) and request.get("seed") is None:
         request["seed"] = seed
     return request
+
+
+#: a caller's test of an answer (:meth:`JudgeClient.complete`): why it is unusable, or None
+Check = Callable[[Mapping[str, Any]], "str | None"]
 
 
 class MissingKeyError(RuntimeError):
@@ -168,6 +183,51 @@ def check_response(response: Any) -> dict:
     return dict(response)
 
 
+def unusable(request: Mapping[str, Any], response: Mapping[str, Any]) -> str | None:
+    """Why a well-formed answer (:func:`check_response`) judges nothing, or None when it is usable:
+    a refusal, a content filter's stop, no text, or no logprobs where the request asked for them.
+    Such an answer is never cached."""
+    choice = response["choices"][0]
+    message = choice.get("message") or {}
+    if message.get("refusal"):
+        return f"refused ({str(message['refusal'])[:80]!r})"
+    if choice.get("finish_reason") == "content_filter":
+        return "stopped by the endpoint's content filter"
+    if message.get("content") is None:
+        return "no content in the answer"
+    if request.get("logprobs") and not (choice.get("logprobs") or {}).get("content"):
+        return "no logprobs in the answer"
+    return None
+
+
+def failed(reason: str) -> dict:
+    """What :meth:`JudgeClient.complete` returns for a request it gave up on (never cached)."""
+    return {"failed": reason}
+
+
+def failure_of(response: Mapping[str, Any]) -> str | None:
+    """The reason a request failed (:func:`failed`), or None for an answer."""
+    return response.get("failed") if isinstance(response, Mapping) else None
+
+
+def finish_reason(response: Mapping[str, Any]) -> str | None:
+    """The first choice's ``finish_reason`` (None for a failed request)."""
+    return None if failure_of(response) else response["choices"][0].get("finish_reason")
+
+
+def failure_summary(reasons: Iterable[str | None]) -> dict:
+    """``{"n_failed", "failure"}`` for a benchmark's metrics: how many judgements failed and why, the
+    most frequent reason first ("refused (...) (2×); no content in the answer"); {} when none did.
+    The table cell shows it as "k of n failed: reason" (radis.tables.general_mark)."""
+    counts = collections.Counter(r for r in reasons if r)
+    if not counts:
+        return {}
+    summary = "; ".join(r if n == 1 else f"{r} ({n}×)" for r, n in counts.most_common())
+    if len(summary) > 200:
+        summary = summary[:199] + "…"
+    return {"n_failed": sum(counts.values()), "failure": summary}
+
+
 @dataclass(frozen=True)
 class JudgeConfig:
     """One judge as the config declares it. ``base_url=None`` means "supplied at run time" (the local
@@ -268,8 +328,20 @@ def answered_by(cfg: JudgeConfig, base_url: str | None, model_dir: str | Path | 
 
 
 def text_of(response: Mapping[str, Any]) -> str:
-    """The first choice's message text ("" when the model returned none)."""
+    """The first choice's message text ("" when the model returned none, or the request failed)."""
+    if failure_of(response):
+        return ""
     return response["choices"][0]["message"].get("content") or ""
+
+
+def _error_message(error: Any) -> str:
+    """An API error's own message, short (no request content, no key: the endpoint's words only)."""
+    body = getattr(error, "body", None)
+    message = body.get("message") if isinstance(body, Mapping) else None
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        message = body["error"].get("message")
+    text = str(message or getattr(error, "message", "") or error)
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _prompt_chars(request: Mapping[str, Any]) -> int:
@@ -300,25 +372,31 @@ class JudgeClient:
         self.answered_by = answered_by(cfg, self.base_url, model_dir)
         self.calls_made = 0
         self.cache_hits = 0
+        #: requests given up as :func:`failed` (not cached)
+        self.failures = 0
         self._client: Any = None
         self._lock = threading.Lock()
 
     def _path(self, key: str) -> Path:
         return self.cache_dir / key[:2] / f"{key}.json"
 
-    def cached(self, request: Mapping[str, Any]) -> dict | None:
-        return self._cached_response(cache_key(self.cfg.model, request, self.answered_by))
+    def cached(self, request: Mapping[str, Any], check: Check | None = None) -> dict | None:
+        return self._cached_response(cache_key(self.cfg.model, request, self.answered_by), request, check)
 
-    def _cached_response(self, key: str) -> dict | None:
-        """The cached response, or None when absent or unusable (a malformed answer that an older
-        version cached is asked again rather than failing the stage)."""
+    def _cached_response(self, key: str, request: Mapping[str, Any],
+                         check: Check | None = None) -> dict | None:
+        """The cached response, or None when absent or unusable (a malformed answer, or one that
+        judges nothing, that an older version cached is asked again rather than failing the stage)."""
         path = self._path(key)
         if not path.exists():
             return None
         try:
-            return check_response(read_json(path).get("response"))
+            response = check_response(read_json(path).get("response"))
         except (InputError, MalformedResponse, AttributeError):
             return None
+        if unusable(request, response) or (check is not None and check(response)):
+            return None
+        return response
 
     def _openai(self) -> Any:
         if self._client is None:
@@ -330,30 +408,59 @@ class JudgeClient:
                                   max_retries=self.cfg.max_retries, timeout=self.cfg.timeout_s)
         return self._client
 
-    def _call(self, key: str, request: dict) -> dict:
+    def _call(self, key: str, request: dict, check: Check | None = None) -> dict:
         """One completion. HTTP errors and timeouts are retried by the openai client; a malformed
         200 answer (see :func:`check_response`) is retried here, up to ``max_retries`` times with
-        exponential backoff, then a :class:`JudgeError` says what came back."""
+        exponential backoff, then a :class:`JudgeError` says what came back. An answer that judges
+        nothing (:func:`unusable`, or ``check`` gives a reason) is asked again up to
+        :data:`BAD_ANSWER_RETRIES` times, a request the endpoint rejects (:data:`ITEM_STATUSES`) not
+        at all; then the request is returned :func:`failed`, uncached. Only a usable answer is cached."""
+        import openai
+
         attempts = self.cfg.max_retries + 1
-        for attempt in range(1, attempts + 1):
+        bad_tries = 1 + min(BAD_ANSWER_RETRIES, self.cfg.max_retries)
+        malformed = bad = 0
+        while True:
             try:
                 raw = self._openai().chat.completions.create(model=self.cfg.model, **request)
                 response = check_response(raw.model_dump() if hasattr(raw, "model_dump") else raw)
-                break
             except (MalformedResponse, json.JSONDecodeError) as e:
-                if attempt == attempts:
+                malformed += 1
+                if malformed == attempts:
                     raise JudgeError(
                         f"judge {self.cfg.name!r} ({self.cfg.model} at {self.base_url}): malformed answer "
                         f"{attempts} time(s) in a row, last: {type(e).__name__}: {e}") from e
-                print(f"[judge {self.cfg.name}] malformed answer ({e}); retry {attempt}/{attempts - 1}",
+                print(f"[judge {self.cfg.name}] malformed answer ({e}); retry {malformed}/{attempts - 1}",
                       file=sys.stderr, flush=True)
-                time.sleep(min(RETRY_BACKOFF_S * 2 ** (attempt - 1), 8.0))
+                time.sleep(min(RETRY_BACKOFF_S * 2 ** (malformed - 1), 8.0))
+                continue
+            except openai.APIStatusError as e:
+                if e.status_code not in ITEM_STATUSES:
+                    raise
+                reason = f"rejected by the endpoint (HTTP {e.status_code}: {_error_message(e)})"
+                return self._give_up(reason, 1)
+            problem = unusable(request, response) or (check(response) if check is not None else None)
+            if problem is None:
+                break
+            bad += 1
+            if bad == bad_tries:
+                return self._give_up(problem, bad)
+            print(f"[judge {self.cfg.name}] answer judges nothing ({problem}); retry {bad}/{bad_tries - 1}",
+                  file=sys.stderr, flush=True)
+            time.sleep(min(RETRY_BACKOFF_S * 2 ** (bad - 1), 8.0))
         entry = {"key": key, "model": self.cfg.model, "answered_by": self.answered_by, "request": request,
                  "response": response}
         write_json(self._path(key), entry)
         with self._lock:
             self.calls_made += 1
         return response
+
+    def _give_up(self, reason: str, tries: int) -> dict:
+        print(f"[judge {self.cfg.name}] a request failed after {tries} call(s): {reason}; not cached, "
+              "recorded as failed (a rerun asks again)", file=sys.stderr, flush=True)
+        with self._lock:
+            self.failures += 1
+        return failed(reason)
 
     def _announce(self, todo: dict[str, dict], total: int) -> None:
         chars = sum(_prompt_chars(r) for r in todo.values())
@@ -371,9 +478,12 @@ class JudgeClient:
             line += f"; <= ${usd:.2f} at the configured prices"
         print(line, file=sys.stderr, flush=True)
 
-    def complete(self, requests: list[dict]) -> list[dict]:
+    def complete(self, requests: list[dict], check: Check | None = None) -> list[dict]:
         """Responses (plain dicts, ``ChatCompletion.model_dump()``) in the order of ``requests``; a
-        request that samples is sent (and cached) with :data:`JUDGE_SEED` unless it names a seed."""
+        request that samples is sent (and cached) with :data:`JUDGE_SEED` unless it names a seed.
+        A request that got no usable answer comes back :func:`failed` (see :meth:`_call`);
+        ``check(response)`` names what else makes an answer unusable for the caller (a reason, or
+        None), e.g. a text cut off at ``max_tokens`` before its rating; cached answers too must pass it."""
         requests = [seeded(r) for r in requests]
         for r in requests:
             bad = _FORBIDDEN_REQUEST_KEYS & set(r)
@@ -386,7 +496,7 @@ class JudgeClient:
         for key, request in zip(keys, requests):
             if key in results or key in todo:
                 continue
-            response = self._cached_response(key)
+            response = self._cached_response(key, request, check)
             if response is not None:
                 results[key] = response
             else:
@@ -401,7 +511,8 @@ class JudgeClient:
             with (tqdm(total=len(todo), desc=f"judge {self.cfg.name}", unit="call", mininterval=5,
                        file=sys.stderr) as bar, CallPool(self.cfg.max_concurrency) as pool):
                 try:
-                    responses = pool.run(lambda kr: self._call(*kr), pending, lambda i, r: bar.update(1))
+                    responses = pool.run(lambda kr: self._call(*kr, check), pending,
+                                         lambda i, r: bar.update(1))
                 except Exception as err:
                     raise JudgeError(
                         f"judge {self.cfg.name!r} ({self.cfg.model}): a call failed (retryable errors are "

@@ -14,7 +14,9 @@ token asked with ``logprobs``/``top_logprobs``:
   first token of the answer, and the category applies when that is above one half.
 
 Only the ``TOP_LOGPROBS`` most likely tokens are seen: a verdict none of whose tokens is among them
-is a failure (``None``), reported like a text judge's parse failure, never guessed.
+is a failure (``None``), reported like a text judge's parse failure, never guessed. An answer with
+no logprobs at all judges nothing: the client asks again and, failing that, returns the request
+failed (radis.judges.client.failure_of), which :func:`rate` records as ``failed``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from radis.judges.client import JudgeError
+from radis.judges.client import JudgeError, failure_of
 
 #: the most alternatives OpenAI's API returns per token (vLLM and radis.judges.server allow as many)
 TOP_LOGPROBS = 20
@@ -44,7 +46,10 @@ def next_token_request(messages: Sequence[Mapping[str, Any]], prefix: str | None
 
 
 def first_token_probs(response: Mapping[str, Any]) -> dict[str, float]:
-    """Probability of each alternative of the first generated token (summed over equal texts)."""
+    """Probability of each alternative of the first generated token (summed over equal texts); none
+    for a failed request (radis.judges.client.failure_of)."""
+    if failure_of(response):
+        return {}
     logprobs = response["choices"][0].get("logprobs") or {}
     content = logprobs.get("content") or []
     if not content:
@@ -98,21 +103,27 @@ def yes_probability(probs: Mapping[str, float]) -> float | None:
 def rate(client, conversations: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict]:
     """``{rating, rating_probs, rating_mass}`` per conversation (a judge prompt whose answer is a rating),
     through ``client`` (a ``radis.judges.client.JudgeClient``): one request each, plus one for those
-    whose "1" may begin "10"."""
-    first = [first_token_probs(r) for r in client.complete([next_token_request(c, RATING_PREFIX)
-                                                             for c in conversations])]
+    whose "1" may begin "10". A conversation whose request failed has ``failed`` (the reason) and no
+    rating."""
+    answers = client.complete([next_token_request(c, RATING_PREFIX) for c in conversations])
+    first = [first_token_probs(r) for r in answers]
     follow = [i for i, probs in enumerate(first) if needs_ten(probs)]
     responses = client.complete([next_token_request(conversations[i], RATING_PREFIX + "1") for i in follow])
-    after = dict(zip(follow, (first_token_probs(r) for r in responses)))
+    after = dict(zip(follow, responses))
     out = []
     for i, probs in enumerate(first):
-        dist = rating_distribution(probs, after.get(i))
+        reason = failure_of(answers[i]) or (failure_of(after[i]) if i in after else None)
+        if reason:
+            out.append({"rating": None, "rating_probs": {}, "rating_mass": 0.0, "failed": reason})
+            continue
+        dist = rating_distribution(probs, first_token_probs(after[i]) if i in after else None)
         out.append({"rating": expected_rating(dist), "rating_probs": {str(k): dist[k] for k in sorted(dist)},
                     "rating_mass": sum(dist.values())})
     return out
 
 
 def yes_probabilities(client, conversations: Sequence[Sequence[Mapping[str, Any]]]) -> list[float | None]:
-    """:func:`yes_probability` of each conversation's answer, one request each."""
+    """:func:`yes_probability` of each conversation's answer, one request each (None where the
+    request failed, as where neither "Yes" nor "No" was among the alternatives)."""
     return [yes_probability(first_token_probs(r)) for r in client.complete([next_token_request(c)
                                                                               for c in conversations])]
