@@ -158,6 +158,18 @@ def test_the_probe_sees_a_model_load(models, tmp_path):
     assert len(loaded) == 1 and models["{model}"] in loaded[0]
 
 
+def test_the_probe_sees_a_comet_load(work, comet_python, tiny_comet_checkpoint):
+    """The COMET case below can fail: the probe records COMET's load of a good scoring run."""
+    rows = [{"source": "Ahoj", "hypothesis": "Hi", "reference": "Hi", "src_lang": "cs", "tgt_lang": "en"}]
+    write(work / "h.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write(work / "m.json", "{}")
+    run, loaded = radis("score", "--hypotheses", "h.jsonl", "--generation-meta", "m.json", *CELL, "--out", "c.json",
+                        "--settings", json.dumps({"comet_model": str(tiny_comet_checkpoint), "comet_batch_size": 8}),
+                        cwd=work, python=comet_python, env={"HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(loaded) == 1 and loaded[0].startswith("COMET ") and str(tiny_comet_checkpoint) in loaded[0]
+
+
 def test_an_offline_comet_hub_id_is_one_message_before_scoring(work, comet_python):
     """In the comet environment, as the scoring jobs run: a hub id that cannot be fetched names the key."""
     rows = [{"source": "Ahoj", "hypothesis": "Hi", "reference": "Hi", "src_lang": "cs", "tgt_lang": "en"}]

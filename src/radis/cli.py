@@ -18,11 +18,11 @@ from radis.device import DeviceError
 from radis.io import InputError
 
 
-def _settings(text: str) -> dict:
+def _settings(text: str, flag: str = "--settings") -> dict:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise InputError(f"--settings/--hardware is not JSON: {e}") from None
+        raise InputError(f"{flag} is not JSON: {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     module, function = args.action.split(":")
     try:
         if isinstance(kwargs.get("settings"), str):
-            kwargs["settings"] = merge_hardware(_settings(kwargs["settings"]), _settings(kwargs.pop("hardware")))
+            kwargs["settings"] = merge_hardware(_settings(kwargs["settings"]), _settings(kwargs.pop("hardware"), "--hardware"))
         getattr(importlib.import_module(module), function)(**kwargs)
     except (InputError, ConfigError, MissingKeyError, JudgeError, DeviceError, TrainingDiverged) as e:
         print(f"radis {args.command}: error: {e}", file=sys.stderr)
