@@ -200,9 +200,10 @@ def unusable(request: Mapping[str, Any], response: Mapping[str, Any]) -> str | N
     return None
 
 
-def failed(reason: str) -> dict:
-    """What :meth:`JudgeClient.complete` returns for a request it gave up on (never cached)."""
-    return {"failed": reason}
+def failed(reason: str, last: Mapping[str, Any] | None = None) -> dict:
+    """What :meth:`JudgeClient.complete` returns for a request it gave up on (never cached), with
+    the last answer that judged nothing, if one came (its text is the judgement's, for the record)."""
+    return {"failed": reason, **({"last_answer": dict(last)} if last is not None else {})}
 
 
 def failure_of(response: Mapping[str, Any]) -> str | None:
@@ -328,9 +329,10 @@ def answered_by(cfg: JudgeConfig, base_url: str | None, model_dir: str | Path | 
 
 
 def text_of(response: Mapping[str, Any]) -> str:
-    """The first choice's message text ("" when the model returned none, or the request failed)."""
+    """The first choice's message text ("" when the model returned none); of a failed request, its
+    last answer's ("" when none came)."""
     if failure_of(response):
-        return ""
+        return text_of(response["last_answer"]) if response.get("last_answer") else ""
     return response["choices"][0]["message"].get("content") or ""
 
 
@@ -413,8 +415,9 @@ class JudgeClient:
         200 answer (see :func:`check_response`) is retried here, up to ``max_retries`` times with
         exponential backoff, then a :class:`JudgeError` says what came back. An answer that judges
         nothing (:func:`unusable`, or ``check`` gives a reason) is asked again up to
-        :data:`BAD_ANSWER_RETRIES` times, a request the endpoint rejects (:data:`ITEM_STATUSES`) not
-        at all; then the request is returned :func:`failed`, uncached. Only a usable answer is cached."""
+        :data:`BAD_ANSWER_RETRIES` times (what ``check`` rejects only where the request samples: a
+        greedy judge answers the same), a request the endpoint rejects (:data:`ITEM_STATUSES`) not at
+        all; then the request is returned :func:`failed`, uncached. Only a usable answer is cached."""
         import openai
 
         attempts = self.cfg.max_retries + 1
@@ -439,12 +442,16 @@ class JudgeClient:
                     raise
                 reason = f"rejected by the endpoint (HTTP {e.status_code}: {_error_message(e)})"
                 return self._give_up(reason, 1)
-            problem = unusable(request, response) or (check(response) if check is not None else None)
+            problem = unusable(request, response)
+            if problem is None and check is not None:
+                problem = check(response)
+                if problem is not None and not samples(request):  # a greedy judge would answer the same
+                    return self._give_up(problem, bad + 1, response)
             if problem is None:
                 break
             bad += 1
             if bad == bad_tries:
-                return self._give_up(problem, bad)
+                return self._give_up(problem, bad, response)
             print(f"[judge {self.cfg.name}] answer judges nothing ({problem}); retry {bad}/{bad_tries - 1}",
                   file=sys.stderr, flush=True)
             time.sleep(min(RETRY_BACKOFF_S * 2 ** (bad - 1), 8.0))
@@ -455,12 +462,12 @@ class JudgeClient:
             self.calls_made += 1
         return response
 
-    def _give_up(self, reason: str, tries: int) -> dict:
+    def _give_up(self, reason: str, tries: int, last: Mapping[str, Any] | None = None) -> dict:
         print(f"[judge {self.cfg.name}] a request failed after {tries} call(s): {reason}; not cached, "
               "recorded as failed (a rerun asks again)", file=sys.stderr, flush=True)
         with self._lock:
             self.failures += 1
-        return failed(reason)
+        return failed(reason, last)
 
     def _announce(self, todo: dict[str, dict], total: int) -> None:
         chars = sum(_prompt_chars(r) for r in todo.values())
