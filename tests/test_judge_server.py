@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -113,6 +114,21 @@ def test_a_server_that_ignores_sigterm_is_killed(stand_in):
     assert _gone(pid_file) and time.monotonic() - started < 5
 
 
+def test_a_server_that_cannot_bind_its_port_says_the_port_was_taken(stand_in):
+    """What serve_on_free_port retries on: the server exits because its port is in use."""
+    import socket
+
+    from radis.judges.server import PortTaken
+
+    command, port, pid_file, log = stand_in
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with (pytest.raises(PortTaken, match=r"(?s)exited with code 1 before it was ready.*Address already in use"),
+              serve_process(command(delay=0), lambda: port, what="stand-in", log=log)):
+            pytest.fail("the block must not run")
+
+
 def test_vllm_command_line():
     assert vllm_command("/models/llama-guard-3-8b", "meta-llama/Llama-Guard-3-8B", 8123,
                         tensor_parallel_size=2, max_model_len=4096) == [
@@ -188,7 +204,8 @@ def tiny_judge(tmp_path_factory) -> Path:
     return build_tiny_lm(tmp_path_factory.mktemp("judge") / "tiny")
 
 
-def _alpacaeval_completions(base_url: str, completions_kwargs: dict, prompts: list[str]) -> list[dict]:
+def _alpacaeval_completions(base_url: str, completions_kwargs: dict, prompts: list[str],
+                            api_key: str = "EMPTY") -> list[dict]:
     """The AlpacaEval annotator's calls as alpaca_eval makes them (its ``openai_completions``, its
     own concurrent client) at ``base_url``: the raw completions its judgements file keeps."""
     import importlib
@@ -198,7 +215,7 @@ def _alpacaeval_completions(base_url: str, completions_kwargs: dict, prompts: li
 
     from radis.evaluate.alpacaeval import client_config
 
-    with client_config(base_url, "EMPTY"):
+    with client_config(base_url, api_key):
         importlib.reload(alpaca_eval.constants)  # alpaca_eval reads the client config when imported
         importlib.reload(alpaca_eval.decoders.openai)
         return alpaca_eval.decoders.openai.openai_completions(prompts, **completions_kwargs)["completions_all"]
@@ -263,3 +280,170 @@ def test_the_judge_client_seeds_the_requests_that_sample(tiny_judge, tmp_path):
     sent = {json.dumps(read_json(p)["request"], sort_keys=True) for p in (tmp_path / "cache1").rglob("*.json")}
     assert sent == {json.dumps(sampled | {"seed": JUDGE_SEED}, sort_keys=True), json.dumps(greedy, sort_keys=True)}
     assert (tmp_path / "cache1" / (key := cache_key("tiny", greedy, base_url))[:2] / f"{key}.json").is_file()
+
+
+# --- served judges are private: 127.0.0.1, a key of the job's own, no other server joined -----------
+
+def test_a_served_judge_is_private_to_its_job(tiny_judge, tmp_path):
+    """judge_endpoint serves the builtin judge on 127.0.0.1 with a random key of this job: a request
+    without it, or with another, gets 401; the job's own client gets the key from the environment
+    for the duration of the block; neither the server's log nor the judge cache holds it."""
+    from radis.evaluate.general import judge_endpoint
+    from radis.judges.client import JudgeClient, JudgeConfig
+
+    spec = {"serve": "tiny", "model": "tiny", "api_key_env": None, "server": "builtin"}
+    log = tmp_path / "served-server.log"
+    before = dict(os.environ)
+    with judge_endpoint("served", spec, str(tiny_judge), log) as base_url:
+        assert base_url.startswith("http://127.0.0.1:")
+        for headers in ({}, {"Authorization": "Bearer EMPTY"}):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(f"{base_url}/models", headers=headers), timeout=10)
+            assert refused.value.code == 401
+        from radis.judges.client import served_key_env
+
+        key = os.environ[served_key_env("served")]
+        assert len(key) >= 32
+        request = {"messages": [{"role": "user", "content": "Rate this."}], "max_tokens": 4, "temperature": 0}
+        client = JudgeClient(JudgeConfig.from_config("served", spec), tmp_path / "cache", base_url=base_url,
+                             model_dir=tiny_judge)
+        [response] = client.complete([request])
+        assert response["choices"][0]["message"]["content"] is not None
+        # and so is alpaca_eval's client, as radis.evaluate.alpacaeval points it at the judge
+        import yaml
+
+        from radis.evaluate.alpacaeval import annotator_config
+        from radis.judges.client import resolve_api_key
+
+        config = yaml.safe_load(annotator_config(ANNOTATOR, "tiny", tmp_path / "annotators").read_text())
+        prompt = "<|im_start|>user\nWhich output is better? Answer m or M.<|im_end|>"
+        [completion] = _alpacaeval_completions(base_url, config[ANNOTATOR]["completions_kwargs"], [prompt],
+                                               api_key=resolve_api_key(client.cfg))
+        assert completion["logprobs"]["content"]
+    assert key not in os.environ.values()  # the key is gone with the server
+    assert {k: v for k, v in os.environ.items() if k in before} == before
+    files = [log, *(tmp_path / "cache").rglob("*.json")]
+    assert len(files) == 2 and not [p for p in files if key in p.read_text()]
+
+
+#: a stand-in for vLLM's OpenAI server (``python -m vllm.entrypoints.openai.api_server``): its flags, its
+#: key from VLLM_API_KEY (401 on /v1 without it), and its socket bound with SO_REUSEPORT, as vLLM binds it
+FAKE_VLLM = """
+import argparse, json, os, socket, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+p = argparse.ArgumentParser()
+for flag in ("--model", "--served-model-name", "--host"):
+    p.add_argument(flag)
+p.add_argument("--port", type=int)
+a, _ = p.parse_known_args()
+key = os.environ.get("VLLM_API_KEY")
+print("stand-in vllm serve", sys.argv[1:], flush=True)
+class Handler(BaseHTTPRequestHandler):
+    def _answer(self, status, payload):
+        blob = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(blob)))
+        self.end_headers()
+        self.wfile.write(blob)
+    def _allowed(self):
+        if key and self.headers.get("Authorization") != "Bearer " + key:
+            self._answer(401, {"error": "Unauthorized"})
+            return False
+        return True
+    def do_GET(self):
+        if self._allowed():
+            self._answer(200, {"object": "list", "data": [{"id": a.served_model_name}]})
+    def log_message(self, *args):
+        pass
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    def server_bind(self):
+        if not os.environ.get("FAKE_VLLM_EXCLUSIVE"):  # another kind of server binds its port alone
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+Server((a.host, a.port), Handler).serve_forever()
+"""
+
+
+@pytest.fixture
+def fake_vllm(tmp_path, monkeypatch) -> Path:
+    """``vllm`` importable here and in children (FAKE_VLLM as its API server); returns a model dir."""
+    root = tmp_path / "fake-vllm"
+    server = root / "vllm/entrypoints/openai/api_server.py"
+    server.parent.mkdir(parents=True)
+    for package in ("vllm", "vllm/entrypoints", "vllm/entrypoints/openai"):
+        (root / package / "__init__.py").write_text("")
+    server.write_text(FAKE_VLLM)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    model = tmp_path / "guard-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    return model
+
+
+def _answers(url: str, key: str | None = None) -> tuple[int, list[str]]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+            return r.status, [m["id"] for m in json.loads(r.read())["data"]]
+    except urllib.error.HTTPError as e:
+        return e.code, []
+    except urllib.error.URLError:  # nothing listens (yet)
+        return 0, []
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (None, ("another-judge", None, True)),
+    ("sk-ours-1", ("guard", "sk-theirs-2", True)),
+    ("sk-ours-1", ("guard", None, False)),
+], ids=["another model", "another job's key", "a server that binds alone"])
+def test_vllm_serve_retries_a_port_taken_before_it_binds_and_joins_no_other_server(fake_vllm, tmp_path, capsys,
+                                                                                   monkeypatch, ours, theirs):
+    """The port vllm_server chose is taken before vLLM binds it: by another job's ``vllm serve`` (it
+    serves another model, or the same under another job's key), which vLLM's SO_REUSEPORT bind even
+    shares, or by a server that binds it alone (ours then cannot bind it). The server that answers
+    there is not ours, so ours is stopped and started again on another port, never pointed at it."""
+    from radis.judges import server
+
+    taken = free_port()
+    name, key, shares = theirs
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_API_KEY"} | ({"VLLM_API_KEY": key} if key else {})
+    if not shares:
+        env["FAKE_VLLM_EXCLUSIVE"] = "1"
+    other = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--served-model-name", name,
+                              "--host", "127.0.0.1", "--port", str(taken)], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _answers(f"http://127.0.0.1:{taken}/v1/models", key)[0] != 200:
+            assert other.poll() is None and time.monotonic() < deadline, "the other server did not start"
+            time.sleep(0.1)
+        ports = iter([taken, free_port()])
+        monkeypatch.setattr(server, "free_port", lambda: next(ports))
+        log = tmp_path / "vllm.log"
+        kwargs = {"api_key": ours} if ours else {}
+        with server.vllm_server(fake_vllm, "guard", judge_name="guard", log_path=log, **kwargs) as base_url:
+            assert not base_url.startswith(f"http://127.0.0.1:{taken}/"), "joined the server already on the port"
+            assert _answers(f"{base_url}/models", ours) == (200, ["guard"])
+            if ours:
+                assert _answers(f"{base_url}/models")[0] == 401 and _answers(f"{base_url}/models", key)[0] == 401
+        assert other.poll() is None  # the other job's server is left alone
+        # the first server, on the taken port, was stopped and another started on a new port
+        assert f"port {taken} was taken before the server bound it" in capsys.readouterr().err
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_served_vllm_judge_gets_its_key_from_its_environment_not_its_command_line(fake_vllm, tmp_path):
+    """vLLM logs its arguments, and a command line is readable by every user of the node: the key
+    goes in VLLM_API_KEY (the server's environment only)."""
+    from radis.judges.server import vllm_server
+
+    log = tmp_path / "vllm.log"
+    with vllm_server(fake_vllm, "guard", judge_name="guard", log_path=log, api_key="sk-served-judge-77") as base_url:
+        assert _answers(f"{base_url}/models", "sk-served-judge-77") == (200, ["guard"])
+        assert _answers(f"{base_url}/models")[0] == 401
+    assert "stand-in vllm serve" in log.read_text() and "sk-served-judge-77" not in log.read_text()
+    assert "VLLM_API_KEY" not in os.environ

@@ -146,20 +146,26 @@ def judge_all(judged: dict[str, dict], responses_dir: Path, data_dir: Path, cach
 @contextlib.contextmanager
 def judge_endpoint(name: str, judge: dict, judge_model_dir: str | None, log_path: Path) -> Iterator[str | None]:
     """The judge's base URL: its configured one, or a local server started for this block
-    (``server: builtin``, radis.judges.server; ``server: vllm``, ``vllm serve``)."""
+    (``server: builtin``, radis.judges.server; ``server: vllm``, ``vllm serve``). A served judge is
+    this job's alone: on 127.0.0.1, under a random key made here (radis.judges.client.served_key
+    hands it to the job's clients for the block), under the judge's model name."""
     if "serve" in judge:
         if not judge_model_dir:
             raise InputError(f"judge {judge['model']!r} is served locally but its model directory was not given")
-        from radis.judges.client import JudgeConfig
+        import secrets
+
+        from radis.judges.client import JudgeConfig, served_key
         from radis.judges.server import local_server, vllm_server
 
         cfg = JudgeConfig.from_config(name, judge)
+        key = secrets.token_urlsafe(32)
         if cfg.server == "vllm":
             server = vllm_server(Path(judge_model_dir), cfg.model, judge_name=name, log_path=log_path,
-                                 tensor_parallel_size=cfg.tensor_parallel_size, max_model_len=cfg.max_model_len)
+                                 tensor_parallel_size=cfg.tensor_parallel_size, max_model_len=cfg.max_model_len,
+                                 api_key=key)
         else:
-            server = local_server(Path(judge_model_dir), log_path=log_path)
-        with server as base_url:
+            server = local_server(Path(judge_model_dir), log_path=log_path, api_key=key, served_model_name=cfg.model)
+        with server as base_url, served_key(name, key):
             yield base_url
     else:
         yield judge.get("base_url")

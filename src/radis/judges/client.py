@@ -19,10 +19,12 @@ the config and never written anywhere: the cache holds the request and the respo
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -278,8 +280,33 @@ class JudgeConfig:
         return cfg
 
 
+def served_key_env(name: str) -> str:
+    """The environment variable that holds the key of judge ``name`` while the job serves it."""
+    return "RADIS_SERVED_JUDGE_KEY_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+@contextlib.contextmanager
+def served_key(name: str, key: str) -> Iterator[None]:
+    """For the duration of the block, judge ``name``'s clients (ours and alpaca_eval's, through
+    :func:`resolve_api_key`) send ``key``: the random key of the server this job started for it
+    (radis.evaluate.general.judge_endpoint). It lives in this process's environment only."""
+    var = served_key_env(name)
+    previous = os.environ.get(var)
+    os.environ[var] = key
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = previous
+
+
 def resolve_api_key(cfg: JudgeConfig) -> str:
-    """The key from the environment variable the config names; "EMPTY" when it names none."""
+    """The key from the environment variable the config names; for a judge this job serves, the
+    served server's own key (:func:`served_key`); "EMPTY" when there is none."""
+    if cfg.serve and os.environ.get(served_key_env(cfg.name)):
+        return os.environ[served_key_env(cfg.name)]
     if cfg.api_key_env is None:
         return LOCAL_API_KEY
     key = os.environ.get(cfg.api_key_env, "")

@@ -9,6 +9,15 @@ It is stdlib ``http.server`` (no extra packages) with one model and one generati
 A judge with ``server: vllm`` gets ``vllm serve`` instead (:func:`vllm_server`); both servers are
 started, waited for and stopped by :func:`serve_process`.
 
+A served judge is private to the job that starts it (radis.evaluate.general.judge_endpoint): it
+listens on 127.0.0.1 only and asks for a random key of that job (``Authorization: Bearer``; 401
+without it), which reaches the server through its environment (:data:`API_KEY_ENV`, vLLM's
+``VLLM_API_KEY``), never its command line, which every user of the node can read and vLLM logs.
+Readiness means the server answering is the one started: it serves the judge's model name and
+takes this key and no other (:func:`_identify`); another server on the port (it took the port
+between its choice and the bind, or shares it: vLLM binds with SO_REUSEPORT) is never joined, the
+server is started again on another port (:func:`serve_on_free_port`).
+
 Why it is kept beside ``vllm serve``, which runs on CPU too (vLLM's CPU build): measured on the
 embedded default's judge job (SmolLM2-135M, MT-Bench by log-probabilities, 2 cores, 2026-12-06,
 ``benchmarks/engines.py``, benchmarks/RESULTS.md), it starts in 7.8 s against 47.4 s and finishes
@@ -23,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hmac
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -47,6 +58,20 @@ from radis.io import free_port
 
 DEFAULT_MAX_TOKENS = 512
 MAX_TOP_LOGPROBS = 20
+#: where the builtin server reads its API key from (unset: no key asked); :func:`local_server` sets it
+#: in the server's environment only
+API_KEY_ENV = "RADIS_JUDGE_SERVER_API_KEY"
+#: servers :func:`serve_on_free_port` starts, each on a newly chosen port, before it gives up
+PORT_ATTEMPTS = 3
+#: more looks at a server found ready, each on a new connection: a port that vLLM's SO_REUSEPORT
+#: bind shares with another server spreads connections over both
+CONFIRM_PROBES = 3
+#: how a server says it could not bind its port (Python's OSError, uvicorn, vLLM)
+_ADDRESS_IN_USE = re.compile(r"address already in use|errno 98|eaddrinuse|port \d+ is (?:already )?in use", re.I)
+
+
+class PortTaken(RuntimeError):
+    """Another server answers on the port chosen for ours, or ours could not bind it."""
 
 
 class RequestError(ValueError):
@@ -225,7 +250,11 @@ class ChatModel:
         }
 
 
-def make_handler(chat_model: ChatModel, stats: Stats) -> type[BaseHTTPRequestHandler]:
+def make_handler(chat_model: ChatModel, stats: Stats, api_key: str | None = None) -> type[BaseHTTPRequestHandler]:
+    """The HTTP handler; with ``api_key``, every ``/v1`` route asks for it (401 otherwise), as
+    ``vllm serve --api-key`` does."""
+    wanted = f"Bearer {api_key}".encode() if api_key else None
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: the openai client reuses connections
 
@@ -240,12 +269,23 @@ def make_handler(chat_model: ChatModel, stats: Stats) -> type[BaseHTTPRequestHan
             self.end_headers()
             self.wfile.write(blob)
 
-        def _error(self, status: int, message: str, kind: str) -> None:
+        def _error(self, status: int, message: str, kind: str, code: str | None = None) -> None:
             stats.bump("errors")
-            self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": None}})
+            self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": code}})
+
+        def _authorized(self) -> bool:
+            """Whether the request may be answered; a 401 is sent when not."""
+            if wanted is None or not self.path.startswith("/v1"):
+                return True
+            if hmac.compare_digest(self.headers.get("Authorization", "").encode(), wanted):
+                return True
+            self._error(401, "invalid or missing API key", "invalid_request_error", "invalid_api_key")
+            return False
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0].rstrip("/")
+            if not self._authorized():
+                return
             if path == "/health":
                 self._send(200, {"status": "ok", "model": chat_model.served_name})
             elif path == "/stats":
@@ -258,12 +298,15 @@ def make_handler(chat_model: ChatModel, stats: Stats) -> type[BaseHTTPRequestHan
 
         def do_POST(self) -> None:
             stats.bump("requests")
+            length = int(self.headers.get("Content-Length", "0") or 0)
+            raw = self.rfile.read(length)  # read before any answer: the connection is kept alive
+            if not self._authorized():
+                return
             if self.path.split("?")[0].rstrip("/") != "/v1/chat/completions":
                 self._error(404, f"no route {self.path}", "not_found_error")
                 return
             try:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"null")
+                body = json.loads(raw or b"null")
                 if not isinstance(body, dict):
                     raise RequestError("request body must be a JSON object")
                 response = chat_model.complete(body)
@@ -279,9 +322,10 @@ def make_handler(chat_model: ChatModel, stats: Stats) -> type[BaseHTTPRequestHan
     return Handler
 
 
-def serve(chat_model: ChatModel, host: str, port: int, port_file: str | None = None) -> None:
+def serve(chat_model: ChatModel, host: str, port: int, port_file: str | None = None,
+          api_key: str | None = None) -> None:
     stats = Stats()
-    server = ThreadingHTTPServer((host, port), make_handler(chat_model, stats))
+    server = ThreadingHTTPServer((host, port), make_handler(chat_model, stats, api_key))
     server.daemon_threads = True
     bound = server.server_address[1]
     if port_file:
@@ -297,7 +341,9 @@ def serve(chat_model: ChatModel, host: str, port: int, port_file: str | None = N
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m radis.judges.server", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m radis.judges.server", description=__doc__.split("\n")[0],
+                                epilog=f"With {API_KEY_ENV} set in its environment, every /v1 request must "
+                                       "carry that key (Authorization: Bearer KEY); 401 otherwise.")
     p.add_argument("--model", required=True, help="local HF model directory")
     p.add_argument("--served-model-name", default=None, help="name in /v1/models (default: the dir name)")
     p.add_argument("--host", default="127.0.0.1")
@@ -314,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     chat_model = ChatModel(a.model, served_name=a.served_model_name, device=a.device, dtype=a.dtype,
                            max_new_tokens_cap=a.max_new_tokens_cap, trust_remote_code=a.trust_remote_code,
                            seed=a.seed)
-    serve(chat_model, a.host, a.port, a.port_file)
+    serve(chat_model, a.host, a.port, a.port_file, api_key=os.environ.get(API_KEY_ENV) or None)
 
 
 def _log_tail(path: Path, n: int = 40) -> str:
@@ -324,25 +370,72 @@ def _log_tail(path: Path, n: int = 40) -> str:
         return "(no log)"
 
 
-def _healthy(url: str) -> bool:
+def _models(root: str, api_key: str | None) -> tuple[int | None, list[str]]:
+    """``GET /v1/models`` at ``root`` with ``api_key``: the status (None: nothing answers) and the ids."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
+        with urllib.request.urlopen(urllib.request.Request(f"{root}/v1/models", headers=headers), timeout=2) as r:
+            status, blob = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, []
     except (urllib.error.URLError, OSError):
-        return False
+        return None, []
+    try:
+        data = json.loads(blob).get("data") or []
+        return status, [m.get("id") for m in data if isinstance(m, dict)]
+    except (ValueError, AttributeError):
+        return status, []
+
+
+def _identify(root: str, api_key: str | None, model: str | None) -> str:
+    """Who answers at ``root``: ``"ours"`` (it serves ``model`` and takes ``api_key`` and no other
+    key), ``"foreign"`` (a server that is not the one started: another model, another key, a key not
+    asked for) or ``"none"`` (nothing ready answers). Without ``model`` and ``api_key`` any server
+    that lists its models is taken for ours."""
+    status, ids = _models(root, api_key)
+    if status in (401, 403, 404):
+        return "foreign"
+    if status != 200:
+        return "none"
+    if model is not None and model not in ids:
+        return "foreign"
+    if api_key is not None and _models(root, f"not-{api_key}")[0] == 200:
+        return "foreign"  # takes any key: not the server given ours
+    return "ours"
+
+
+def _log_since(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _wait_ready(proc: subprocess.Popen, port: Callable[[], int | None], what: str, log: Path,
-                timeout_s: float) -> str:
-    """The server's root URL once ``GET /v1/models`` answers; raises when it exits or times out."""
+                timeout_s: float, api_key: str | None = None, model: str | None = None, log_start: int = 0) -> str:
+    """The server's root URL once it answers ``GET /v1/models`` as the one started (:func:`_identify`);
+    :class:`PortTaken` when another server answers on its port or it could not bind it, another
+    error when it exits or times out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready; "
-                               f"log {log}:\n{_log_tail(log)}")
+            error = PortTaken if _ADDRESS_IN_USE.search(_log_since(log, log_start)) else RuntimeError
+            raise error(f"{what} exited with code {proc.returncode} before it was ready; "
+                        f"log {log}:\n{_log_tail(log)}")
         bound = port()
-        if bound is not None and _healthy(f"http://127.0.0.1:{bound}/v1/models"):
-            return f"http://127.0.0.1:{bound}"
+        if bound is not None:
+            root = f"http://127.0.0.1:{bound}"
+            found = _identify(root, api_key, model)
+            if found == "ours":
+                found = next((f for f in (_identify(root, api_key, model) for _ in range(CONFIRM_PROBES))
+                              if f == "foreign"), "ours")
+            if found == "foreign":
+                raise PortTaken(f"another server answers on port {bound}, not {what} (not "
+                                f"{model or 'the model'} under this job's key): not joined")
+            if found == "ours":
+                return root
         time.sleep(0.2)
     raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s; log {log}:\n{_log_tail(log)}")
 
@@ -379,25 +472,55 @@ def _stop(proc: subprocess.Popen, timeout_s: float) -> None:
 @contextlib.contextmanager
 def serve_process(cmd: list[str], port: Callable[[], int | None], *, what: str, log: Path,
                   env: Mapping[str, str] | None = None, startup_timeout_s: float = 600.0,
-                  stop_timeout_s: float = 10.0) -> Iterator[str]:
+                  stop_timeout_s: float = 10.0, api_key: str | None = None,
+                  model: str | None = None) -> Iterator[str]:
     """Run the OpenAI-compatible server ``cmd`` for the duration of the block; yield its base URL.
 
     One place for both servers (this module's and ``vllm serve``), so the judge jobs start, wait for
     and stop them the same way. ``port()`` says where it listens (None while not known yet: this
     module's server binds port 0 and writes the port to a file). Ready means ``GET /v1/models``
-    answers 200: both servers route it, and vLLM only once its engine is up. The yielded URL is
-    ``http://127.0.0.1:PORT/v1``, what the openai client takes as ``base_url``. The server's output
-    goes to ``log``; it is stopped on exit (SIGTERM, then kill after ``stop_timeout_s``), also when
-    the block raises (SIGTERM: radis.interrupt.Terminated) or it never became ready, and it stops by
-    itself when this process dies without a chance to stop it (SIGKILL; Linux, :func:`_orphan_guarded`).
+    answers 200 as the server started would (:func:`_identify`: it lists ``model`` and takes
+    ``api_key``, and only that key): both servers route it, and vLLM only once its engine is up.
+    Another server on the port raises :class:`PortTaken` (:func:`serve_on_free_port` then tries
+    another port). The yielded URL is ``http://127.0.0.1:PORT/v1``, what the openai client takes as
+    ``base_url``. The server's output goes to ``log``; it is stopped on exit (SIGTERM, then kill
+    after ``stop_timeout_s``), also when the block raises (SIGTERM: radis.interrupt.Terminated) or it
+    never became ready, and it stops by itself when this process dies without a chance to stop it
+    (SIGKILL; Linux, :func:`_orphan_guarded`).
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as log_f:
+        log_start = log_f.tell()
         proc = subprocess.Popen(_orphan_guarded(cmd), stdout=log_f, stderr=subprocess.STDOUT, env=env)
     try:
-        yield f"{_wait_ready(proc, port, what, log, startup_timeout_s)}/v1"
+        yield f"{_wait_ready(proc, port, what, log, startup_timeout_s, api_key, model, log_start)}/v1"
     finally:
         _stop(proc, stop_timeout_s)
+
+
+@contextlib.contextmanager
+def serve_on_free_port(command: Callable[[int], list[str]], *, what: str, log: Path,
+                       env: Mapping[str, str] | None = None, startup_timeout_s: float = 600.0,
+                       api_key: str | None = None, model: str | None = None,
+                       attempts: int = PORT_ATTEMPTS) -> Iterator[str]:
+    """:func:`serve_process` for a server that must be told its port (``command(port)``: vLLM cannot
+    bind port 0 and report it). The port is free when chosen (radis.io.free_port), but another
+    process may take it before the server binds it; the server is then started again on another
+    port, up to ``attempts`` times, never pointed at whatever answers there."""
+    with contextlib.ExitStack() as stack:
+        for attempt in range(1, attempts + 1):
+            port = free_port()
+            try:
+                base_url = stack.enter_context(serve_process(
+                    command(port), lambda port=port: port, what=what, log=log, env=env,
+                    startup_timeout_s=startup_timeout_s, api_key=api_key, model=model))
+                break
+            except PortTaken as e:
+                if attempt == attempts:
+                    raise
+                print(f"{what}: port {port} was taken before the server bound it "
+                      f"({str(e).splitlines()[0]}); another port", file=sys.stderr, flush=True)
+        yield base_url
 
 
 def _require_model_dir(model_dir: Path) -> None:
@@ -412,12 +535,15 @@ def _read_port(port_file: Path) -> int | None:
 @contextlib.contextmanager
 def local_server(model_dir: str | Path, *, max_new_tokens_cap: int | None = None,
                  log_path: str | Path | None = None, startup_timeout_s: float = 600.0,
-                 extra_args: list[str] | None = None) -> Iterator[str]:
+                 extra_args: list[str] | None = None, api_key: str | None = None,
+                 served_model_name: str | None = None) -> Iterator[str]:
     """Serve ``model_dir`` with this module's server on a free 127.0.0.1 port for the duration of
     the block; yield its base URL (see :func:`serve_process`).
 
     The workflow's judge jobs wrap their judging in this so the server lives exactly as long as the
-    job. The server binds port 0 and writes the port it got to a file: no port race.
+    job. The server binds port 0 and writes the port it got to a file: no port race. With
+    ``api_key`` it answers only requests that carry it (the key goes through its environment);
+    ``served_model_name``: the name it lists (default: the directory's name).
     """
     import radis
 
@@ -428,14 +554,17 @@ def local_server(model_dir: str | Path, *, max_new_tokens_cap: int | None = None
            "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)]
     if max_new_tokens_cap:
         cmd += ["--max-new-tokens-cap", str(max_new_tokens_cap)]
+    if served_model_name:
+        cmd += ["--served-model-name", served_model_name]
     cmd += extra_args or []
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV} | ({API_KEY_ENV: api_key} if api_key else {})
     src = str(Path(radis.__file__).resolve().parents[1])  # the child imports the same radis
     env["PYTHONPATH"] = os.pathsep.join([src] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     try:
         with serve_process(cmd, lambda: _read_port(port_file), what=f"judge server for {model_dir}",
                            log=Path(log_path) if log_path else workdir / "server.log", env=env,
-                           startup_timeout_s=startup_timeout_s) as base_url:
+                           startup_timeout_s=startup_timeout_s, api_key=api_key,
+                           model=served_model_name or Path(model_dir).name) as base_url:
             yield base_url
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -462,12 +591,15 @@ def vllm_command(model_dir: str | Path, served_model_name: str, port: int, *, te
 @contextlib.contextmanager
 def vllm_server(model_dir: str | Path, served_model_name: str, *, judge_name: str, log_path: str | Path,
                 tensor_parallel_size: int = 1, max_model_len: int | None = None,
-                startup_timeout_s: float = 1200.0) -> Iterator[str]:
+                startup_timeout_s: float = 1200.0, api_key: str | None = None) -> Iterator[str]:
     """Serve ``model_dir`` with ``vllm serve`` for the duration of the block; yield its base URL.
 
     For judges on GPU hosts (``judges.<name>.server: vllm``): continuous batching answers the
     client's concurrent requests together, where the builtin server takes one at a time. The
     startup allowance is longer than the builtin one's: vLLM compiles and captures CUDA graphs.
+    With ``api_key`` vLLM answers only requests that carry it: ``VLLM_API_KEY`` in its environment
+    (what ``--api-key`` does, without the key on its command line or in its logged arguments). A
+    port taken before vLLM binds it is retried on another (:func:`serve_on_free_port`).
     """
     from radis.device import vllm_build, vllm_environment
 
@@ -476,13 +608,19 @@ def vllm_server(model_dir: str | Path, served_model_name: str, *, judge_name: st
         raise ConfigError(
             f"judges.{judge_name}.server is 'vllm' but {sys.executable} cannot import vllm: run this job in the "
             f"vLLM environment (envs/setup.sh builds it), or set judges.{judge_name}.server: builtin")
-    port = free_port()
     build = vllm_build()
-    cmd = vllm_command(model_dir, served_model_name, port, tensor_parallel_size=tensor_parallel_size,
-                       max_model_len=max_model_len, build=build)
+
+    def command(port: int) -> list[str]:
+        return vllm_command(model_dir, served_model_name, port, tensor_parallel_size=tensor_parallel_size,
+                            max_model_len=max_model_len, build=build)
+
     env = {**os.environ, **vllm_environment(tensor_parallel_size, build, os.environ, in_process=False)}
-    with serve_process(cmd, lambda: port, what=f"vllm serve for judge {judge_name} ({model_dir})",
-                       log=Path(log_path), env=env, startup_timeout_s=startup_timeout_s) as base_url:
+    env.pop("VLLM_API_KEY", None)
+    if api_key:
+        env["VLLM_API_KEY"] = api_key
+    with serve_on_free_port(command, what=f"vllm serve for judge {judge_name} ({model_dir})", log=Path(log_path),
+                            env=env, startup_timeout_s=startup_timeout_s, api_key=api_key,
+                            model=served_model_name) as base_url:
         yield base_url
 
 
