@@ -115,11 +115,13 @@ def test_auto_takes_precision_and_stage_from_the_step_settings():
 def test_a_cpu_step_starts_its_training_gpus_as_cpu_processes_whatever_gpus_the_node_shows():
     """compute.device: cpu (the rehearsal of the paper run): training.gpus processes on the CPU, over
     gloo, through the same accelerate launch as on GPUs; a GPU step gets what the node really has."""
+    from radis.config import split_hardware
     from radis.launch import cpu_processes, process_environment
 
     def args(device, gpus=2, finetuning="lora"):
-        return ["train", "--settings", json.dumps({"device": device, "training": {"finetuning": finetuning,
-                                                                                  "gpus": gpus}})]
+        """As the train rule passes them: the device and training.gpus in --hardware, apart."""
+        result, hardware = split_hardware({"device": device, "training": {"finetuning": finetuning, "gpus": gpus}})
+        return ["train", "--settings", json.dumps(result), "--hardware", json.dumps(hardware)]
 
     assert cpu_processes(args("cpu")) == 2 and cpu_processes(args("cuda")) is None
     assert cpu_processes(args("cpu", gpus=1)) == 1

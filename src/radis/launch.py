@@ -123,11 +123,11 @@ def _zero(text: str) -> int | str | None:
     return None if text.lower() in ("none", "0", "") else int(text)
 
 
-def step_settings(args: Sequence[str]) -> dict:
-    """The ``--settings`` JSON among the radis arguments ({} if none)."""
+def _json_argument(args: Sequence[str], flag: str) -> dict:
+    """The JSON object after ``flag`` among the radis arguments ({} if none or not an object)."""
     for i, arg in enumerate(args):
-        value = args[i + 1] if arg == "--settings" and i + 1 < len(args) else (
-            arg.split("=", 1)[1] if arg.startswith("--settings=") else None)
+        value = args[i + 1] if arg == flag and i + 1 < len(args) else (
+            arg.split("=", 1)[1] if arg.startswith(f"{flag}=") else None)
         if value is not None:
             try:
                 settings = json.loads(value)
@@ -137,8 +137,19 @@ def step_settings(args: Sequence[str]) -> dict:
     return {}
 
 
+def step_settings(args: Sequence[str]) -> dict:
+    """The step's settings among the radis arguments: ``--settings`` with ``--hardware`` merged back
+    (the rules pass the device and ``training.gpus`` there, apart: radis.config.merge_hardware)."""
+    from radis.config import ConfigError, merge_hardware
+
+    try:
+        return merge_hardware(_json_argument(args, "--settings"), _json_argument(args, "--hardware"))
+    except ConfigError:  # the radis command itself says so
+        return _json_argument(args, "--settings")
+
+
 def training_settings(args: Sequence[str]) -> dict:
-    """The ``training`` section of the ``--settings`` JSON among the radis arguments ({} if none)."""
+    """The ``training`` section of the step's settings among the radis arguments ({} if none)."""
     return step_settings(args).get("training", {}) or {}
 
 
