@@ -73,7 +73,9 @@ def test_each_stage_ran_in_its_own_environment(finished_run):
     cell = json.loads((finished_run / "results/eval/smollm2-135m/radis/translation/en-de.json").read_text())
     assert isinstance(cell["metrics"]["comet"], float)
     # how many replies each translation-extraction rule touched is part of the cell
-    assert set(cell["extraction"]) == {"preamble", "label", "rest_dropped", "quotes", "untouched"}
+    from radis.evaluate.translation import EXTRACTION_RULES
+
+    assert set(cell["extraction"]) == {*EXTRACTION_RULES, "untouched"}  # a count for every rule
     assert all(0 <= v <= cell["n"] for v in cell["extraction"].values())
     scored = cell["provenance"]["packages"]
     trained = json.loads((finished_run / "results/models/smollm2-135m/radis/adapter/radis_provenance.json")

@@ -95,8 +95,11 @@ def test_zero3_in_two_processes_saves_the_whole_model_and_equals_one_process(wor
 
 
 def _complete(checkpoint: Path) -> bool:
+    """Written by every rank: rank 0 records the hardware (radis_hardware.json) after a barrier that
+    follows each rank's save; the Trainer's trainer_state.json alone may precede rank 1's files."""
     try:
-        return json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] > 0
+        return (json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] > 0
+                and (checkpoint / "radis_hardware.json").is_file())
     except (OSError, ValueError, KeyError):
         return False
 

@@ -99,7 +99,11 @@ def _safeguards_class():
                 control.should_training_stop = True
 
         def on_save(self, args, state, control, **kwargs):
+            import torch.distributed as dist
+
             checkpoint = self.checkpoint_dir / f"checkpoint-{state.global_step}"
+            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                dist.barrier()  # every rank has written its part (ZeRO shards, RNG state) before the record
             if state.is_world_process_zero and checkpoint.is_dir():
                 write_json(checkpoint / HARDWARE_RECORD, self.hardware)
                 grant_umask(checkpoint)  # the Trainer's safetensors are 0600
