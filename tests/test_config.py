@@ -124,6 +124,10 @@ BAD = [
      ["'experiment.prior_models.0'", "also in experiment.backbones"]),
     ("unknown prompt format", _set("backbones.smollm2-135m-alma-prompt.prompt_format", "klingon"),
      ["'backbones.smollm2-135m-alma-prompt.prompt_format'", "'klingon'", "known: alma, bayling"]),
+    ("unknown AlpacaEval annotator", _set("general.alpacaeval.annotator", "gpt5_judge"),
+     ["'general.alpacaeval.annotator'", "unknown AlpacaEval annotator 'gpt5_judge'"]),
+    ("AlpacaEval annotator of another API", _set("general.alpacaeval.annotator", "claude"),
+     ["'general.alpacaeval.annotator'", "anthropic_completions"]),
     ("delta source without base", _add_backbone("bayling", {"source": {"kind": "delta", "delta": {
         "kind": "hub", "id": "ICTNLP/bayling-7b-diff", "revision": "main"}}}),
      ["'backbones.bayling.source'", "'base'"]),

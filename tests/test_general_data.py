@@ -60,18 +60,13 @@ def test_alpacaeval_annotator_points_at_the_judge_model(tmp_path):
     assert config["completions_kwargs"]["model_name"] == "my-judge"
     assert config["completions_kwargs"]["logprobs"] is True  # the weighted annotator reads logprobs
     assert Path(config["prompt_template"]).is_file()
+    assert config["fn_completions"] == alpacaeval.FN_COMPLETIONS  # its calls go through our judge client
     with pytest.raises(InputError, match="unknown AlpacaEval annotator"):
         alpacaeval.annotator_config("no_such_annotator", "x", tmp_path)
-
-
-def test_alpacaeval_client_config_is_private_and_removed():
-    import os
-
-    with alpacaeval.client_config("http://127.0.0.1:1/v1", "sk-secret") as path:
-        assert os.environ["OPENAI_CLIENT_CONFIG_PATH"] == str(path)
-        assert oct(path.stat().st_mode & 0o777) == "0o600"
-        assert yaml.safe_load(path.read_text())["default"][0]["base_url"] == "http://127.0.0.1:1/v1"
-    assert not path.exists() and "OPENAI_CLIENT_CONFIG_PATH" not in os.environ
+    with pytest.raises(InputError, match="'claude' asks 'anthropic_completions'"):
+        alpacaeval.annotator_config("claude", "x", tmp_path)
+    with pytest.raises(InputError, match="function calling"):
+        alpacaeval.annotator_config("alpaca_eval_gpt4_fn", "x", tmp_path)
 
 
 @pytest.mark.parametrize("tops, parsed", [({"m": 0.7, "M": 0.3}, True), ({"x": 0.9, "y": 0.1}, False)])
@@ -84,9 +79,12 @@ def test_alpacaeval_judges_through_chat_and_counts_unparsed_preferences(tmp_path
 
     reference = alpacaeval.load_reference(DEMO / "alpaca_eval/results/text_davinci_003/model_outputs.json")[:2]
     outputs = alpacaeval.model_outputs(reference, ["An answer.", "Another answer."], "tiny-model")
+    from radis.judges.client import JudgeClient, JudgeConfig
+
     with FakeOpenAI(top_logprobs=lambda body: tops) as fake:
-        result = alpacaeval.evaluate(outputs, reference, annotator="weighted_alpaca_eval_gpt4_turbo",
-                                     judge_model="llama-3-70b-instruct", base_url=fake.base_url, api_key="sk-x",
+        client = JudgeClient(JudgeConfig(name="big", model="llama-3-70b-instruct", base_url=fake.base_url),
+                             tmp_path / "calls")
+        result = alpacaeval.evaluate(outputs, reference, annotator="weighted_alpaca_eval_gpt4_turbo", client=client,
                                      caching_path=tmp_path / "cache.json", work_dir=tmp_path / "work")
     assert len(fake.answered) == 2 and all("messages" in body for body in fake.answered)
     assert (result["n_judgments"], result["n_parse_failures"]) == (2, 0 if parsed else 2)

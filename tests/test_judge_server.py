@@ -204,26 +204,21 @@ def tiny_judge(tmp_path_factory) -> Path:
     return build_tiny_lm(tmp_path_factory.mktemp("judge") / "tiny")
 
 
-def _alpacaeval_completions(base_url: str, completions_kwargs: dict, prompts: list[str],
-                            api_key: str = "EMPTY") -> list[dict]:
-    """The AlpacaEval annotator's calls as alpaca_eval makes them (its ``openai_completions``, its
-    own concurrent client) at ``base_url``: the raw completions its judgements file keeps."""
-    import importlib
+def _alpacaeval_completions(base_url: str, completions_kwargs: dict, prompts: list[str], calls: Path) -> list[dict]:
+    """The AlpacaEval annotator's calls as the workflow makes them (alpaca_eval's ``fn_completions``
+    answered by our judge client, radis.evaluate.alpacaeval.judge_completions) at ``base_url``, with
+    their cache in ``calls``: the raw completions its judgements file keeps."""
+    from radis.evaluate.alpacaeval import judge_completions
+    from radis.judges.client import JudgeClient, JudgeConfig
 
-    import alpaca_eval.constants
-    import alpaca_eval.decoders.openai
-
-    from radis.evaluate.alpacaeval import client_config
-
-    with client_config(base_url, api_key):
-        importlib.reload(alpaca_eval.constants)  # alpaca_eval reads the client config when imported
-        importlib.reload(alpaca_eval.decoders.openai)
-        return alpaca_eval.decoders.openai.openai_completions(prompts, **completions_kwargs)["completions_all"]
+    client = JudgeClient(JudgeConfig(name="tiny", model="tiny", base_url=base_url), calls)
+    return judge_completions(client, [])(prompts, **completions_kwargs)["completions_all"]
 
 
 def test_a_sampled_alpacaeval_judgement_is_the_same_bytes_on_every_run(tiny_judge, tmp_path):
     """AlpacaEval's weighted annotator samples its preference token (temperature 1). Its calls, made
-    twice on one builtin server and again after a restart, come back byte for byte the same."""
+    twice on one builtin server and again after a restart (each time uncached), come back byte for
+    byte the same."""
     import yaml
 
     from radis.evaluate.alpacaeval import annotator_config
@@ -237,7 +232,8 @@ def test_a_sampled_alpacaeval_judgement_is_the_same_bytes_on_every_run(tiny_judg
     runs = []
     for restart in range(2):
         with local_server(tiny_judge, log_path=tmp_path / f"server{restart}.log") as base_url:
-            runs += [_alpacaeval_completions(base_url, kwargs, prompts) for _ in range(2)]
+            runs += [_alpacaeval_completions(base_url, kwargs, prompts, tmp_path / f"calls{restart}-{i}")
+                     for i in range(2)]
     blobs = [json.dumps(run, sort_keys=True).encode("utf-8") for run in runs]
     assert len(runs[0]) == len(prompts)
     assert blobs[1] == blobs[0] and blobs[2] == blobs[0] and blobs[3] == blobs[0]

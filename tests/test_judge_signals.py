@@ -3,10 +3,10 @@ Snakemake stopping its jobs.
 
 The real ``radis judge`` command (as workflow/rules/general.smk's rule judge_general runs it) in a
 child process judges against tests/fake_openai.py made slow (every answer takes a minute), through
-our judge client (MT-Bench) and through alpaca_eval's own client (AlpacaEval), or against the
-builtin server on a tiny model. SIGTERM must stop it within seconds with status 143: the queued
-calls are never sent, the judge key is at no time in a file under TMPDIR (alpaca_eval's client
-config lives there), and no served judge is left running, not even after a SIGKILL.
+our judge client (MT-Bench, and AlpacaEval's annotator from alpaca_eval), or against the builtin
+server on a tiny model. SIGTERM must stop it within seconds with status 143: the queued calls are
+never sent, the judge key is at no time in a file under TMPDIR, and no served judge is left
+running, not even after a SIGKILL.
 """
 
 from __future__ import annotations

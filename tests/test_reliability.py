@@ -437,13 +437,13 @@ import sys, time
 from pathlib import Path
 import pandas as pd
 from alpaca_eval.annotators import PairwiseAnnotator
-from radis.evaluate.alpacaeval import annotator_config, atomic_annotation_cache
+from radis.evaluate.alpacaeval import annotator_config, atomic_annotation_cache, judged_by
 
 work, cache = Path(sys.argv[1]), Path(sys.argv[2])
 rows = lambda n: pd.DataFrame([{"instruction": f"i{i}", "output_1": "a", "output_2": "b",
                                 "annotator": "weighted_alpaca_eval_gpt4_turbo", "preference": 1.0 + i % 2}
                                for i in range(n)])
-with atomic_annotation_cache():
+with atomic_annotation_cache(), judged_by(None, []):  # no call is made
     annotator = PairwiseAnnotator(annotators_config=str(annotator_config("weighted_alpaca_eval_gpt4_turbo",
                                                                           "judge", work)), caching_path=str(cache))
     annotator.df_annotations = rows(3)
@@ -480,10 +480,11 @@ def test_the_alpacaeval_cache_survives_a_kill_while_saving(tmp_path):
     # and the next run's annotator loads it (alpaca_eval reads the cache when it starts)
     from alpaca_eval.annotators import PairwiseAnnotator
 
-    from radis.evaluate.alpacaeval import annotator_config
+    from radis.evaluate.alpacaeval import annotator_config, judged_by
 
     config = annotator_config("weighted_alpaca_eval_gpt4_turbo", "judge", tmp_path / "work2")
-    assert len(PairwiseAnnotator(annotators_config=str(config), caching_path=str(cache)).df_annotations) == 3
+    with judged_by(None, []):
+        assert len(PairwiseAnnotator(annotators_config=str(config), caching_path=str(cache)).df_annotations) == 3
 
 
 # --- item 8: judge verdicts keyed by what answered; ratings; unrated counts -----------------------

@@ -131,6 +131,14 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         if judge == "refusal" and not bench.refusal:
             raise ConfigError(f"config key 'general.{section}.judge': 'refusal' only judges "
                               + ", ".join(b.column for b in benchmarks().values() if b.refusal))
+    if "alpacaeval" in general:
+        from radis.evaluate.alpacaeval import annotator_entry
+        from radis.io import InputError
+
+        try:
+            annotator_entry(general["alpacaeval"]["annotator"])
+        except InputError as e:
+            raise ConfigError(f"config key 'general.alpacaeval.annotator': {e}") from None
     judge = config["analysis"]["rationale_categories"]["judge"]
     if judge not in config["judges"]:
         raise ConfigError(f"config key 'analysis.rationale_categories.judge': judge {judge!r} is not defined "

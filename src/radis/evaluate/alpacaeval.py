@@ -3,13 +3,11 @@
 Model outputs are generated greedily for the AlpacaEval instructions; the package's annotator
 then compares them with a reference model's outputs: AlpacaEval 1 against text-davinci-003,
 AlpacaEval 2 against gpt4_1106_preview, both with ``weighted_alpaca_eval_gpt4_turbo`` in the
-paper. Everything the package would fetch from the hub is passed as local files, the judge endpoint
-comes from a client-config YAML written for this run (``OPENAI_CLIENT_CONFIG_PATH``, in a private
-temporary directory, deleted afterwards). The key is not in it: the YAML names a client factory
-(:func:`openai_client`) that reads the key from this process's environment, so no file holds it,
-not even one a SIGKILL leaves behind. The annotation cache lives under ``results/``; alpaca_eval's
-calls run on radis.judges.client.CallPool, which stops on SIGTERM instead of sending every call
-it had queued.
+paper. Everything the package would fetch from the hub is passed as local files. The annotator's
+prompts, parsing and win rates are alpaca_eval's; its calls are made by our judge client
+(:func:`judge_completions`), not by alpaca_eval's own OpenAI client, which returns an empty
+completion after its retries, fails on any other HTTP error, ignores the judge's limits and sends
+every queued call after SIGTERM. The annotation cache lives under ``results/``.
 """
 
 from __future__ import annotations
@@ -69,116 +67,150 @@ def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> 
 
 
 def judge_responses(benchmark: Benchmark, responses: list[dict], judging) -> dict:
-    """The win rate against the benchmark's reference through alpaca_eval, whose annotation cache
-    is one file per cell (parallel jobs never write the same file) under a key of what answered."""
-    from radis.judges.client import answered_by, resolve_api_key
+    """The win rate against the benchmark's reference through alpaca_eval, its calls made by our
+    judge client (:func:`judged_by`). alpaca_eval's annotation cache is one file per cell (parallel
+    jobs never write the same file) under a key of what answered; each call is cached by the client."""
     from radis.provenance import config_hash
 
-    config = judging.config
     judging.work_dir.mkdir(parents=True, exist_ok=True)
-    answerer = config_hash([judging.spec["model"], answered_by(config, judging.base_url, judging.judge_model_dir)])
+    client = judging.client()
+    answerer = config_hash([judging.spec["model"], client.answered_by])
     result = evaluate(
         responses, load_reference(judging.data_dir / benchmark.reference), annotator=judging.section["annotator"],
-        judge_model=judging.spec["model"], base_url=judging.base_url, api_key=resolve_api_key(config),
+        client=client,
         caching_path=judging.cache_dir / "alpaca_eval" / judging.name / answerer / judging.cell / f"{benchmark.name}.json",
         work_dir=judging.work_dir)
     annotations = result.pop("annotations")
     return {"metrics": result, "judge": judging.name, "details": annotations}
 
 
-def annotator_config(annotator: str, judge_model: str, out_dir: Path) -> Path:
-    """A copy of the package's annotator config that asks ``judge_model`` instead of OpenAI's, with
-    a ``seed`` where it samples (radis.judges.client.seeded).
+#: completion options of alpaca_eval annotators that call functions or tools: their verdict is not
+#: in the answer's text, which is what our judge client checks and caches
+_FUNCTION_CALLING = ("functions", "function_call", "tools", "tool_choice")
 
-    The prompt template path is made absolute so the copy works from any directory.
-    """
+
+def annotator_entry(annotator: str) -> tuple[Path, dict]:
+    """The package's config directory and entry of ``annotator``, if the workflow's judges can
+    answer it: an annotator of OpenAI's chat API (``openai_completions``) whose verdict is in the
+    answer's text or log-probabilities; an :class:`InputError` naming the annotator otherwise
+    (radis.config checks the config's annotator with it before any work)."""
     import alpaca_eval
-
-    from radis.judges.client import seeded
 
     configs_root = Path(alpaca_eval.__file__).parent / "evaluators_configs"
     source = configs_root / annotator / "configs.yaml"
     if not source.is_file():
         raise InputError(f"unknown AlpacaEval annotator {annotator!r} (no {source})")
-    config = yaml.safe_load(source.read_text())
-    entry = config[annotator]
+    entry = yaml.safe_load(source.read_text())[annotator]
+    if entry.get("fn_completions") != "openai_completions":
+        raise InputError(f"AlpacaEval annotator {annotator!r} asks {entry.get('fn_completions')!r}; the workflow's "
+                         "judges answer annotators of OpenAI's chat API (openai_completions) only")
+    calling = sorted(set(_FUNCTION_CALLING) & set(entry.get("completions_kwargs", {})))
+    if calling:
+        raise InputError(f"AlpacaEval annotator {annotator!r} judges by function calling ({', '.join(calling)}); "
+                         "the workflow's judges read the answer's text or log-probabilities")
+    return configs_root, entry
+
+
+def annotator_config(annotator: str, judge_model: str, out_dir: Path) -> Path:
+    """A copy of the package's annotator config whose calls go to ``judge_model`` through our judge
+    client (:data:`FN_COMPLETIONS`; requests that sample are seeded there).
+
+    The prompt template path is made absolute so the copy works from any directory.
+    """
+    configs_root, entry = annotator_entry(annotator)
     entry["prompt_template"] = str(configs_root / entry["prompt_template"])
+    entry["fn_completions"] = FN_COMPLETIONS
     entry["completions_kwargs"]["model_name"] = judge_model
     # Our judges are chat endpoints; alpaca_eval guesses from the model's name and sends a name
     # with "instruct" in it (a served Llama-3-70B-Instruct) to the legacy completions API.
     entry["completions_kwargs"]["requires_chatml"] = True
-    # The weighted annotators sample their preference token (temperature 1; the preference is read
-    # from the logprobs, but the raw completion keeps the token): seeded, as every judge call
-    entry["completions_kwargs"] = seeded(entry["completions_kwargs"])
     target = out_dir / annotator / "configs.yaml"
-    write_text(target, yaml.safe_dump(config))
+    write_text(target, yaml.safe_dump({annotator: entry}))
     return target
 
 
-#: where :func:`client_config` keeps the judge key for alpaca_eval's clients: this process's
-#: environment, for the duration of the block (never a file)
-KEY_ENV = "RADIS_ALPACAEVAL_API_KEY"
+#: the ``fn_completions`` name of :func:`judge_completions` in our annotator configs (:func:`judged_by`)
+FN_COMPLETIONS = "radis_judge_completions"
+#: alpaca_eval decoding options with no meaning for a chat endpoint reached through our client
+#: (``num_procs``: concurrency is the judge's ``max_concurrency``; prices are the judge's own)
+_ALPACA_ONLY_KWARGS = ("num_procs", "price_per_token", "batch_size")
 
 
-def openai_client(**kwargs):
-    """alpaca_eval's client (``client_class`` in the client config): an ``openai.OpenAI`` with the
-    key from :data:`KEY_ENV`."""
-    import openai
+def judge_completions(client, failures: list[str]):
+    """alpaca_eval's ``fn_completions`` answered by our judge client (radis.judges.client.JudgeClient),
+    so AlpacaEval keeps every guarantee of the other judged benchmarks: each call is cached when it is
+    answered (a stopped run repays only the calls that had none, not alpaca_eval's 128-item chunk),
+    the judge's ``max_concurrency``, ``max_retries`` and ``timeout_s`` apply, the calls are announced,
+    SIGTERM sends no queued call, and the key never leaves this process. A request given up as failed
+    comes back as an empty completion (alpaca_eval parses no preference from it; with
+    ``is_store_missing_annotations: false`` it is not stored, so the next run asks again) and its
+    reason is appended to ``failures`` for the cell ("k of n failed: reason")."""
+    from alpaca_eval import utils
 
-    return openai.OpenAI(api_key=os.environ[KEY_ENV], **kwargs)
+    from radis.judges.client import failure_of, text_of
+
+    def radis_judge_completions(prompts, model_name, max_tokens=2048, requires_chatml=True, is_strip=True,
+                                tokens_to_avoid=None, tokens_to_favor=None, **decoding):
+        import time
+
+        if tokens_to_avoid or tokens_to_favor:
+            raise InputError("AlpacaEval annotator: tokens_to_avoid/tokens_to_favor need OpenAI's tokenizer "
+                             "ids (tiktoken) and are not supported for the workflow's judges")
+        if not requires_chatml:
+            raise InputError("AlpacaEval annotator: the workflow's judges are chat endpoints (requires_chatml)")
+        for name in _ALPACA_ONLY_KWARGS:
+            decoding.pop(name, None)
+        requests = [{"messages": utils.prompt_to_chatml(p.strip() if is_strip else p), "max_tokens": max_tokens,
+                     **decoding} for p in prompts]
+        started = time.monotonic()
+        choices = []
+        for response in client.complete(requests):
+            reason = failure_of(response)
+            if reason:
+                failures.append(reason)
+                choices.append({"text": "", "failed": reason, "total_tokens": 0})
+                continue
+            # alpaca_eval's parsers read the choice as its own client returns it (model_dump + text)
+            choice = dict(response["choices"][0])
+            choice["text"] = text_of(response) or " "
+            choice["total_tokens"] = (response.get("usage") or {}).get("total_tokens", 0)
+            choices.append(choice)
+        each_s = (time.monotonic() - started) / max(len(prompts), 1)
+        return {"completions": [c["text"] for c in choices], "completions_all": choices,
+                "price_per_example": [float("nan")] * len(choices), "time_per_example": [each_s] * len(choices)}
+
+    return radis_judge_completions
 
 
 @contextmanager
-def client_config(base_url: str | None, api_key: str):
-    """Point alpaca_eval's OpenAI client at the judge endpoint for the duration of the block. The
-    config file names the endpoint and :func:`openai_client`; the key stays in memory."""
-    with tempfile.TemporaryDirectory(prefix="radis-ae-") as tmp:
-        path = Path(tmp) / "openai_configs.yaml"
-        entry = {"client_class": f"{__name__}.openai_client"}
-        if base_url:
-            entry["base_url"] = base_url
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump({"default": [entry]}, f)
-        previous = {name: os.environ.get(name) for name in ("OPENAI_CLIENT_CONFIG_PATH", KEY_ENV)}
-        os.environ.update({"OPENAI_CLIENT_CONFIG_PATH": str(path), KEY_ENV: api_key})
-        try:
-            yield path
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+def judged_by(client, failures: list[str]):
+    """alpaca_eval's annotators resolve :data:`FN_COMPLETIONS` to :func:`judge_completions` of
+    ``client`` for the duration of the block (alpaca_eval looks its decoders up by name only)."""
+    import alpaca_eval.annotators.base as base
 
-
-@contextmanager
-def stoppable_calls():
-    """alpaca_eval's OpenAI decoder makes its calls on radis.judges.client.CallPool for the duration
-    of the block: its ``ThreadPoolExecutor`` runs every queued call after SIGTERM (its ``with``
-    exit waits for them) and is joined when the interpreter exits. Apply after the decoder module
-    is (re)loaded."""
-    import alpaca_eval.decoders.openai as decoder
-
-    from radis.judges.client import CallPool
-
-    plain = decoder.ThreadPoolExecutor
-    decoder.ThreadPoolExecutor = CallPool
+    plain = base.get_fn_completions
+    ours = judge_completions(client, failures)
+    base.get_fn_completions = lambda name: ours if name == FN_COMPLETIONS else plain(name)
     try:
         yield
     finally:
-        decoder.ThreadPoolExecutor = plain
+        base.get_fn_completions = plain
 
 
 @contextmanager
 def atomic_annotation_cache():
-    """Make alpaca_eval write its annotation cache atomically for the duration of the block.
+    """Make alpaca_eval write its annotation cache atomically, and only with judgements, for the
+    duration of the block.
 
     The cache holds every paid judgement; alpaca_eval saves it after each batch with a plain
     ``DataFrame.to_json(path)``, so a kill while saving leaves a truncated file, and the next run
     crashes on it or, once it is deleted, pays again. Wrapped, each save writes a temporary beside
     the cache and renames it over the cache (radis.io.atomic_path): the file is always the last
-    complete save.
+    complete save. And alpaca_eval stores a judgement that failed or did not parse as "missing"
+    (``TMP_MISSING_ANNOTATION``), which every later run takes as answered, so a burst of errors
+    would leave the win rate over a subset for good: those are left out of what is saved (the
+    package's own switch, ``is_store_missing_annotations=False``, crashes on a first run with no
+    cache), and the next run asks them again.
     """
     from alpaca_eval.annotators.base import BaseAnnotatorJSON
 
@@ -188,6 +220,9 @@ def atomic_annotation_cache():
         path = path or self.caching_path
         if path is None:
             return
+        frame, key = self.df_annotations, self.annotation_key
+        if frame is not None and key in frame:
+            self.df_annotations = frame[frame[key] != self.TMP_MISSING_ANNOTATION]
         with atomic_path(path) as tmp:
             plain_save(self, tmp)
 
@@ -212,35 +247,32 @@ def winrate_of_parsed(annotations) -> dict:
     return {**metrics.get_winrate(parsed), "n_parsed": len(parsed)}
 
 
-def evaluate(outputs: list[dict], reference: list[dict], *, annotator: str, judge_model: str, base_url: str | None,
-             api_key: str, caching_path: Path, work_dir: Path) -> dict:
-    """Win rate (and length-controlled win rate where it can be computed) of ``outputs`` vs ``reference``."""
+def evaluate(outputs: list[dict], reference: list[dict], *, annotator: str, client, caching_path: Path,
+             work_dir: Path) -> dict:
+    """Win rate (and length-controlled win rate where it can be computed) of ``outputs`` vs
+    ``reference``, judged by ``client`` (radis.judges.client.JudgeClient); judgements that failed
+    are counted in ``n_failed`` (radis.judges.client.failure_summary), unparsed ones in
+    ``n_parse_failures``, and neither is in the win rate."""
     import pandas as pd
+    from alpaca_eval import main as ae_main
+    from alpaca_eval import metrics
+
+    from radis.judges.client import failure_summary
 
     by_instruction = {r["instruction"]: r for r in reference}
     missing = [o["instruction"][:60] for o in outputs if o["instruction"] not in by_instruction]
     if missing:
         raise InputError(f"{len(missing)} model outputs have no reference output, e.g. {missing[0]!r}")
     reference = [by_instruction[o["instruction"]] for o in outputs]
-    config_path = annotator_config(annotator, judge_model, work_dir / "annotators")
+    config_path = annotator_config(annotator, client.cfg.model, work_dir / "annotators")
     caching_path.parent.mkdir(parents=True, exist_ok=True)
-    with client_config(base_url, api_key), atomic_annotation_cache():
-        # alpaca_eval binds OPENAI_CLIENT_CONFIG_PATH when its decoder module is imported.
-        import importlib
-
-        import alpaca_eval.constants
-        import alpaca_eval.decoders.openai
-        from alpaca_eval import main as ae_main
-        from alpaca_eval import metrics
-
-        importlib.reload(alpaca_eval.constants)
-        importlib.reload(alpaca_eval.decoders.openai)
-        with stoppable_calls():
-            leaderboard, annotations = ae_main.evaluate(
-                model_outputs=pd.DataFrame(outputs), reference_outputs=pd.DataFrame(reference),
-                annotators_config=str(config_path.resolve()), output_path=str(work_dir.resolve()),
-                precomputed_leaderboard=None, is_return_instead_of_print=True, fn_metric=winrate_of_parsed,
-                sort_by="n_parsed", is_cache_leaderboard=False, caching_path=str(caching_path.resolve()))
+    failures: list[str] = []
+    with judged_by(client, failures), atomic_annotation_cache():
+        leaderboard, annotations = ae_main.evaluate(
+            model_outputs=pd.DataFrame(outputs), reference_outputs=pd.DataFrame(reference),
+            annotators_config=str(config_path.resolve()), output_path=str(work_dir.resolve()),
+            precomputed_leaderboard=None, is_return_instead_of_print=True, fn_metric=winrate_of_parsed,
+            sort_by="n_parsed", is_cache_leaderboard=False, caching_path=str(caching_path.resolve()))
     row = leaderboard.iloc[0].to_dict()
     parsed = int(row["n_parsed"])
     result = {
@@ -251,7 +283,8 @@ def evaluate(outputs: list[dict], reference: list[dict], *, annotator: str, judg
         "n_wins": float(row.get("n_wins", float("nan"))),
         "n_draws": float(row.get("n_draws", float("nan"))),
         "n_judgments": len(outputs),
-        "n_parse_failures": len(outputs) - parsed,
+        "n_parse_failures": len(outputs) - parsed - len(failures),
+        **failure_summary(failures),
         "avg_length": int(row.get("avg_length", 0)),
     }
     if not parsed:
