@@ -30,3 +30,7 @@ rule all:
     input:
         all_targets(),
     default_target: True
+
+
+# After every rule is defined: the SLURM partition of each job follows its GPU request.
+route_to_partitions(workflow.rules)

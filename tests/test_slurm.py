@@ -3,9 +3,12 @@
 A one-node cluster (workflow/scripts/slurm_cluster.sh: Debian's slurmctld, slurmd and munge, four
 fake A100s) runs the embedded default at tiny sizes (tests/overlays.py) through the repository's
 own slurm profile, for Vanilla-FT and RaDis (every kind of rule; the local end-to-end test covers
-the other methods, and 2 cores run ~16 SLURM jobs in the time budget, not 30). The test profile is that profile with each job's CPUs and memory capped to what
-one small node has, and the settings a cluster without accounting needs; the GPU requests,
-partitions (from RADIS_SLURM_*_PARTITION) and requeue are the real profile's.
+the other methods, and 2 cores run ~16 SLURM jobs in the time budget, not 30). The test profile is
+that profile fitted to one small node (radis.cluster.fitted_profile, as `radis slurm-profile`
+writes it); the GPU requests, partitions (routed by each job's GPU request, from
+RADIS_SLURM_*_PARTITION), requeue and the choice of status command (this cluster keeps no
+accounting) are the real workflow's. With the shipped, paper-sized profile the run stops before
+submitting anything, naming what no node can hold.
 
 Evidence that the rules ran as SLURM jobs, without touching any rule: every non-interactive bash
 sources $BASH_ENV, and Snakemake runs each rule's shell command with bash, so a probe script
@@ -81,19 +84,18 @@ pytestmark = [pytest.mark.slurm, pytest.mark.skipif(_why_skip() is not None, rea
 
 
 def capped_profile(slurm_profile_path: Path, out: Path) -> Path:
-    """profiles/slurm with each job's CPUs/memory capped to one small node, plus what a cluster
-    without accounting needs (squeue status checks, well inside MinJobAge)."""
-    profile = yaml.safe_load(slurm_profile_path.read_text())
-    for resources in [profile["default-resources"], *profile["set-resources"].values()]:
-        resources["cpus_per_task"] = 1
-        resources["mem_mb"] = 2000  # the profile's requests (8 GB and up, growing with the attempt)
-    profile["set-threads"] = {rule: 1 for rule in profile["set-threads"]}
+    """profiles/slurm fitted to this node by radis.cluster.fitted_profile (what `radis slurm-profile
+    --max-cpus 1 --max-mem-mb 2000` writes), with the short waits of a test. The status command is
+    left to the workflow, which must pick squeue here (no accounting)."""
+    from radis.cluster import fitted_profile, read_nodes
+
+    shipped = yaml.safe_load(slurm_profile_path.read_text())
+    profile = fitted_profile(shipped, read_nodes(), ["cpu", "gpu"], max_cpus=1, max_mem_mb=2000)
     profile.update({
         "jobs": 4,
         "local-cores": 2,
         "latency-wait": 5,
         "retries": 0,
-        "slurm-status-command": "squeue",
         "slurm-init-seconds-before-status-checks": 2,
         "slurm-keep-successful-logs": True,
     })
@@ -204,6 +206,30 @@ def test_every_remote_job_went_through_sbatch(run):
     assert sorted(int(i) for i, _ in submissions) == sorted(int(j["id"]) for j in jobs)
     for _, log in submissions:
         assert (run["workdir"] / log.rstrip(").")).exists() or Path(log.rstrip(").")).exists(), log
+
+
+def test_job_states_come_from_squeue_on_a_cluster_without_accounting(run):
+    """The plugin would query sacct (the binary is there), which never sees a job of this cluster
+    end: the workflow switched to squeue before the first job, and the run finished."""
+    assert "keeps no accounting" in run["log"] and "from squeue instead of sacct" in run["log"], run["log"][-3000:]
+
+
+def test_a_plan_no_node_can_run_stops_before_anything_is_submitted(cluster, tmp_path):
+    """The shipped profile asks for paper-sized jobs (8 CPUs, 64 GB and up) that this node (2 CPUs)
+    can never hold: SLURM would accept and keep them PENDING; the run stops first, naming the rule,
+    its request and the --set-resources that fits."""
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(OVERLAY))
+    before = len(slurm_jobs())
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RADIS_SLURM_CPU_PARTITION": "cpu", "RADIS_SLURM_GPU_PARTITION": "gpu"}
+    result = sh([SNAKEMAKE, *TARGETS, "--snakefile", REPO / "Snakefile", "--profile", REPO / "profiles" / "slurm",
+                 "--configfile", tmp_path / "overlay.yaml"], timeout=300, cwd=tmp_path, env=env)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out[-3000:]
+    assert "No node of the cluster could run these jobs" in out, out[-5000:]
+    assert re.search(r"rule synthesize \(.*\) asks partition 'gpu' for 8 CPUs, 64000 MB, 1 GPUs \(a100\)", out), out[-5000:]
+    assert re.search(r"--set-resources synthesize:cpus_per_task=\d+ synthesize:mem_mb=\d+", out), out[-5000:]
+    assert len(slurm_jobs()) == before, "a job was submitted"
+    assert not (tmp_path / "results/backbones").exists(), "local rules ran before the check"
 
 
 def test_rules_ran_inside_their_jobs_and_gpu_rules_got_cuda_devices(run):

@@ -3,6 +3,7 @@ checked without a controller (tests/test_slurm.py runs it on a real one)."""
 
 from __future__ import annotations
 
+import collections
 import importlib.metadata
 import re
 from pathlib import Path
@@ -76,3 +77,51 @@ def evaluate_text(value: str) -> str:
         return str(eval(value, {}))
     except (NameError, SyntaxError):
         return value
+
+
+# --- every GPU job reaches a GPU node, decided in one place (issue 26 item 11) ---------------------
+
+@pytest.fixture(scope="module")
+def paper_plan(tmp_path_factory) -> list[dict]:
+    """The paper grid's jobs as `snakemake --profile profiles/slurm -n -p` plans them, with the
+    partitions and QoS a site exports."""
+    import os
+    import subprocess
+    import sys
+
+    from test_dag import planned_jobs
+
+    repo = PROFILE.parents[2]
+    env = {**os.environ, "RADIS_SLURM_GPU_PARTITION": "a100", "RADIS_SLURM_CPU_PARTITION": "cpus",
+           "RADIS_SLURM_GPU_QOS": "gpu-qos", "RADIS_SLURM_CPU_QOS": "cpu-qos"}
+    cmd = [str(Path(sys.executable).with_name("snakemake")), "all", "--snakefile", str(repo / "Snakefile"),
+           "--directory", str(tmp_path_factory.mktemp("paper-plan")), "--profile", str(PROFILE.parent), "-n", "-p",
+           "--configfile", str(repo / "config/paper.yaml")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return planned_jobs(run.stdout)
+
+
+def test_every_job_that_asks_for_gpus_goes_to_the_gpu_partition_and_no_other(paper_plan):
+    rules = collections.defaultdict(set)
+    for job in paper_plan:
+        gpus = int(job["resources"].get("gpu", 0))
+        expected = ("a100", "gpu-qos") if gpus else ("cpus", "cpu-qos")
+        assert (job["resources"].get("slurm_partition"), job["resources"].get("qos")) == expected, job
+        rules[bool(gpus)].add(job["rule"])
+    # both kinds are in the plan, the rules a per-rule list once missed among them
+    assert {"train", "synthesize", "drift", "drift_answers"} <= rules[True] and "merge" in rules[False]
+
+
+def test_every_rule_that_asks_for_gpus_is_sized_in_the_profile_and_none_routed_there(profile, paper_plan):
+    """The profile sizes GPU jobs (CPUs, memory, time for a 7B model on an A100); the default, a
+    small CPU job of 1 CPU and 8 GB, would not do. Where they go is not the profile's to say."""
+    gpu_rules = {job["rule"] for job in paper_plan if int(job["resources"].get("gpu", 0))}
+    unsized = sorted(gpu_rules - set(profile["set-resources"]))
+    assert not unsized, f"GPU rules without a set-resources entry: {unsized}"
+    for job in paper_plan:
+        if job["rule"] in gpu_rules:
+            assert int(job["resources"]["cpus_per_task"]) >= 8 and int(job["resources"]["mem_mb"]) >= 64000, job
+    routed = [name for name, res in [("default-resources", profile["default-resources"]),
+                                     *profile["set-resources"].items()] if {"slurm_partition", "qos"} & set(res)]
+    assert not routed, f"partitions set per rule in the profile: {routed}"

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         (["--configfile"], {"nargs": "*", "default": [], "help": "overlays on config/config.yaml, as Snakemake takes them"}),
         (["--directory"], {"default": ".", "help": "the run's working directory (as snakemake --directory); "
                                                    "the locks go to its results/locks"}))
+    add("slurm-profile", "radis.cluster:write_fitted_profile",
+        "the SLURM profile fitted to the cluster at hand (every job's CPUs, memory and time within its nodes)",
+        (["--out"], {"required": True, "help": "the profile directory to write (gets config.yaml)"}),
+        (["--profile"], {"default": "profiles/slurm/config.yaml", "help": "the profile to fit"}),
+        (["--max-cpus"], {"type": int, "help": "ask at most this many CPUs per job (a few CPUs of a shared cluster)"}),
+        (["--max-mem-mb"], {"type": int, "help": "ask at most this much memory per job"}))
     add("gsm8k", "radis.evaluate.gsm8k:evaluate", "GSM8K 5-shot exact match through lm-eval",
         (["--model"], req), (["--data-dir"], req), (["--samples"], req), (["--work-dir"], req), *model,
         (["--out"], req), settings)

@@ -6,6 +6,7 @@
 # resource (`--hardware`), which Snakemake does not compare: lowering a batch after an
 # out-of-memory error reruns nothing.
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -83,6 +84,28 @@ def gpu_count(count_of):
     """`resources: gpu=` of a job that computes on `count_of(wildcards)` GPUs: none unless
     compute.request_gpus, so a CPU run asks SLURM for nothing and no job waits for GPUs it won't use."""
     return lambda w: int(count_of(w)) if COMPUTE["request_gpus"] else 0
+
+
+def route_to_partitions(rules):
+    """Send every job that asks for GPUs to the GPU partition (RADIS_SLURM_GPU_PARTITION, QoS
+    RADIS_SLURM_GPU_QOS) and every other job to the CPU partition (RADIS_SLURM_CPU_*), by the job's
+    own `gpu` resource: one place for every rule, so a new GPU rule cannot be missed (the profile
+    sizes jobs, it does not route them). Unset: the cluster's default partition, no QoS. A rule's
+    `--set-resources RULE:slurm_partition=...` (or a site-wide --default-resources) still wins."""
+    env = os.environ
+
+    def routed(gpu, on_gpu, on_cpu):
+        def choose(wildcards, input, threads, attempt):
+            n = gpu.evaluate(wildcards, input=input, threads=threads, attempt=attempt).value
+            return on_gpu if int(n or 0) else on_cpu
+
+        return choose
+
+    for each in rules:  # ("rule" is a Snakemake keyword)
+        gpu = each.resources.get("gpu")
+        each.resources.setdefault("slurm_partition", routed(gpu, env.get("RADIS_SLURM_GPU_PARTITION", ""),
+                                                            env.get("RADIS_SLURM_CPU_PARTITION", "")))
+        each.resources.setdefault("qos", routed(gpu, env.get("RADIS_SLURM_GPU_QOS"), env.get("RADIS_SLURM_CPU_QOS")))
 
 
 def gpu_type(count_of):
@@ -261,6 +284,26 @@ def all_targets():
     return targets
 
 
+def check_cluster(jobs, executor_settings):
+    """Before the first submission (radis.cluster): every job's request must fit a node of its
+    partition, or the run stops naming the rule and the --set-resources that fits; and job states
+    are queried with the command that sees them end on this cluster."""
+    from snakemake.logging import logger
+
+    from radis.cluster import misfits, read_config, read_nodes, request_of, status_settings
+
+    problems = misfits([request_of(job) for job in jobs], read_nodes())
+    if problems:
+        raise WorkflowError("No node of the cluster could run these jobs; SLURM would keep them PENDING "
+                            "(nothing was submitted):\n  " + "\n  ".join(problems)
+                            + "\nOr write a profile fitted to this cluster: radis slurm-profile --out DIR")
+    for name, value in status_settings(read_config(), executor_settings.init_seconds_before_status_checks).items():
+        if name == "status_command" and executor_settings.status_command != value:
+            logger.info(f"This cluster keeps no accounting (sacct never sees a job end): job states come "
+                        f"from {value} instead of {executor_settings.status_command}.")
+        setattr(executor_settings, name, value)
+
+
 onstart:
     # A missing API key must stop the run before any GPU work, not when the first judge job starts
     # hours later; checked only for judges that jobs of this run will call (dry runs skip onstart).
@@ -268,6 +311,8 @@ onstart:
     from radis.judges.client import JudgeConfig, resolve_api_key
 
     jobs = list(workflow.dag.needrun_jobs())
+    if workflow.executor_plugin is not None and workflow.executor_plugin.cli_prefix == "slurm":
+        check_cluster([job for job in jobs if not job.is_local], workflow.executor_settings)
     if not USE_CONDA:
         # an environment that envs/setup.sh did not build fails here, not hours later on a GPU node
         missing = missing_interpreters({environment_of(Path(job.rule.conda_env).stem) for job in jobs
