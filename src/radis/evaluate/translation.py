@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import sacrebleu
-
 from radis.io import InputError
 from radis.languages import LANGUAGES
 from radis.layout import LOCKS
@@ -23,13 +21,6 @@ from radis.layout import LOCKS
 
 class CometUnavailableError(InputError):
     """The COMET model could not be fetched or loaded (typically: offline without a local copy)."""
-
-
-def bleu_tokenizer(tgt_lang: str) -> str:
-    """sacreBLEU's tokenizer for a target language: ``13a`` splits on spaces, which would make an
-    unsegmented Chinese sentence one token, so Chinese uses the ``zh`` character tokenizer (WMT
-    practice, and what the paper's evaluation follows)."""
-    return "zh" if tgt_lang == "zh" else "13a"
 
 
 def score_translations(
@@ -43,7 +34,9 @@ def score_translations(
     comet_revision: str | None = None,
     comet_encoder: dict | None = None,
 ) -> dict[str, Any]:
-    """Corpus-level BLEU, chrF and (if ``comet_model`` is given) COMET×100 for one direction.
+    """Corpus-level BLEU, chrF and (if ``comet_model`` is given) COMET×100 for one direction, and
+    under ``segments`` what a table needs to resample them (radis.stats): COMET's segment scores and
+    BLEU's and chrF's per-segment statistics.
 
     ``comet_model`` is a hub id (``Unbabel/wmt22-comet-da``) or a local checkpoint: a ``.ckpt``
     file, or a model directory holding ``checkpoints/model.ckpt`` (the hub layout), so offline
@@ -58,10 +51,12 @@ def score_translations(
     if n == 0:
         raise ValueError("nothing to score: no hypotheses")
 
-    bleu = sacrebleu.BLEU(tokenize=bleu_tokenizer(tgt_lang))
-    chrf = sacrebleu.CHRF()
+    from radis.stats import sacrebleu_metric, segment_statistics
+
+    bleu, chrf = sacrebleu_metric("bleu", tgt_lang), sacrebleu_metric("chrf")
     bleu_score = bleu.corpus_score(hypotheses, [references]).score
     chrf_score = chrf.corpus_score(hypotheses, [references]).score
+    segments = {name: segment_statistics(name, hypotheses, references, tgt_lang) for name in ("bleu", "chrf")}
 
     comet_score: float | None = None
     if comet_model is not None:
@@ -71,11 +66,13 @@ def score_translations(
         comet_score = 100.0 * sum(scores) / len(scores)  # COMET's system score: the mean segment score
         if not math.isfinite(comet_score):
             raise RuntimeError(f"COMET model {comet_model} returned a non-finite score")
+        segments["comet"] = scores
 
     return {
         "bleu": float(bleu_score),
         "chrf": float(chrf_score),
         "comet": comet_score,
+        "segments": segments,
         "bleu_signature": str(bleu.get_signature()),
         "chrf_signature": str(chrf.get_signature()),
         "comet_model": comet_model,
@@ -682,6 +679,16 @@ def translate(model: str, directions: list[str], data_dir: str, out_dir: str, se
                                          language_identification=language_id))
 
 
+def items_fingerprint(rows: list[dict]) -> str:
+    """The test items of a scored file, in order (sources and references): two cells resample
+    alike only where this is the same."""
+    import hashlib
+    import json
+
+    blob = json.dumps([[r["source"], r["reference"]] for r in rows], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
 def score(hypotheses: list[str], generation_meta: list[str], backbone: str, method: str, out: list[str],
           settings: dict) -> None:
     """``radis score``: every direction of one model in one job: COMET is loaded once (load_comet
@@ -713,8 +720,12 @@ def score(hypotheses: list[str], generation_meta: list[str], backbone: str, meth
             "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",
             "metrics": {k: metrics[k] for k in ("bleu", "chrf", "comet")},
             "n": len(rows),
+            # per-segment scores and statistics in the order of the test set, whose fingerprint pairs
+            # them with another model's (radis.stats: the tables' intervals and paired tests)
+            "segments": {"items": items_fingerprint(rows), **metrics["segments"]},
             "extraction": extraction_counts([r.get("extraction", []) for r in rows]),
-            "provenance": provenance(signatures={k: v for k, v in metrics.items() if k not in ("bleu", "chrf", "comet")},
+            "provenance": provenance(signatures={k: v for k, v in metrics.items()
+                                                 if k not in ("bleu", "chrf", "comet", "segments")},
                                      generation=read_json(meta)),
         })
         print(out_path, json.dumps(metrics))
