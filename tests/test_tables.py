@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_second_group_and_unknown_method_id():
     base, ext = table.groups[0].rows
     assert (base.method, ext.label) == ("base", "radis-llama3")
     assert ext.scores[-1] == 51.0 and ext.deltas == (1.0, -1.0, 0.0, 4.0, 1.0)
-    assert "50.00 ±0.00" in render_markdown(table)
+    assert "50.00 =0.00" in render_markdown(table)
 
 
 def test_x_to_en_table2():
@@ -288,7 +289,7 @@ def test_table3_drift_columns_follow_rp_with_three_decimals_and_deltas_to_vanill
     md = render_markdown(table)
     assert "| 92.50 ↑74.28 | 0.031 ↓0.381 | 0.010 ↓0.890 |" in md
     assert any("not in the paper" in note for note in table.notes)
-    assert "0.031,-0.381,0.010,-0.890" in render_csv(table)
+    assert "0.031,-0.381,,,,0.010,-0.890,,," in render_csv(table)  # score, delta, low, high, p
     assert r"0.031 $\downarrow$0.381" in render_latex(table)
 
 
@@ -343,3 +344,59 @@ def test_drift_figure_without_the_backbones_translation_names_the_model(tmp_path
     translation = [{"backbone": "b", "method": "radis", "direction": "cs-en", "metrics": {"chrf": 45.0}}]
     with pytest.raises(InputError, match="backbone=b method=radis"):
         drift_figure(translation, _drift("b", {"radis": (0.1, 0.1)}), tmp_path / "d.png", "chrf")
+
+
+# --- intervals and paired tests from the cells' segments (issue 25) ------------------------------
+
+def _segment_cells(scores: dict[str, list[float]], n: int = 200) -> list[dict]:
+    """Cells whose COMET segment scores average to the given scores: a method is the backbone plus
+    a constant per direction (a clear difference) plus noise; "same" repeats the backbone's segments."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = {d: rng.normal(0.5, 0.2, n) for d in EN_X}
+    out = []
+    for m, row in scores.items():
+        for d, target in zip(EN_X, row):
+            seg = base[d] if m in ("base", "same") else base[d] + rng.normal(0, 0.02, n)
+            seg = seg - seg.mean() + target / 100
+            out.append({"backbone": "b", "method": m, "direction": d,
+                        "metrics": {"comet": float(100 * seg.mean()), "chrf": 1.0, "bleu": 1.0},
+                        "segments": {"items": "fp", "comet": seg.tolist()}})
+    return out
+
+
+def test_scores_get_intervals_and_deltas_paired_tests():
+    results = _segment_cells({"base": [50, 50, 50, 50], "vanilla": [58, 50.02, 55, 57], "same": [50, 50, 50, 50]})
+    table = translation_table(results, ["b"], ["vanilla", "same"], EN_X, "comet")
+    base, vanilla, same = table.groups[0].rows
+    assert base.uncertainty is not None and all(u.p_value is None for u in base.uncertainty)
+    for row in (base, vanilla):
+        for score, u in zip(row.scores, row.uncertainty):
+            assert u.low < score < u.high and 0.5 < u.half_width < 5  # 200 items of spread 20
+    # 8 COMET points on the same items are far beyond the noise; 0.02 points are not
+    assert [u.significant for u in vanilla.uncertainty] == [True, False, True, True, True]
+    assert not any(u.significant for u in same.uncertainty)  # a model compared with itself
+    md = render_markdown(table)
+    assert re.search(r"\| w/ Vanilla-FT \| 58\.00 ±\d\.\d\d ↑8\.00† \| 50\.02 ±\d\.\d\d ↑0\.02 \|", md), md
+    assert "±: half the 95% bootstrap interval over the test items (1000 resamples, seed 12345)" in md
+    assert "†: the delta to the backbone differs from zero at p < 0.05" in md
+    assert r"$_{\pm " in render_latex(table) and r"$^\dagger$" in render_latex(table)
+    rows = list(csv.DictReader(io.StringIO(render_csv(table))))
+    v = next(r for r in rows if r["method"] == "vanilla")
+    assert float(v["Czech low"]) < 58 < float(v["Czech high"]) and float(v["Czech p"]) < 0.05
+    assert float(v["German p"]) > 0.05 and next(r for r in rows if r["method"] == "base")["Czech p"] == ""
+
+
+def test_cells_without_segments_have_no_interval_and_the_table_says_so():
+    results = _segment_cells({"base": [50, 50, 50, 50], "vanilla": [58, 50, 55, 57]})
+    for r in results:
+        if r["method"] == "vanilla" and r["direction"] == "en-cs":
+            del r["segments"]
+    table = translation_table(results, ["b"], ["vanilla"], EN_X, "comet")
+    vanilla = table.groups[0].rows[1]
+    assert vanilla.uncertainty[0] is None and vanilla.uncertainty[-1] is None  # nor the average over it
+    assert vanilla.uncertainty[1] is not None
+    assert any("2 score(s) without ± kept no per-item scores (rerun score_translation)" in n for n in table.notes)
+    bare = translation_table(cells("llama2", PAPER_T1, EN_X), ["llama2"], ["vanilla"], EN_X, "comet")
+    assert bare.notes == ("No intervals: the cells kept no per-item scores (rerun score_translation).",)

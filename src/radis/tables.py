@@ -19,6 +19,7 @@ from pathlib import Path
 from radis.benchmarks import benchmark
 from radis.io import InputError, read_json, write_json, write_png, write_text
 from radis.languages import Direction, language_name
+from radis.stats import ALPHA, SAMPLES, SEED, Uncertainty
 
 METHOD_NAMES: dict[str, str] = {
     "base": "Backbone LLM",
@@ -52,6 +53,9 @@ class Row:
     #: text shown beside a score in the Markdown and LaTeX tables ("" for none), e.g. how many
     #: judgements had no rating and are not in the mean (:func:`general_mark`)
     marks: tuple[str, ...] | None = None
+    #: per column, the score's 95% interval and its delta's paired p-value (radis.stats), where
+    #: the cells kept their per-item scores
+    uncertainty: tuple[Uncertainty | None, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,71 @@ def _default_title(directions: list[Direction], metric: str) -> str:
     return f"Translation ({name})"
 
 
+def _translation_resamples(records: dict[tuple[str, str, str], dict], dirs: list[Direction], metric: str,
+                           bootstrap: dict | None) -> dict[tuple[str, str, str], object]:
+    """Each cell's ``metric`` on the same resamples of its direction's test items (radis.stats),
+    where the cell kept its segments and they are of the direction's test set (its fingerprint)."""
+    import collections
+
+    from radis.stats import resample_indices, resampled_scores
+
+    bootstrap = bootstrap or {}
+    out: dict[tuple[str, str, str], object] = {}
+    for column, d in enumerate(dirs):
+        cells = {k: r["segments"] for k, r in records.items() if k[2] == str(d) and metric in (r.get("segments") or {})}
+        if not cells:
+            continue
+        items, _ = collections.Counter((c["items"], len(c[metric])) for c in cells.values()).most_common(1)[0]
+        indices = resample_indices(items[1], bootstrap.get("samples", SAMPLES), bootstrap.get("seed", SEED) + column)
+        for key, segments in cells.items():
+            if (segments["items"], len(segments[metric])) == items:
+                out[key] = resampled_scores(metric, segments[metric], indices)
+    return out
+
+
+def _uncertainty(resamples: dict, keys: list, raw: list, reference: tuple[list, list] | None
+                 ) -> tuple[Uncertainty | None, ...] | None:
+    """Per column (then the average of the columns) the interval of a row's scores and, against
+    ``reference`` (its keys and raw scores), the paired p-value of the delta; None where a cell has
+    no resamples."""
+    import numpy as np
+
+    from radis.stats import interval, paired_p_value
+
+    mine = [resamples.get(k) for k in keys]
+    theirs = [resamples.get(k) for k in reference[0]] if reference else [None] * len(keys)
+    columns = [*zip(mine, theirs)]
+    if all(m is not None for m in mine):
+        columns.append((np.mean(mine, axis=0), np.mean(theirs, axis=0) if all(t is not None for t in theirs) else None))
+    else:
+        columns.append((None, None))
+    cells = []
+    for i, (m, t) in enumerate(columns):
+        if m is None or isinstance(raw[i], str):
+            cells.append(None)
+            continue
+        low, high = interval(m)
+        p = paired_p_value(m, t, raw[i] - reference[1][i]) if reference and t is not None else None
+        cells.append(Uncertainty(low, high, p))
+    return tuple(cells) if any(c is not None for c in cells) else None
+
+
+def uncertainty_notes(groups: list[Group], bootstrap: dict | None, reference: str, missing_hint: str) -> tuple[str, ...]:
+    """What ± and † mean in a table, and which cells have no interval and why."""
+    bootstrap = bootstrap or {}
+    rows = [row for g in groups for row in g.rows]
+    numbers = sum(1 for row in rows for s in row.scores if not isinstance(s, str))
+    with_interval = sum(1 for row in rows for u in (row.uncertainty or ()) if u is not None)
+    if not with_interval:
+        return (f"No intervals: the cells kept no per-item scores ({missing_hint}).",)
+    notes = [f"±: half the 95% bootstrap interval over the test items ({bootstrap.get('samples', SAMPLES)} resamples, "
+             f"seed {bootstrap.get('seed', SEED)}); †: the delta to {reference} differs from zero at p < {ALPHA} "
+             "(paired bootstrap over the same resamples, as sacrebleu's)."]
+    if with_interval < numbers:
+        notes.append(f"{numbers - with_interval} score(s) without ± kept no per-item scores ({missing_hint}).")
+    return tuple(notes)
+
+
 def translation_table(
     results: list[dict],
     backbones: list[str],
@@ -135,23 +204,27 @@ def translation_table(
     title: str | None = None,
     backbone_names: dict[str, str] | None = None,
     prior: dict[str, dict] | None = None,
+    bootstrap: dict | None = None,
 ) -> Table:
     """Lay out ``metric`` for ``backbones`` × (backbone row + ``methods``) × ``directions``.
 
     ``methods`` may include ``base`` or not: the backbone row always comes first, since every
     delta is measured against it. ``prior`` (name → ``{label, directions}``) adds the prior MT
     models as the last group, as in the paper; a direction outside a model's ``directions`` shows "-", and so does
-    its average. Raises ``ValueError`` listing every missing cell.
+    its average. Raises ``ValueError`` listing every missing cell. Each score gets its 95%
+    bootstrap interval over the test items, and each delta its paired p-value (radis.stats;
+    ``bootstrap``: ``{samples, seed}``), from the segments the cells kept.
     """
     if not directions:
         raise ValueError("a translation table needs at least one direction")
     dirs = [Direction.parse(d) for d in directions]
     index: dict[tuple[str, str, str], float | None] = {}
+    records: dict[tuple[str, str, str], dict] = {}
     for r in results:
         key = (r["backbone"], r["method"], str(Direction.parse(r["direction"])))
         if key in index:
             raise ValueError(f"two results for backbone={key[0]} method={key[1]} direction={key[2]}")
-        index[key] = r["metrics"].get(metric)
+        index[key], records[key] = r["metrics"].get(metric), r
 
     row_methods = [BASE] + [m for m in methods if m != BASE]
     prior = prior or {}
@@ -166,18 +239,23 @@ def translation_table(
     if missing:
         raise ValueError(f"missing {metric} results for {len(missing)} table cell(s): " + "; ".join(missing))
 
+    resamples = _translation_resamples(records, dirs, metric, bootstrap)
     groups = []
     for b in backbones:
         rows: list[Row] = []
         base_scores: tuple[float, ...] = ()
+        base_raw: list[float] = []
         for m in row_methods:
             raw = [float(index[(b, m, str(d))]) for d in dirs]  # type: ignore[arg-type]
-            scores = tuple(round(x, DECIMALS) for x in [*raw, sum(raw) / len(raw)])
+            raw.append(sum(raw) / len(raw))
+            scores = tuple(round(x, DECIMALS) for x in raw)
             if m == BASE:
-                base_scores, deltas = scores, None
+                base_scores, base_raw, deltas = scores, raw, None
             else:
                 deltas = tuple(round(s - s0, DECIMALS) + 0.0 for s, s0 in zip(scores, base_scores))
-            rows.append(Row(method=m, label=method_name(m), scores=scores, deltas=deltas))
+            uncertainty = _uncertainty(resamples, [(b, m, str(d)) for d in dirs], raw,
+                                       None if m == BASE else ([(b, BASE, str(d)) for d in dirs], base_raw))
+            rows.append(Row(method=m, label=method_name(m), scores=scores, deltas=deltas, uncertainty=uncertainty))
         display = (backbone_names or {}).get(b, b)
         groups.append(Group(backbone=b, title=f"Backbone LLM: {display}", rows=tuple(rows)))
     if prior:
@@ -186,15 +264,18 @@ def translation_table(
             raw = [float(index[(p, BASE, str(d))]) if d in shown[p] else NOT_SHOWN for d in dirs]  # type: ignore[arg-type]
             numbers = [x for x in raw if not isinstance(x, str)]
             average = sum(numbers) / len(numbers) if len(numbers) == len(raw) else NOT_SHOWN
+            uncertainty = _uncertainty(resamples, [(p, BASE, str(d)) for d in dirs], [*raw, average], None)
             rows.append(Row(method=BASE, label=spec.get("label", p), scores=tuple(_round(x) for x in [*raw, average]),
-                            deltas=None, backbone=p))
+                            deltas=None, backbone=p, uncertainty=uncertainty))
         groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
 
+    notes = uncertainty_notes(groups, bootstrap, "the backbone", missing_hint="rerun score_translation")
     return Table(
         title=title or _default_title(dirs, metric),
         header=("Models", *_column_labels(dirs), "Avg."),
         groups=tuple(groups),
         metric=metric,
+        notes=notes,
     )
 
 
@@ -202,23 +283,47 @@ def _fmt(x: float | str, decimals: int = DECIMALS) -> str:
     return x if isinstance(x, str) else f"{x:.{decimals}f}"
 
 
-def _cell(score: float | str, delta: float | None, up: str, down: str, same: str, decimals: int = DECIMALS) -> str:
-    if delta is None or isinstance(score, str):
-        return _fmt(score, decimals)
-    arrow = up if delta > 0 else down if delta < 0 else same
-    return f"{_fmt(score, decimals)} {arrow}{_fmt(abs(delta), decimals)}"
+@dataclass(frozen=True)
+class Style:
+    """How a rendering writes a cell's arrows, bold, interval (``{}``: its half-width) and the mark
+    of a delta that differs from zero (radis.stats)."""
+
+    up: str = "↑"
+    down: str = "↓"
+    same: str = "="
+    bold: str = "**{}**"
+    spread: str = " ±{}"
+    significant: str = "†"
 
 
-def _cells(row: Row, up: str = "↑", down: str = "↓", same: str = "±", bold: str = "**{}**",
-           decimals: tuple[int, ...] = ()) -> list[str]:
+LATEX = Style(up=r"$\uparrow$", down=r"$\downarrow$", same="=", bold=r"\textbf{{{}}}", spread=r"$_{{\pm {}}}$",
+              significant=r"$^\dagger$")
+
+
+def _cell(score: float | str, delta: float | None, style: Style, decimals: int = DECIMALS,
+          uncertainty: Uncertainty | None = None) -> str:
+    if isinstance(score, str):
+        return score
+    text = _fmt(score, decimals)
+    if uncertainty is not None:
+        text += style.spread.format(_fmt(uncertainty.half_width, decimals))
+    if delta is None:
+        return text
+    arrow = style.up if delta > 0 else style.down if delta < 0 else style.same
+    mark = style.significant if uncertainty is not None and uncertainty.significant else ""
+    return f"{text} {arrow}{_fmt(abs(delta), decimals)}{mark}"
+
+
+def _cells(row: Row, style: Style = Style(), decimals: tuple[int, ...] = ()) -> list[str]:
     n = len(row.scores)
     deltas = row.deltas or (None,) * n
     decimals = decimals or (DECIMALS,) * n
     marks = (*(row.marks or ()), *("",) * (n - len(row.marks or ())))
     best = (*(row.best or ()), *(False,) * (n - len(row.best or ())))
-    cells = (_cell(s, d, up, down, same, k) + (f" ({m})" if m else "")
-             for s, d, k, m in zip(row.scores, deltas, decimals, marks))
-    return [bold.format(cell) if b else cell for cell, b in zip(cells, best)]
+    spread = (*(row.uncertainty or ()), *(None,) * (n - len(row.uncertainty or ())))
+    cells = (_cell(s, d, style, k, u) + (f" ({m})" if m else "")
+             for s, d, k, m, u in zip(row.scores, deltas, decimals, marks, spread))
+    return [style.bold.format(cell) if b else cell for cell, b in zip(cells, best)]
 
 
 def render_markdown(table: Table) -> str:
@@ -236,19 +341,25 @@ def render_markdown(table: Table) -> str:
 
 
 def render_csv(table: Table) -> str:
-    """One line per row; score and delta in separate columns (delta empty on the backbone row)."""
+    """One line per row; per column the score, its delta (empty on a reference row), its 95%
+    interval and the delta's paired p-value (empty where not computed)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     header = ["metric", "backbone", "method", "model"]
     for col in table.columns:
-        header += [col, f"{col} delta"]
+        header += [col, f"{col} delta", f"{col} low", f"{col} high", f"{col} p"]
     writer.writerow(header)
     for group in table.groups:
         for row in group.rows:
-            deltas = row.deltas or (None,) * len(row.scores)
-            decimals = table.decimals or (DECIMALS,) * len(row.scores)
-            values = [v for s, d, n in zip(row.scores, deltas, decimals)
-                      for v in (_fmt(s, n), "" if d is None or isinstance(s, str) else _fmt(d, n))]
+            n = len(row.scores)
+            deltas = row.deltas or (None,) * n
+            decimals = table.decimals or (DECIMALS,) * n
+            spread = (*(row.uncertainty or ()), *(None,) * (n - len(row.uncertainty or ())))
+            values = []
+            for s, d, k, u in zip(row.scores, deltas, decimals, spread):
+                values += [_fmt(s, k), "" if d is None or isinstance(s, str) else _fmt(d, k)]
+                values += ["", "", ""] if u is None else [
+                    _fmt(u.low, k), _fmt(u.high, k), "" if u.p_value is None or d is None else f"{u.p_value:.4f}"]
             writer.writerow([table.metric, row.backbone or group.backbone, row.method, row.label, *values])
     return buf.getvalue()
 
@@ -279,8 +390,7 @@ def render_latex(table: Table) -> str:
         group_title = rf"\multicolumn{{{ncols}}}{{c}}{{\textit{{{_latex_escape(group.title)}}}}} \\"
         out += [r"\midrule", group_title, r"\midrule"]
         for row in group.rows:
-            cells = _cells(row, up=r"$\uparrow$", down=r"$\downarrow$", same=r"$\pm$", bold=r"\textbf{{{}}}",
-                           decimals=table.decimals)
+            cells = _cells(row, LATEX, decimals=table.decimals)
             out.append(" & ".join([_latex_escape(row.label), *cells]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     out += [rf"\par\footnotesize {_latex_escape(note)}" for note in table.notes]
@@ -652,7 +762,8 @@ def write_translation_tables(results: list[str], table1: str, table2: str, setti
         chosen = [str(d) for d in directions if wanted(d)]
         if chosen:
             write_table(translation_table(rows, settings["backbones"], ["base", *settings["methods"]], chosen, metric,
-                                          prior=prior_models(settings)), Path(stem))
+                                          prior=prior_models(settings), bootstrap=settings.get("bootstrap")),
+                        Path(stem))
         else:
             for ext in ("md", "csv", "tex"):
                 write_text(f"{stem}.{ext}", "n/a: no direction of this side in experiment.directions\n")

@@ -19,7 +19,8 @@ rule tables:
         report(f"{R}/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
         f"{R}/tables/table2.tex",
     params:
-        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "directions": DIRECTIONS, "prior": prior_settings()}),
+        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "directions": DIRECTIONS, "prior": prior_settings(),
+                         "bootstrap": config["evaluation"].get("bootstrap", schema_default("evaluation.bootstrap"))}),
     conda:
         conda_env("main")
     log:
