@@ -60,8 +60,13 @@ def test_a_failed_judgement_is_counted_and_asked_again_by_the_next_run_and_no_ot
     first_run = [True]
     rejected = lambda body: Action(status=400) if first_run[0] and _item_of(body) == "3" else None  # noqa: E731
     with FakeOpenAI(top_logprobs=_preference, script=rejected) as fake:
-        first = _judge(tmp_path, fake, monkeypatch, max_retries=2)["metrics"]
+        result = _judge(tmp_path, fake, monkeypatch, max_retries=2)
+        first = result["metrics"]
         assert first["n_failed"] == 1 and "HTTP 400" in first["failure"], first
+        # the per-item preferences the tables resample (radis.stats): the judged ones, as the win rate
+        items = result["items"]
+        assert "Write poem 3." not in items["ids"] and len(items["ids"]) == N - 1
+        assert 100 * sum(items["num"]) / len(items["num"]) == pytest.approx(first["win_rate"])
         assert first["n_total"] == N - 1 and first["n_parse_failures"] == 0, first
         first_run[0], before = False, len(fake.bodies)
         second = _judge(tmp_path, fake, monkeypatch, max_retries=2)["metrics"]

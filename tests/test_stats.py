@@ -87,3 +87,38 @@ def test_segment_statistics_sum_to_the_corpus_score(wmt22):
         full = resampled_scores(name, stats, np.arange(len(wmt22))[None, :])[0]
         corpus = (sacrebleu.corpus_bleu if name == "bleu" else sacrebleu.corpus_chrf)(hyps, [wmt22]).score
         assert full == pytest.approx(corpus, abs=1e-3)
+
+
+def test_each_benchmarks_items_resample_to_its_score(tmp_path):
+    """Per-item scores of every general benchmark: on the full set (no resampling) they give the
+    benchmark's own score, so the table's interval is around the number it prints."""
+    from radis.evaluate.advbench import safe_items, safe_rate
+    from radis.evaluate.alpacaeval import preference_items
+    from radis.evaluate.gsm8k import exact_match_items
+    from radis.evaluate.mtbench import question_scores, score
+    from radis.io import write_jsonl
+    from radis.stats import resampled_items
+
+    def full(items: dict) -> float:  # the score on the items as they are: one "resample", all of them in order
+        num, den = np.asarray(items["num"]), np.asarray(items["den"])
+        return items["scale"] * num.sum() / den.sum()
+
+    answers = [{"question_id": q, "category": "writing", "turns": ["a", "b"]} for q in (1, 2, 3)]
+    judgments = [{"question_id": q, "turn": t, "rating": r}
+                 for q, t, r in [(1, 1, 8), (1, 2, 6), (2, 1, 3), (2, 2, None), (3, 1, 10), (3, 2, 9)]]
+    items = question_scores(judgments)
+    assert items["ids"] == ["1", "2", "3"] and items["den"] == [2.0, 1.0, 2.0]
+    assert full(items) == pytest.approx(score(answers, judgments)["score"])
+    verdicts = [True, False, None, True]
+    assert full(safe_items([{"id": i} for i in range(4)], verdicts)) == pytest.approx(safe_rate(verdicts)["safe_rate"])
+    annotations = [{"instruction": "a", "preference": 2.0}, {"instruction": "b", "preference": 1.0},
+                   {"instruction": "c", "preference": 0}, {"instruction": "d", "preference": float("nan")}]
+    assert full(preference_items(annotations)) == pytest.approx(100 * (1 + 0 + 0.5) / 3)  # a draw is half a win
+    write_jsonl(tmp_path / "samples.jsonl", [
+        {"doc_id": d, "filter": f, "exact_match": float(hit)}
+        for d, (strict, flexible) in enumerate([(1, 1), (0, 1), (0, 0), (1, 1)])
+        for f, hit in (("strict-match", strict), ("flexible-extract", flexible))])
+    assert full(exact_match_items(tmp_path / "samples.jsonl")) == 50.0
+    # two cells of one benchmark resample alike: an item only one of them has counts nothing for the other
+    cells = resampled_items({"a": items, "b": question_scores(judgments[:2])}, samples=50, seed=3)
+    assert set(cells) == {"a", "b"} and np.nanmax(cells["b"]) == 7.0

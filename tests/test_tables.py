@@ -400,3 +400,43 @@ def test_cells_without_segments_have_no_interval_and_the_table_says_so():
     assert any("2 score(s) without ± kept no per-item scores (rerun score_translation)" in n for n in table.notes)
     bare = translation_table(cells("llama2", PAPER_T1, EN_X), ["llama2"], ["vanilla"], EN_X, "comet")
     assert bare.notes == ("No intervals: the cells kept no per-item scores (rerun score_translation).",)
+
+
+def test_table3_intervals_paired_tests_to_vanilla_and_rp_interval():
+    """Per-item scores (radis.stats.item_scores) under each cell: MT-Bench ratings per question,
+    0/100 per item for the rates. RaDis differs from Vanilla-FT item by item on every benchmark;
+    Seq-KD is Vanilla-FT's twin on MT-Bench (same ratings, so no mark)."""
+    import numpy as np
+
+    from radis.benchmarks import benchmark
+    from radis.stats import item_scores
+    from radis.tables import general_table, render_markdown
+
+    rng = np.random.default_rng(1)
+    n = 80
+    level = {"base": 0.8, "vanilla": 0.2, "seqkd": 0.2, "radis": 0.75}
+    ratings = {m: np.clip(rng.normal(10 * p, 1.0, (n, 2)).round(), 1, 10) for m, p in level.items()}
+    ratings["seqkd"] = ratings["vanilla"]
+    results = []
+    for m, p in level.items():
+        for k in BENCHMARKS:
+            if k == "mtbench":
+                items = item_scores(range(n), ratings[m].sum(1), [2] * n)
+            else:
+                hits = (rng.random(n) < p).astype(float)
+                items = item_scores(range(n), hits, scale=100.0)
+            score = items["scale"] * sum(items["num"]) / sum(items["den"])
+            results.append({"backbone": "b", "method": m, "benchmark": k,
+                            "metrics": {benchmark(k).metric: score}, "items": items})
+    table = general_table(results, ["b"], ["vanilla", "seqkd", "radis"], BENCHMARKS)
+    rows = {r.method: r for r in table.groups[0].rows}
+    for row in rows.values():
+        for score, u in zip(row.scores[:6], row.uncertainty):
+            assert u is None or u.low <= score <= u.high
+    assert all(u.significant for u in rows["radis"].uncertainty)  # every benchmark and RP
+    assert not rows["seqkd"].uncertainty[0].significant and rows["seqkd"].uncertainty[0].p_value == 1.0
+    assert rows["base"].uncertainty[-1] is None and rows["vanilla"].uncertainty[-1].p_value is None  # no RP delta
+    rp = rows["radis"].uncertainty[-1]
+    assert rp.low < rows["radis"].scores[5] < rp.high
+    md = render_markdown(table)
+    assert "†: the delta to Vanilla-FT differs from zero at p < 0.05" in md and "↑" in md and "†" in md

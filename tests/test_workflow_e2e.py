@@ -54,11 +54,14 @@ def test_every_table_cell_is_a_number(finished_run):
         assert [r["method"] for r in rows] == ["base", "vanilla", "seqkd", "sdft", "radis", "base"]
         for row in rows:
             for column in [*languages, "Avg."]:
-                float(row[column])
+                # each score within its bootstrap interval, from the segments its cell kept (issue 25)
+                assert float(row[f"{column} low"]) <= float(row[column]) <= float(row[f"{column} high"]), row
             if row["method"] != "base":
                 float(row[f"{languages[0]} delta"])
+                if row["backbone"] == "smollm2-135m":
+                    assert 0 < float(row[f"{languages[0]} p"]) <= 1
         md = (finished_run / f"results/tables/table{n}.md").read_text()
-        assert "w/ RaDis" in md and "Backbone LLM" in md
+        assert "w/ RaDis" in md and "Backbone LLM" in md and " ±" in md and "bootstrap interval" in md
         assert md.index("Backbone LLM") < md.index("*Prior LLM-based MT models*") < md.index(
             "SmolLM2-135M (ALMA prompt)")
     meta = "results/eval/{}/base/translation/en-de.hyp.meta.json"

@@ -72,9 +72,44 @@ def resampled_scores(metric: str, segments: Sequence, indices: np.ndarray) -> np
     return values[indices].mean(axis=1)
 
 
+def item_scores(ids: Sequence, num: Sequence[float], den: Sequence[float] | None = None, scale: float = 1.0) -> dict:
+    """What a general-ability cell keeps (its ``items``) so that a table can resample it: per test
+    item an id (to pair models item by item), a numerator and a denominator; the score is
+    ``scale · Σnum / Σden`` (MT-Bench: a question's ratings and how many of its turns are rated;
+    a rate: 0/1 per item and 1, scale 100). An item without a usable judgement is left out, as
+    from the score."""
+    den = [1.0] * len(num) if den is None else den
+    if not len(ids) == len(num) == len(den):
+        raise ValueError(f"{len(ids)} ids, {len(num)} numerators, {len(den)} denominators")
+    return {"ids": [str(i) for i in ids], "num": [float(x) for x in num], "den": [float(x) for x in den],
+            "scale": float(scale)}
+
+
+def resampled_items(cells: dict, samples: int = SAMPLES, seed: int = SEED) -> dict:
+    """The score of each cell (``key -> item_scores`` of one benchmark) on the same resamples: the
+    items of all cells in one order (an item a cell lacks counts nothing for it), so a row's delta
+    to another is paired item by item."""
+    ids = sorted({i for c in cells.values() for i in c["ids"]})
+    if not ids:
+        return {}
+    position = {i: n for n, i in enumerate(ids)}
+    indices = resample_indices(len(ids), samples, seed)
+    out = {}
+    for key, c in cells.items():
+        num, den = np.zeros(len(ids)), np.zeros(len(ids))
+        at = [position[i] for i in c["ids"]]
+        num[at], den[at] = c["num"], c["den"]
+        totals = den[indices].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[key] = c["scale"] * np.where(totals > 0, num[indices].sum(axis=1) / totals, np.nan)
+    return out
+
+
 def interval(samples: np.ndarray) -> tuple[float, float]:
-    """The 95% interval of resampled scores: sacrebleu's percentiles (1/40 of them cut on each side)."""
+    """The 95% interval of resampled scores: sacrebleu's percentiles (1/40 of them cut on each
+    side; a resample without any usable item, possible for a handful of items, is left out)."""
     ordered = np.sort(np.asarray(samples, dtype="float64"))
+    ordered = ordered[~np.isnan(ordered)]
     cut = len(ordered) // 40
     return float(ordered[cut]), float(ordered[len(ordered) - cut - 1])
 
@@ -85,9 +120,10 @@ def paired_p_value(system: np.ndarray, baseline: np.ndarray, observed: float) ->
     large as the one observed ((c + 1) / (samples + 1)). A difference of exactly zero (a system
     compared with itself) is no evidence of any difference: 1.0, never "significant" (sacrebleu's
     formula would give 1 / (samples + 1))."""
-    if observed == 0 or np.array_equal(system, baseline):
+    if observed == 0 or np.array_equal(system, baseline, equal_nan=True):
         return 1.0
     differences = np.abs(np.asarray(system) - np.asarray(baseline))
+    differences = differences[~np.isnan(differences)]
     centred = differences - differences.mean()
     return (int(np.sum(centred > abs(observed))) + 1) / (len(centred) + 1)
 

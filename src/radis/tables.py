@@ -478,10 +478,66 @@ def drift_index(drift: list[dict]) -> dict[tuple[str, str], tuple[float | str, .
     return index
 
 
+def general_resamples(results: list[dict], benchmarks: list[str], bootstrap: dict | None) -> dict:
+    """(backbone, method, benchmark) -> its score on the resamples of its benchmark's items, for the
+    cells that kept them (radis.stats.resampled_items: paired item by item across models)."""
+    from radis.stats import resampled_items
+
+    bootstrap = bootstrap or {}
+    out: dict = {}
+    for column, k in enumerate(benchmarks):
+        cells = {(r["backbone"], r["method"], k): r["items"] for r in results
+                 if r["benchmark"] == k and r.get("items")}
+        out.update(resampled_items(cells, bootstrap.get("samples", SAMPLES), bootstrap.get("seed", SEED) + column))
+    return out
+
+
+def _general_uncertainty(resamples: dict, keys: list, raw: list, skipped_rp: list[int] | None,
+                         reference: tuple[list, list] | None, rp_raw: float | str | None,
+                         reference_rp: float | str | None) -> list[Uncertainty | None]:
+    """Per benchmark the interval of a row's score and the paired p-value of its delta to
+    ``reference`` (keys, raw scores); then RP's, from the same resamples of every benchmark in it
+    (``skipped_rp``: None for a row without RP)."""
+    import numpy as np
+
+    from radis.stats import interval, paired_p_value
+
+    cells: list[Uncertainty | None] = []
+    for i, key in enumerate(keys):
+        mine = resamples.get(key)
+        theirs = resamples.get(reference[0][i]) if reference else None
+        if mine is None or isinstance(raw[i], str):
+            cells.append(None)
+            continue
+        p = (paired_p_value(mine, theirs, raw[i] - reference[1][i])
+             if theirs is not None and not isinstance(reference[1][i], str) else None)
+        cells.append(Uncertainty(*interval(mine), p))
+    if skipped_rp is None or isinstance(rp_raw, str):
+        return [*cells, None]
+    used = [i for i in range(len(keys)) if i not in skipped_rp]
+    base_keys = [(k[0], BASE, k[2]) for k in keys]
+
+    def rp_of(row_keys: list) -> object:
+        parts = [resamples.get(row_keys[i]) for i in used]
+        bases = [resamples.get(base_keys[i]) for i in used]
+        if not used or any(x is None for x in parts + bases):
+            return None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 100.0 * np.mean([m / b for m, b in zip(parts, bases)], axis=0)
+
+    mine = rp_of(keys)
+    if mine is None:
+        return [*cells, None]
+    theirs = rp_of(reference[0]) if reference else None
+    p = (paired_p_value(mine, theirs, rp_raw - reference_rp)
+         if theirs is not None and not isinstance(reference_rp, str) else None)
+    return [*cells, Uncertainty(*interval(mine), p)]
+
+
 def general_table(results: list[dict], backbones: list[str], methods: list[str], benchmarks: list[str], *,
                   title: str = "Table 3: Instruction following, safety and reasoning",
                   backbone_names: dict[str, str] | None = None, prior: dict[str, dict] | None = None,
-                  drift: list[dict] | None = None) -> Table:
+                  drift: list[dict] | None = None, bootstrap: dict | None = None) -> Table:
     """Table 3: one column per benchmark plus RP[%]; deltas to Vanilla-FT, as in the paper.
 
     ``prior`` (name → ``{label, benchmarks}``) adds the prior MT models last; RP is "-" for them
@@ -505,38 +561,55 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
     if missing:
         raise ValueError(f"missing results for {len(missing)} Table 3 cell(s): " + "; ".join(missing))
     decimals = (DECIMALS,) * (len(benchmarks) + 1) + (DRIFT_DECIMALS,) * len(extra)
+    resamples = general_resamples(results, benchmarks, bootstrap)
     groups, skipped_any = [], set()
     for b in backbones:
         base = [index[(b, BASE, k)] for k in benchmarks]
-        rows, reference = [], None
+        rows, reference, reference_raw = [], None, None
         for m in row_methods:
-            scores = [_round(index[(b, m, k)]) for k in benchmarks]
+            raw = [index[(b, m, k)] for k in benchmarks]
+            scores = [_round(x) for x in raw]
+            skipped = None
             if m == BASE:
                 rp: float | str = "-"
+                rp_raw: float | str = "-"
             else:
-                rp, skipped = relative_performance(scores, base)
+                rp_raw, skipped = relative_performance(scores, base)
                 skipped_any.update(benchmarks[i] for i in skipped)
-                rp = _round(rp)
+                rp = _round(rp_raw)
             full = (*scores, rp, *(extra if m == BASE or drifts is None else drifts[(b, m)]))
             deltas = None
-            if m not in (BASE, VANILLA) and reference is not None:
+            has_reference = m not in (BASE, VANILLA) and reference is not None
+            if has_reference:
                 deltas = tuple(None if isinstance(s, str) or isinstance(r, str) else round(s - r, n) + 0.0
                                for s, r, n in zip(full, reference, decimals))
+            keys = [(b, m, k) for k in benchmarks]
+            uncertainty = _general_uncertainty(
+                resamples, keys, raw, skipped,
+                ([(b, VANILLA, k) for k in benchmarks], reference_raw[0]) if has_reference else None,
+                rp_raw, reference_raw[1] if has_reference else None)
             if m == VANILLA:
-                reference = full
+                reference, reference_raw = full, (raw, rp_raw)
             rows.append(Row(method=m, label=method_name(m), scores=full, deltas=deltas,
-                            marks=(*(marks[(b, m, k)] for k in benchmarks), "")))
+                            marks=(*(marks[(b, m, k)] for k in benchmarks), ""),
+                            uncertainty=tuple(uncertainty) if any(uncertainty) else None))
         display = (backbone_names or {}).get(b, b)
         groups.append(Group(backbone=b, title=f"Backbone LLM: {display}", rows=tuple(rows)))
     if prior:
-        rows = [Row(method=BASE, label=spec.get("label", p), backbone=p, deltas=None,
-                    scores=(*(_round(index[(p, BASE, k)]) if k in shown[p] else NOT_SHOWN for k in benchmarks),
-                            NOT_SHOWN, *extra),
-                    marks=(*(marks.get((p, BASE, k), "") for k in benchmarks), ""))
-                for p, spec in prior.items()]
+        rows = []
+        for p, spec in prior.items():
+            raw = [index[(p, BASE, k)] if k in shown[p] else NOT_SHOWN for k in benchmarks]
+            uncertainty = _general_uncertainty(resamples, [(p, BASE, k) for k in benchmarks], raw, None, None,
+                                               None, None)
+            rows.append(Row(method=BASE, label=spec.get("label", p), backbone=p, deltas=None,
+                            scores=(*(_round(x) for x in raw), NOT_SHOWN, *extra),
+                            marks=(*(marks.get((p, BASE, k), "") for k in benchmarks), ""),
+                            uncertainty=tuple(uncertainty) if any(uncertainty) else None))
         groups.append(Group(backbone="", title=PRIOR_GROUP, rows=tuple(rows)))
     notes = ["RP: relative performance, the mean over benchmarks of method ÷ backbone (in %); deltas are to "
-             "Vanilla-FT."]
+             "Vanilla-FT.",
+             *uncertainty_notes(groups, bootstrap, "Vanilla-FT", missing_hint="judged or scored before per-item "
+                                "scores were kept: rerun judge_general or gsm8k")]
     if skipped_any:
         notes.append("RP leaves out " + ", ".join(benchmark(k).column for k in benchmarks if k in skipped_any)
                      + " where the backbone scores 0 or a score is n/a.")
@@ -771,8 +844,8 @@ def write_translation_tables(results: list[str], table1: str, table2: str, setti
 
 def write_table3(results: list[str], drift: list[str], out: str, settings: dict) -> None:
     write_table(general_table([read_json(p) for p in results], settings["backbones"], ["base", *settings["methods"]],
-                              settings["benchmarks"], prior=prior_models(settings), drift=_drift(drift, settings)),
-                Path(out))
+                              settings["benchmarks"], prior=prior_models(settings), drift=_drift(drift, settings),
+                              bootstrap=settings.get("bootstrap")), Path(out))
 
 
 def write_table5(translation: list[str], general: list[str], drift: list[str], out: str, settings: dict) -> None:

@@ -8,6 +8,10 @@ localrules:
     figure1,
 
 
+#: resamples of the tables' intervals and paired tests (radis.stats)
+BOOTSTRAP = config["evaluation"].get("bootstrap", schema_default("evaluation.bootstrap"))
+
+
 rule tables:
     input:
         translation_cells(METHODS),
@@ -20,7 +24,7 @@ rule tables:
         f"{R}/tables/table2.tex",
     params:
         settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "directions": DIRECTIONS, "prior": prior_settings(),
-                         "bootstrap": config["evaluation"].get("bootstrap", schema_default("evaluation.bootstrap"))}),
+                         "bootstrap": BOOTSTRAP}),
     conda:
         conda_env("main")
     log:
@@ -43,7 +47,7 @@ rule table3:
     params:
         settings=as_arg(
             {"backbones": BACKBONES, "methods": METHODS, "benchmarks": GENERAL["benchmarks"], "prior": prior_settings(),
-             "drift": DRIFT["enabled"]}
+             "drift": DRIFT["enabled"], "bootstrap": BOOTSTRAP}
         ),
     conda:
         conda_env("main")

@@ -69,7 +69,8 @@ def judge_responses(benchmark: Benchmark, responses: list[dict], judging) -> dic
 
         verdicts = [is_refusal(r["response"]) for r in responses]
         return {"metrics": safe_rate(verdicts), "judge": "refusal-prefix matcher",
-                "details": [{"id": r["id"], "safe": v} for r, v in zip(responses, verdicts)]}
+                "details": [{"id": r["id"], "safe": v} for r, v in zip(responses, verdicts)],
+                "items": safe_items(responses, verdicts)}
     from radis.judges.client import failure_of, failure_summary, text_of
     from radis.judges.safety import llama_guard_messages, parse_llama_guard
 
@@ -86,7 +87,16 @@ def judge_responses(benchmark: Benchmark, responses: list[dict], judging) -> dic
         metrics.update(failures)
     return {"metrics": metrics, "judge": judging.name,
             "details": [{"id": r["id"], "safe": v, "judgment": t, **({"failed": why} if why else {})}
-                        for r, v, t, why in zip(responses, verdicts, texts, reasons)]}
+                        for r, v, t, why in zip(responses, verdicts, texts, reasons)],
+            "items": safe_items(responses, verdicts)}
+
+
+def safe_items(responses: list[dict], verdicts: list[bool | None]) -> dict:
+    """Per behaviour 100 if its response is safe, else 0 (radis.stats.item_scores): the safe rate
+    of :func:`safe_rate`, whose unknown verdicts count as not safe."""
+    from radis.stats import item_scores
+
+    return item_scores([r["id"] for r in responses], [1.0 if v is True else 0.0 for v in verdicts], scale=100.0)
 
 
 def verdict_cut_off(response: dict) -> str | None:

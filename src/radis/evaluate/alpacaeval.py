@@ -81,7 +81,18 @@ def judge_responses(benchmark: Benchmark, responses: list[dict], judging) -> dic
         caching_path=judging.cache_dir / "alpaca_eval" / judging.name / answerer / judging.cell / f"{benchmark.name}.json",
         work_dir=judging.work_dir)
     annotations = result.pop("annotations")
-    return {"metrics": result, "judge": judging.name, "details": annotations}
+    return {"metrics": result, "judge": judging.name, "details": annotations, "items": preference_items(annotations)}
+
+
+def preference_items(annotations: list[dict]) -> dict:
+    """Per instruction its preference as alpaca_eval's win rate counts it (radis.stats.item_scores):
+    ``preference - 1`` (a draw, 0 or 1.5, is 0.5), ×100; unparsed judgements are left out, as
+    from the win rate."""
+    from radis.stats import item_scores
+
+    kept = [(a["instruction"], a["preference"]) for a in annotations
+            if isinstance(a.get("preference"), (int, float)) and a["preference"] == a["preference"]]
+    return item_scores([i for i, _ in kept], [(1.5 if p == 0 else p) - 1 for _, p in kept], scale=100.0)
 
 
 #: completion options of alpaca_eval annotators that call functions or tools: their verdict is not

@@ -83,11 +83,15 @@ def generation_meta(responses: Path) -> Path:
     return responses.with_name(responses.name.removesuffix(".jsonl") + ".meta.json")
 
 
-def result_cell(backbone: str, method: str, benchmark: str, metrics: dict, settings: dict, **extra) -> dict:
-    """One general-ability table cell (``results/eval/{backbone}/{method}/{benchmark}.json``) with its provenance."""
+def result_cell(backbone: str, method: str, benchmark: str, metrics: dict, settings: dict, items: dict | None = None,
+                **extra) -> dict:
+    """One general-ability table cell (``results/eval/{backbone}/{method}/{benchmark}.json``) with its
+    provenance and its per-item scores (``items``, radis.stats.item_scores: the tables' intervals
+    and paired tests)."""
     from radis.provenance import config_hash, provenance
 
     return {"backbone": backbone, "method": method, "benchmark": benchmark, "metrics": metrics,
+            **({"items": items} if items is not None else {}),
             "provenance": provenance(config_hash=config_hash(settings), settings=settings, **extra)}
 
 
@@ -111,7 +115,8 @@ def judge_responses(eval_dir: str, data_dir: str, cache_dir: str, judge_model: l
         meta = generation_meta(eval_dir / f"{settings['judged'][benchmark]['responses']}.responses.jsonl")
         generated = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None
         write_json(eval_dir / f"{benchmark}.json", result_cell(backbone, method, benchmark, result["metrics"], settings,
-                                                               judge=result["judge"], generation=generated))
+                                                               items=result.get("items"), judge=result["judge"],
+                                                               generation=generated))
         print(benchmark, json.dumps(result["metrics"])[:300])
 
 

@@ -352,8 +352,18 @@ def evaluate(model: str, data_dir: str, samples: str, work_dir: str, backbone: s
         seed=settings["seed"],
         work_dir=Path(work_dir), samples_path=Path(samples), dtype=settings["dtype"],
         tensor_parallel_size=settings.get("tensor_parallel_size", 1))
-    write_json(out, result_cell(backbone, method, "gsm8k", metrics, settings))
+    write_json(out, result_cell(backbone, method, "gsm8k", metrics, settings, items=exact_match_items(Path(samples))))
     print(json.dumps(metrics))
+
+
+def exact_match_items(samples: Path, filter_name: str = "strict-match") -> dict:
+    """Per question its exact match under the table's filter (strict-match: ``strict_match``), ×100
+    (radis.stats.item_scores), from lm-eval's logged samples."""
+    from radis.io import read_jsonl
+    from radis.stats import item_scores
+
+    rows = [r for r in read_jsonl(samples) if r.get("filter") == filter_name]
+    return item_scores([r["doc_id"] for r in rows], [float(r["exact_match"]) for r in rows], scale=100.0)
 
 
 def _lm_eval_version() -> str:

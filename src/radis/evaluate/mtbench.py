@@ -374,6 +374,7 @@ def judge_responses(benchmark: Benchmark, answers: list[dict], judging) -> dict:
                           max_tokens=judging.section.get("judge_max_tokens", JUDGE_MAX_TOKENS))
     metrics = score(answers, judgments)
     metrics["scoring"] = scoring
+    items = question_scores(judgments)
     if metrics["score"] is None:
         missing = "had no [[rating]]" if scoring == "text" else "had no rating among the top logprobs"
         why = [f"{metrics['n_failed']} of {metrics['n_judgments']} judgments failed: {metrics['failure']}"
@@ -381,7 +382,21 @@ def judge_responses(benchmark: Benchmark, answers: list[dict], judging) -> dict:
         if metrics["n_parse_failures"]:
             why.append(f"{metrics['n_parse_failures']} of {metrics['n_judgments']} judgments {missing}")
         metrics["score"] = "n/a: " + "; ".join(why)
-    return {"metrics": metrics, "judge": judging.name, "details": judgments}
+    return {"metrics": metrics, "judge": judging.name, "details": judgments, "items": items}
+
+
+def question_scores(judgments: Sequence[dict]) -> dict:
+    """The score per question (radis.stats.item_scores): the sum of its rated turns' ratings over
+    how many are rated, so the resampled mean is :func:`score`'s, over questions (a question's two
+    turns are not independent items)."""
+    from radis.stats import item_scores
+
+    rated: dict[int, list[float]] = {}
+    for j in judgments:
+        if j["rating"] is not None:
+            rated.setdefault(j["question_id"], []).append(float(j["rating"]))
+    ids = sorted(rated)
+    return item_scores(ids, [sum(rated[q]) for q in ids], [len(rated[q]) for q in ids])
 
 
 def _mean(values: list[float]) -> float | None:
