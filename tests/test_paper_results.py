@@ -35,9 +35,10 @@ needs_text = pytest.mark.skipif(not PAPER_TEXT.is_file(), reason=f"the paper's t
 DIRECTIONS = {1: TABLE_COLUMNS[1][:4], 2: TABLE_COLUMNS[2][:4]}
 #: how each row begins on its line (the OCR keeps the row labels of the first column intact)
 ROW_LABEL = {"base": "Backbone LLM", "vanilla": "w/ Vanilla-FT", "seqkd": "w/ Seq-KD", "sdft": "w/ SDFT",
-             "radis": "w/ RaDis", "parrot-7b": "ParroT", "bigtrans-13b": "BigTrans", "bayling-7b": "BayLing-7B",
-             "alma-7b": "ALMA-7B"}
-TABLE5_LABEL = {"base": "Mistral-7B-Instruct-v0.2", "vanilla": "w/ Vanilla-FT", "radis": "w/ RaDis (Self-generated)",
+             "radis": "w/ RaDis", "parrot-7b": "ParroT", "bigtrans-13b": "BigTrans",
+             "bayling-7b": "BayLing-7B", "alma-7b": "ALMA-7B"}
+TABLE5_LABEL = {"base": "Mistral-7B-Instruct-v0.2", "vanilla": "w/ Vanilla-FT",
+                "radis": "w/ RaDis (Self-generated)",
                 "radis-llama-2-7b-chat": "w/ RaDis (LLaMA-2-Chat-7B)",
                 "radis-llama-3-70b-instruct": "w/ RaDis (LLaMA-3-70B-Instruct)"}
 
@@ -107,7 +108,8 @@ def test_printed_cells_are_on_their_line_in_column_order(text):
 def test_rows_are_on_their_tables_lines_under_their_backbone(text):
     """Each row's line starts with the row's label, lies inside its table, and (Tables 1-3) below the
     block header of its backbone ("Backbone LLM: Mistral-7B-...", garbled, or "Prior ... models")."""
-    captions = {int(m.group(1)): i + 1 for i, line in enumerate(text) if (m := re.match(r"Table (\d):", line))}
+    captions = {int(m.group(1)): i + 1
+                for i, line in enumerate(text) if (m := re.match(r"Table (\d):", line))}
     assert sorted(captions) == [1, 2, 3, 4, 5]
     for (table, backbone, row), cells in rows().items():
         n = cells[0]["line"]
@@ -308,7 +310,8 @@ def test_loader_refuses_a_duplicate(tmp_path):
 
 def test_loader_refuses_an_unknown_key(tmp_path):
     path = write(tmp_path, GOOD.replace("read: printed, line: 243", "read: printed, line: 243, pgae: 7"))
-    with pytest.raises(InputError, match=r":4: values\[1\] \(table 4 Grammar occurrence\): unknown key\(s\) 'pgae'"):
+    with pytest.raises(InputError,
+                       match=r":4: values\[1\] \(table 4 Grammar occurrence\): unknown key\(s\) 'pgae'"):
         load_paper_results(path)
     with pytest.raises(InputError, match="unknown top-level key"):
         load_paper_results(write(tmp_path, GOOD + "extra: 1\n"))

@@ -79,14 +79,16 @@ def _entry_lines(text: str) -> list[int | None]:
 
 def cell_key(entry: dict) -> tuple:
     """(table, backbone, method or category, column): what makes a cell unique."""
-    return (entry.get("table"), entry.get("backbone"), entry.get("method", entry.get("category")), entry.get("column"))
+    row = entry.get("method", entry.get("category"))
+    return (entry.get("table"), entry.get("backbone"), row, entry.get("column"))
 
 
 def _describe(entry: Any) -> str:
     if not isinstance(entry, dict):
         return repr(entry)
+    names = ("backbone", "method", "category", "column")
     parts = [f"table {entry['table']}" if "table" in entry else None,
-             *(str(entry[k]) for k in ("backbone", "method", "category", "column") if entry.get(k) is not None)]
+             *(str(entry[k]) for k in names if entry.get(k) is not None)]
     return " ".join(p for p in parts if p)
 
 
@@ -206,7 +208,8 @@ def load_paper_results(path: str | os.PathLike = PAPER_RESULTS) -> list[dict]:
     return load_paper_document(path)["values"]
 
 
-def paper_value(results: list[dict], table: int, backbone: str | None, method: str, column: str) -> float | None:
+def paper_value(results: list[dict], table: int, backbone: str | None, method: str,
+                column: str) -> float | None:
     """The paper's number for one cell, or None where the paper has none (it prints "-", or the
     cell is illegible in our text: the entry's ``read`` and ``note`` say which).
 
