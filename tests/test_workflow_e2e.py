@@ -102,6 +102,9 @@ def test_table3_and_figure1(finished_run):
             assert value.startswith("n/a: ") or float(value) == float(value), (column, value)
         # the SmolLM2 judge is scored by log-probabilities: every MT-Bench cell is a rating
         assert 1 <= float(row["MT-Bench"]) <= 10, row
+        # within its interval from the cell's per-item scores (issue 25)
+        for column in ["MT-Bench", "AdvBench", "GSM8K"]:
+            assert float(row[f"{column} low"]) <= float(row[column]) <= float(row[f"{column} high"]), (column, row)
         # drift from backbone: a number for every trained method, "-" for the backbone rows
         if row["method"] == "base":
             assert row["Drift KL"] == row["Drift ΔNLL"] == "-"
@@ -135,7 +138,8 @@ def test_table5_external_rationales(finished_run):
     rows = list(csv.DictReader((finished_run / "results/tables/table5.csv").open()))
     assert [r["method"] for r in rows] == ["base", "vanilla", "radis", "radis-vanilla"]
     for row in rows:
-        float(row["X→EN"]), float(row["EN→X"])
+        for column in ("X→EN", "EN→X"):
+            assert float(row[f"{column} low"]) <= float(row[column]) <= float(row[f"{column} high"]), row
     meta = (finished_run / "results/synth/smollm2-135m/rationale-radis-vanilla/cs-en.meta.json").read_text()
     assert "models/smollm2-135m/vanilla/merged" in meta  # written by the merged Vanilla-FT model
 

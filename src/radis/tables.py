@@ -178,8 +178,10 @@ def _uncertainty(resamples: dict, keys: list, raw: list, reference: tuple[list, 
     return tuple(cells) if any(c is not None for c in cells) else None
 
 
-def uncertainty_notes(groups: list[Group], bootstrap: dict | None, reference: str, missing_hint: str) -> tuple[str, ...]:
-    """What ± and † mean in a table, and which cells have no interval and why."""
+def uncertainty_notes(groups: list[Group], bootstrap: dict | None, reference: str | None,
+                      missing_hint: str) -> tuple[str, ...]:
+    """What ± and † mean in a table (``reference``: what deltas are to; None: no deltas), and how
+    many scores have no interval and why."""
     bootstrap = bootstrap or {}
     rows = [row for g in groups for row in g.rows]
     numbers = sum(1 for row in rows for s in row.scores if not isinstance(s, str))
@@ -187,8 +189,9 @@ def uncertainty_notes(groups: list[Group], bootstrap: dict | None, reference: st
     if not with_interval:
         return (f"No intervals: the cells kept no per-item scores ({missing_hint}).",)
     notes = [f"±: half the 95% bootstrap interval over the test items ({bootstrap.get('samples', SAMPLES)} resamples, "
-             f"seed {bootstrap.get('seed', SEED)}); †: the delta to {reference} differs from zero at p < {ALPHA} "
-             "(paired bootstrap over the same resamples, as sacrebleu's)."]
+             f"seed {bootstrap.get('seed', SEED)})"
+             + (f"; †: the delta to {reference} differs from zero at p < {ALPHA} (paired bootstrap over the same "
+                "resamples, as sacrebleu's)." if reference else ".")]
     if with_interval < numbers:
         notes.append(f"{numbers - with_interval} score(s) without ± kept no per-item scores ({missing_hint}).")
     return tuple(notes)
@@ -755,7 +758,8 @@ def generator_label(method: str, generator: dict | None, backbone_names: dict[st
 
 def table5(translation: list[dict], general: list[dict], backbones: list[str], methods: dict[str, list[str]],
            generators: dict[str, dict], benchmarks: list[str], metric: str,
-           backbone_names: dict[str, str] | None = None, drift: list[dict] | None = None) -> Table:
+           backbone_names: dict[str, str] | None = None, drift: list[dict] | None = None,
+           bootstrap: dict | None = None) -> Table:
     """Average X→EN and EN→X translation plus the general benchmarks, per method of each backbone.
 
     As in the paper: the backbone's own row first, then ``methods[b]``; in every translation and
@@ -773,6 +777,11 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
             tr.setdefault((r["backbone"], r["method"], side), []).append(float(value))
     gen = {(r["backbone"], r["method"], r["benchmark"]): general_score(r) for r in general}
     marks = {(r["backbone"], r["method"], r["benchmark"]): general_mark(r) for r in general}
+    records = {(r["backbone"], r["method"], str(Direction.parse(r["direction"]))): r for r in translation}
+    directions = sorted({Direction.parse(r["direction"]) for r in translation}, key=str)
+    resamples = {**_translation_resamples(records, directions, metric, bootstrap),
+                 **general_resamples(general, benchmarks, bootstrap)}
+    sides = {side: [str(d) for d in directions if (d.tgt == "en") == (side == "X→EN")] for side in ("X→EN", "EN→X")}
     groups = []
     for b in backbones:
         display = (backbone_names or {}).get(b, b)
@@ -794,8 +803,10 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
                 else:
                     scores += drifts[(b, m)]
             label = display if m == BASE else generator_label(m, generators.get(m), backbone_names)
+            uncertainty = _table5_uncertainty(resamples, b, m, sides, benchmarks, scores)
             rows.append(Row(method=m, label=label, scores=tuple(scores), deltas=None,
-                            marks=("", "", *(marks[(b, m, k)] for k in benchmarks))))
+                            marks=("", "", *(marks[(b, m, k)] for k in benchmarks)),
+                            uncertainty=uncertainty))
         compared = 2 + len(benchmarks)  # translation and benchmark columns; drift is not a score to maximise
         variants = [i for i, row in enumerate(rows) if row.method == "radis" or row.method in generators]
         top = [max((rows[i].scores[c] for i in variants if not isinstance(rows[i].scores[c], str)), default=None)
@@ -806,10 +817,30 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
     header = ("Models", "X→EN", "EN→X", *(benchmark(k).column for k in benchmarks),
               *(DRIFT_COLUMNS if drifts is not None else ()))
     extra = len(DRIFT_COLUMNS) if drifts is not None else 0
+    notes = (*uncertainty_notes(groups, bootstrap, None, missing_hint="rerun their scoring or judging"),
+             *((DRIFT_NOTE,) if extra else ()))
     return Table(title=f"Table 5: RaDis with rationales from other models (translation: {METRIC_NAMES.get(metric, metric)}; "
                        "bold: the best RaDis variant)",
-                 header=header, groups=tuple(groups), metric=metric, notes=(DRIFT_NOTE,) if extra else (),
+                 header=header, groups=tuple(groups), metric=metric, notes=notes,
                  decimals=(DECIMALS,) * (len(header) - 1 - extra) + (DRIFT_DECIMALS,) * extra)
+
+
+def _table5_uncertainty(resamples: dict, b: str, m: str, sides: dict[str, list[str]], benchmarks: list[str],
+                        scores: list) -> tuple[Uncertainty | None, ...] | None:
+    """Table 5's intervals: each side's average over its directions, resampled direction by
+    direction, then each benchmark's (no deltas: the table compares variants by bold)."""
+    import numpy as np
+
+    from radis.stats import interval
+
+    columns = []
+    for side, dirs in sides.items():
+        parts = [resamples.get((b, m, d)) for d in dirs]
+        columns.append(np.mean(parts, axis=0) if dirs and all(x is not None for x in parts) else None)
+    columns += [resamples.get((b, m, k)) for k in benchmarks]
+    cells = tuple(None if r is None or isinstance(score, str) else Uncertainty(*interval(r))
+                  for r, score in zip(columns, scores))
+    return cells if any(cells) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -852,7 +883,8 @@ def write_table5(translation: list[str], general: list[str], drift: list[str], o
     rows = load_translation_results([Path(p) for p in translation])
     write_table(table5(rows, [read_json(p) for p in general], settings["backbones"], settings["methods"],
                        settings["generators"], settings["benchmarks"], choose_metric(rows),
-                       settings.get("backbone_names"), drift=_drift(drift, settings)), Path(out))
+                       settings.get("backbone_names"), drift=_drift(drift, settings),
+                       bootstrap=settings.get("bootstrap")), Path(out))
 
 
 def write_figure1(translation: list[str], mtbench: list[str], out: str, points: str, settings: dict | None) -> None:

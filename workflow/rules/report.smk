@@ -120,6 +120,7 @@ if EXTERNAL:
                     "generators": {m: config["methods"][m]["rationale_generator"] for m in EXTERNAL},
                     "benchmarks": GENERAL["benchmarks"],
                     "drift": DRIFT["enabled"],
+                    "bootstrap": BOOTSTRAP,
                 }
             ),
         localrule: True
