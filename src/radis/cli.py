@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("table5", "radis.tables:write_table5", "Table 5 (RaDis with rationales from other models)",
         (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), drift, (["--out"], req),
         settings)
+    add("reproduction", "radis.reproduction:write_reproduction",
+        "ours beside the paper's numbers, one table per paper table (interval, difference, outside mark)",
+        (["--tables"], {"nargs": "+", **req, "help": "the run's rendered table CSVs (table1.csv, ...)"}),
+        (["--table4"], {"nargs": "*", "default": [], "help": "rationale_categories.json of each backbone"}),
+        (["--out"], {"required": True, "help": "stem of reproduction.md/.csv"}), settings)
     add("loss-curves", "radis.curves:write_loss_figure", "the training-loss figure of one backbone (one line per method)",
         (["--adapters"], {"nargs": "+", **req}), (["--methods"], {"nargs": "+", **req}), (["--backbone"], req),
         (["--out"], req), (["--points"], req))

@@ -105,9 +105,13 @@ def annotator_entry(annotator: str) -> tuple[Path, dict]:
     answer it: an annotator of OpenAI's chat API (``openai_completions``) whose verdict is in the
     answer's text or log-probabilities; an :class:`InputError` naming the annotator otherwise
     (radis.config checks the config's annotator with it before any work)."""
-    import alpaca_eval
+    import importlib.util
 
-    configs_root = Path(alpaca_eval.__file__).parent / "evaluators_configs"
+    # the package's directory without importing it (seconds, and warnings, at every config check)
+    spec = importlib.util.find_spec("alpaca_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("AlpacaEval needs the alpaca_eval package (envs/main.yaml)")
+    configs_root = Path(list(spec.submodule_search_locations)[0]) / "evaluators_configs"
     source = configs_root / annotator / "configs.yaml"
     if not source.is_file():
         raise InputError(f"unknown AlpacaEval annotator {annotator!r} (no {source})")
