@@ -232,6 +232,34 @@ def test_a_plan_no_node_can_run_stops_before_anything_is_submitted(cluster, tmp_
     assert not (tmp_path / "results/backbones").exists(), "local rules ran before the check"
 
 
+def test_the_time_limit_warning_reaches_the_trainer_in_its_job_step(cluster, tmp_path):
+    """The profile asks SLURM for SIGTERM before a training job's time limit (`--signal` through
+    slurm_extra, not B:, so it goes to the job's steps); the rule runs in an `srun` step of the
+    plugin, two training processes below it. Here the limit is 3 minutes and the warning 90 s
+    before it (the profile's own form, shorter): the trainer must stop at the end of a step, write a
+    checkpoint and say so, before SLURM kills the job."""
+    overlay = {**OVERLAY, "experiment": {**OVERLAY["experiment"], "methods": ["vanilla"]},
+               "training": {**OVERLAY["training"], "epochs": 2000, "save_steps": 100000}}
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    profile_dir = capped_profile(REPO / "profiles" / "slurm" / "config.yaml", tmp_path / "profile")
+    profile = yaml.safe_load((profile_dir / "config.yaml").read_text())
+    train = profile["set-resources"]["train"]
+    assert re.fullmatch(r"'--signal=TERM@\d+'", train["slurm_extra"]), train["slurm_extra"]
+    train.update(runtime=3, slurm_extra="'--signal=TERM@90'")
+    (profile_dir / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RADIS_SLURM_CPU_PARTITION": "cpu", "RADIS_SLURM_GPU_PARTITION": "gpu"}
+    target = "results/models/smollm2-135m/vanilla/adapter"
+    result = sh([SNAKEMAKE, target, "--snakefile", REPO / "Snakefile", "--profile", profile_dir,
+                 "--configfile", tmp_path / "overlay.yaml"], timeout=480, cwd=tmp_path, env=env)
+    log = (tmp_path / "results/logs/train/smollm2-135m/vanilla.log")
+    text = log.read_text(errors="replace") if log.exists() else "(no train log)"
+    assert result.returncode != 0, "training cannot have finished 2000 epochs in 3 minutes"
+    assert re.search(r"stopped by SIGTERM after step \d+ of \d+; \S+checkpoint-\d+ saved: rerun to resume", text), (
+        text[-3000:] + result.stderr[-3000:])
+    checkpoints = list((tmp_path / "results/models/smollm2-135m/vanilla/checkpoints").glob("checkpoint-*"))
+    assert checkpoints and all((c / "radis_hardware.json").is_file() for c in checkpoints), checkpoints
+
+
 def test_rules_ran_inside_their_jobs_and_gpu_rules_got_cuda_devices(run):
     records = probe_records(run["workdir"] / "probe.tsv")
     by_rule = collections.defaultdict(list)

@@ -12,6 +12,8 @@ import hashlib
 import importlib.metadata
 import json
 import platform
+import subprocess
+from pathlib import Path
 from typing import Any
 
 #: recorded in every result: each stage environment (radis.envs) has a different set of these
@@ -35,9 +37,33 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
+def workflow_version() -> dict[str, Any]:
+    """The workflow that made a result: its version (pyproject.toml, as installed) and, in a git
+    checkout, its commit and whether tracked files differ from it (``dirty``), so a number can be
+    traced to the code. Once per process."""
+    repo = Path(__file__).resolve().parents[2]
+    record: dict[str, Any] = {"version": package_versions(("radis-workflow",)).get("radis-workflow")}
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    record["commit"] = commit
+    if commit is not None:
+        record["dirty"] = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return record
+
+
 def provenance(**fields: Any) -> dict[str, Any]:
-    """Provenance record: the caller's fields (model, revision, decoding, counts...) plus environment."""
+    """Provenance record: the caller's fields (model, revision, decoding, counts...) plus environment
+    and the workflow's version and commit."""
     record = dict(fields)
+    record["workflow"] = workflow_version()
     record["packages"] = package_versions()
     record["python"] = platform.python_version()
     record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -45,7 +71,7 @@ def provenance(**fields: Any) -> dict[str, Any]:
 
 
 #: provenance fields that say when and with what a directory was written, not what it holds
-_VOLATILE = ("created", "packages", "python")
+_VOLATILE = ("created", "packages", "python", "workflow")
 #: files that hold a model's weights (or their index)
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.index.json")
 #: the other files that decide what a model writes: its architecture, tokenizer, chat template and
