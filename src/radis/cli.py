@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                      (["--data-dir"], {"required": True, "help": "holds {direction}.jsonl"}),
                      (["--out-dir"], {"required": True, "help": "gets {direction}[.hyp].jsonl and .meta.json"}))
     settings = (["--settings"], {"required": True, "help": "JSON of the config values this step uses"})
+    add("config-doc", "radis.config_doc:write_config_doc", "write config/README.md (every config key) from the schema",
+        (["--out"], {"default": "config/README.md"}))
     add("validate", "radis.config:check_config_file", "validate a config file (with overlays merged on top)",
         (["config"], {}), (["overlay"], {"nargs": "*"}))
     add("prepare-data", "radis.data.alma:prepare_direction", "ALMA/WMT22 data of one direction as JSONL",
