@@ -169,7 +169,8 @@ def test_a_hub_dataset_is_read_at_the_commit_its_branch_was_locked_to(hub, tmp_p
 def test_the_comet_model_is_fetched_at_its_locked_commit(hub, tmp_path):
     """The COMET checkpoint that scores Tables 1-2 comes from the hub like the models: at a pinned
     commit, or at the one its branch was locked to on first use."""
-    from radis.evaluate.translation import comet_hub_id, resolve_comet_checkpoint
+    from radis.evaluate.translation import resolve_comet_checkpoint
+    from radis.hublock import comet_hub_id
     from radis.hublock import comet_ref
 
     folder = hub / "models--Unbabel--wmt22-comet-da"

@@ -73,10 +73,46 @@ def data_ref(data: dict, split: str) -> HubRef | None:
     return HubRef(f"data.hub.{side}.revision", hub["id"], hub["revision"], "dataset")
 
 
+def comet_hub_id(comet_model: str | None) -> str | None:
+    """The hub id ``evaluation.comet_model`` names; None for a local checkpoint (an existing path, a
+    ``.ckpt``, an absolute or ``./`` path) or no COMET."""
+    if not comet_model:
+        return None
+    path = Path(comet_model).expanduser()
+    if path.exists() or comet_model.endswith(".ckpt") or path.is_absolute() or comet_model.startswith("."):
+        return None
+    return comet_model
+
+
+def local_comet_checkpoint(comet_model: str) -> Path | None:
+    """The ``model.ckpt`` of a local COMET checkpoint (the file, or a model directory holding
+    ``checkpoints/model.ckpt``, the hub layout), or None where there is none."""
+    path = Path(comet_model).expanduser()
+    if path.is_file():
+        return path
+    checkpoint = path / "checkpoints" / "model.ckpt"
+    return checkpoint if checkpoint.is_file() else None
+
+
+def local_comet_encoder(comet_model: str) -> str | None:
+    """The local encoder directory a local COMET checkpoint's hparams.yaml names, or None (a hub id,
+    or a checkpoint that is not there: its job says so)."""
+    import yaml
+
+    checkpoint = local_comet_checkpoint(comet_model)
+    if checkpoint is None:
+        return None
+    try:
+        hparams = checkpoint.parents[1] / "hparams.yaml"
+        named = (yaml.safe_load(hparams.read_text(encoding="utf-8")) or {}).get("pretrained_model")
+    except (OSError, yaml.YAMLError, AttributeError, IndexError):
+        return None
+    return named if named and Path(named).expanduser().is_dir() else None
+
+
 def comet_ref(evaluation: dict) -> HubRef | None:
     """The hub repository of the COMET model (``evaluation.comet_model``), unless it is a local
     checkpoint; its revision is ``evaluation.comet_revision``."""
-    from radis.evaluate.translation import comet_hub_id
     from radis.settings import default
 
     hub_id = comet_hub_id(evaluation.get("comet_model"))
@@ -97,8 +133,6 @@ def comet_encoder_ref(evaluation: dict) -> HubRef | None:
     """The hub repository whose tokenizer and config COMET's encoder is built from
     (``evaluation.comet_encoder``; the weights are the checkpoint's), whenever COMET scores, unless
     the COMET model is a local checkpoint that names a local encoder directory (tests' tiny COMET)."""
-    from radis.evaluate.translation import comet_hub_id, local_comet_encoder
-
     model = evaluation.get("comet_model")
     if not model or (comet_hub_id(model) is None and local_comet_encoder(model)):
         return None

@@ -251,15 +251,6 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-def per_direction(directions: list[str], data_dir: str | Path, out_dir: str | Path, suffix: str) -> list[tuple]:
-    """(direction, input path, output path, meta path) of every direction of a multi-direction job:
-    ``{data_dir}/{direction}.jsonl`` in, ``{out_dir}/{direction}{suffix}.jsonl`` and ``.meta.json`` out."""
-    from radis.languages import parse_direction
-
-    return [(parse_direction(d), Path(data_dir) / f"{d}.jsonl", Path(out_dir) / f"{d}{suffix}.jsonl",
-             Path(out_dir) / f"{d}{suffix}.meta.json") for d in directions]
-
-
 def regroup(flat: list, batches: list[list]) -> list[list]:
     """Cut a flat list of results back into the per-direction batches it was made from."""
     groups, start = [], 0

@@ -6,6 +6,7 @@ One table for the whole project so a new language is one entry here, not an edit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 LANGUAGES: dict[str, str] = {
     "en": "English",
@@ -71,3 +72,10 @@ def parse_direction(text: str) -> Direction:
         return Direction.parse(text)
     except ValueError as e:
         raise InputError(str(e)) from None
+
+
+def per_direction(directions: list[str], data_dir: str | Path, out_dir: str | Path, suffix: str) -> list[tuple]:
+    """(direction, input path, output path, meta path) of every direction of a multi-direction job:
+    ``{data_dir}/{direction}.jsonl`` in, ``{out_dir}/{direction}{suffix}.jsonl`` and ``.meta.json`` out."""
+    return [(parse_direction(d), Path(data_dir) / f"{d}.jsonl", Path(out_dir) / f"{d}{suffix}.jsonl",
+             Path(out_dir) / f"{d}{suffix}.meta.json") for d in directions]

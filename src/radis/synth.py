@@ -154,7 +154,8 @@ def synthesize_directions(kind: str, model: str, directions: list[str], data_dir
     from radis.config import split_hardware
     from radis.device import enforce_device
     from radis.generation import generator_from_settings, refuse_overlong_prompts, resolve_decoding, sampler_record
-    from radis.io import per_direction, read_jsonl, regroup, write_json, write_jsonl
+    from radis.io import read_jsonl, regroup, write_json, write_jsonl
+    from radis.languages import per_direction
     from radis.provenance import config_hash, model_identity, provenance
     from radis.settings import GenerationSettings
 

@@ -104,17 +104,6 @@ def comet_segment_scores(model, samples: list[dict], batch_size: int, gpus: int)
     return scores
 
 
-def comet_hub_id(comet_model: str | None) -> str | None:
-    """The hub id ``evaluation.comet_model`` names; None for a local checkpoint (an existing path, a
-    ``.ckpt``, an absolute or ``./`` path) or no COMET."""
-    if not comet_model:
-        return None
-    path = Path(comet_model).expanduser()
-    if path.exists() or comet_model.endswith(".ckpt") or path.is_absolute() or comet_model.startswith("."):
-        return None
-    return comet_model
-
-
 @functools.lru_cache(maxsize=2)
 def resolve_comet_checkpoint(comet_model: str, revision: str | None = None, locks: str = LOCKS) -> Path:
     """Turn a hub id or local path into the ``model.ckpt`` path that ``load_from_checkpoint`` wants.
@@ -123,17 +112,15 @@ def resolve_comet_checkpoint(comet_model: str, revision: str | None = None, lock
     ``checkpoints/model.ckpt``), but at its pinned or locked commit (radis.hublock; ``revision`` is
     ``evaluation.comet_revision``), so every table is scored by the same checkpoint.
     """
-    from radis.hublock import comet_ref, snapshot_at_commit
+    from radis.hublock import comet_ref, local_comet_checkpoint, snapshot_at_commit
 
     ref = comet_ref({"comet_model": comet_model, "comet_revision": revision})
     if ref is None:
+        checkpoint = local_comet_checkpoint(comet_model)
+        if checkpoint is not None:
+            return checkpoint
         path = Path(comet_model).expanduser()
-        if path.is_file():
-            return path
         if path.is_dir():
-            ckpt = path / "checkpoints" / "model.ckpt"
-            if ckpt.is_file():
-                return ckpt
             raise CometUnavailableError(f"COMET model directory {path} has no checkpoints/model.ckpt")
         raise CometUnavailableError(f"COMET checkpoint {path} does not exist")
 
@@ -207,19 +194,6 @@ def _comet_encoder_dir(checkpoint: str, encoder_id: str | None, revision: str | 
     if not (snapshot / "config.json").is_file():
         raise CometUnavailableError(f"COMET's encoder {ref}: its snapshot {snapshot} has no config.json")
     return str(snapshot)
-
-
-def local_comet_encoder(comet_model: str) -> str | None:
-    """The local encoder directory a local COMET checkpoint's hparams.yaml names, or None (a hub id,
-    or a checkpoint that is not there: its job says so)."""
-    import yaml
-
-    try:
-        hparams = Path(resolve_comet_checkpoint(comet_model)).parents[1] / "hparams.yaml"
-        named = (yaml.safe_load(hparams.read_text(encoding="utf-8")) or {}).get("pretrained_model")
-    except (InputError, OSError, yaml.YAMLError, AttributeError):
-        return None
-    return named if named and Path(named).expanduser().is_dir() else None
 
 
 def load_comet(comet_model: str, revision: str | None = None, encoder: dict | None = None) -> Any:
@@ -646,7 +620,8 @@ def translate(model: str, directions: list[str], data_dir: str, out_dir: str, se
     from radis.config import DecodingParams
     from radis.device import enforce_device
     from radis.generation import generator_from_settings, refuse_overlong_prompts
-    from radis.io import per_direction, read_jsonl, regroup, require_keys, write_json, write_jsonl
+    from radis.io import read_jsonl, regroup, require_keys, write_json, write_jsonl
+    from radis.languages import per_direction
     from radis.provenance import config_hash, provenance
 
     enforce_device("translate", settings)
