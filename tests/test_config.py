@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from radis.config import ConfigError, DecodingParams, deep_merge, directions, load_config, method_training, \
-    validate_config
+from radis.config import deep_merge, directions, load_config, method_training, validate_config
+from radis.settings import ConfigError, DecodingParams
 
 EMBEDDED = "smollm2-135m"
 

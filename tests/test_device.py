@@ -8,7 +8,6 @@ import os
 
 import pytest
 
-from radis.config import ConfigError
 from radis.device import (
     NO_DRIVER,
     DeviceError,
@@ -19,6 +18,7 @@ from radis.device import (
     device_setting,
     enforce_device,
 )
+from radis.settings import ConfigError
 
 
 def cuda() -> bool:

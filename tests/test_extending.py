@@ -13,7 +13,6 @@ import textwrap
 from pathlib import Path
 
 import yaml
-
 from test_dag import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +51,7 @@ BENCHMARKS = (Benchmark("capitals", "Capitals", "accuracy"),)
 
 
 def generate_responses(generator, data_dir, settings, seed):
-    from radis.config import DecodingParams
+    from radis.settings import DecodingParams
     from radis.prompts import render_generation_prompt, user
 
     items = [json.loads(line) for line in (Path(data_dir) / FILES[0].path).read_text().splitlines()]

@@ -16,9 +16,9 @@ def generator(embedded_backbone):
 def test_batched_greedy_generation_equals_one_request_at_a_time(generator):
     import torch
 
-    from radis.config import DecodingParams
     from radis.generation.hf import generate_kwargs
-    from radis.prompts import render_continuation_prompt, render_generation_prompt, user, assistant
+    from radis.prompts import assistant, render_continuation_prompt, render_generation_prompt, user
+    from radis.settings import DecodingParams
 
     tok = generator.tokenizer
     prompts = [
@@ -46,9 +46,9 @@ def test_batched_greedy_generation_equals_one_request_at_a_time(generator):
 def test_sampled_generation_is_seeded_per_request_whatever_the_batch(embedded_backbone, generator):
     """A sampled request draws the same sample alone, in a batch of 4 in another order, or in a
     rerun (radis.generation.request_seed); another config seed draws another sample."""
-    from radis.config import DecodingParams
     from radis.generation.hf import HFGenerator
     from radis.prompts import render_generation_prompt, user
+    from radis.settings import DecodingParams
 
     tok = generator.tokenizer
     prompts = [render_generation_prompt(tok, [user(q)]) for q in
@@ -65,8 +65,8 @@ def test_sampled_generation_is_seeded_per_request_whatever_the_batch(embedded_ba
 
 
 def test_model_sampling_reads_the_generation_config_with_the_engines_defaults(tmp_path):
-    from radis.config import DecodingParams
     from radis.generation import model_sampler, resolve_decoding, sampler_record
+    from radis.settings import DecodingParams
 
     (tmp_path / "generation_config.json").write_text('{"do_sample": true, "temperature": 0.6, "top_p": 0.9}')
     params = DecodingParams.from_config({"max_new_tokens": 8, "sampling": "model"})

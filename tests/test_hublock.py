@@ -18,8 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from radis.hublock import (HubRef, backbone_refs, commit_for, config_refs, data_ref, lock_path, read_lock,
-                           record_lock, refuse_unlocked)
+from radis.hublock import (
+    HubRef,
+    backbone_refs,
+    commit_for,
+    config_refs,
+    data_ref,
+    lock_path,
+    read_lock,
+    record_lock,
+    refuse_unlocked,
+)
 from radis.io import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +52,8 @@ def test_refs_name_their_config_keys():
 
 
 def test_the_paper_config_pins_or_names_every_hub_source():
-    from radis.config import REPO_ROOT, load_config
+    from radis.config import load_config
+    from radis.settings import REPO_ROOT
 
     refs = config_refs(load_config(REPO_ROOT / "config/config.yaml", REPO_ROOT / "config/paper.yaml"))
     branches = {r.key for r in refs if not r.pinned}
@@ -170,8 +180,7 @@ def test_the_comet_model_is_fetched_at_its_locked_commit(hub, tmp_path):
     """The COMET checkpoint that scores Tables 1-2 comes from the hub like the models: at a pinned
     commit, or at the one its branch was locked to on first use."""
     from radis.evaluate.translation import resolve_comet_checkpoint
-    from radis.hublock import comet_hub_id
-    from radis.hublock import comet_ref
+    from radis.hublock import comet_hub_id, comet_ref
 
     folder = hub / "models--Unbabel--wmt22-comet-da"
     (commit,) = [p.name for p in (folder / "snapshots").iterdir()]

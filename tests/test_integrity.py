@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from radis.config import ConfigError, load_config, validate_config
+from radis.config import load_config, validate_config
 from radis.io import InputError, read_jsonl
 from radis.languages import Direction
-from radis.settings import default, trust_remote_code
+from radis.settings import ConfigError, default, trust_remote_code
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "workflow/resources/demo"

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from radis.config import ConfigError
 from radis.io import InputError
 from radis.judges.client import JudgeConfig
 from radis.judges.server import free_port, serve_process, vllm_command, vllm_server
+from radis.settings import ConfigError
 
 #: a stand-in server: writes its pid, prints, waits DELAY s, then answers GET /v1/models on PORT
 SCRIPT = """

@@ -10,12 +10,12 @@ from pathlib import Path
 from unittest.mock import patch
 
 import pytest
+from scripts import load_script
 
-from radis.config import DecodingParams
 from radis.evaluate import mtbench
 from radis.generation import Generation
 from radis.io import InputError
-from scripts import load_script
+from radis.settings import DecodingParams
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mt_bench"
 DEMO = Path(__file__).resolve().parents[1] / "workflow" / "resources" / "demo" / "mt_bench"

@@ -8,9 +8,10 @@ import io
 
 import pytest
 
-from radis.config import PROMPT_FORMATS_DIR, ConfigError, load_prompt_format
+from radis.config import PROMPT_FORMATS_DIR, load_prompt_format
 from radis.languages import Direction
 from radis.prompts import format_translation_prompt
+from radis.settings import ConfigError
 from radis.tables import NOT_SHOWN, PRIOR_GROUP, general_table, render_csv, render_markdown, translation_table
 
 FORMATS = sorted(p.stem for p in PROMPT_FORMATS_DIR.glob("*.yaml"))

@@ -121,7 +121,8 @@ def test_a_changed_backbone_never_resumes_an_old_adapter(tmp_path):
 def test_hardware_settings_travel_apart_and_merge_back():
     """The rules pass hardware settings as a resource (--hardware), the rest as params (--settings):
     the command merges them back into exactly the step's settings, and refuses a non-hardware key."""
-    from radis.config import ConfigError, merge_hardware, split_hardware
+    from radis.config import merge_hardware, split_hardware
+    from radis.settings import ConfigError
 
     step = {"device": "cuda", "tensor_parallel_size": 2, "seed": 1,
             "generation": {"backend": "vllm", "batch_size": 16, "dtype": "bfloat16", "tensor_parallel_size": 2},
@@ -154,9 +155,9 @@ def test_a_lower_micro_batch_after_an_oom_resumes_the_checkpoints(tmp_path):
     """Recovering from an out-of-memory error (smaller micro-batches, activation checkpointing)
     resumes the last checkpoint instead of deleting every one, and each checkpoint records the
     hardware settings it was made with."""
-    from safetensors.torch import load_file
-
     import shutil
+
+    from safetensors.torch import load_file
 
     from radis.training.checkpoints import HARDWARE_RECORD
     from radis.training.trainer import train

@@ -192,8 +192,8 @@ def test_changed_settings_never_reuse_a_shard(tmp_path, monkeypatch):
     """Shards are keyed by kind, settings, model and inputs: anything else is set aside (never
     deleted: days of GPU time), not reused, and the log says which fields of the key differ."""
     from radis import synth
-    from radis.config import DecodingParams
     from radis.generation import Generation
+    from radis.settings import DecodingParams
 
     class Echo:
         tokenizer = None

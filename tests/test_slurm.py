@@ -34,7 +34,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from overlays import TINY
 
 # The node's GPUs are /dev/null: jobs compute on CPU (compute.device: cpu) but ask SLURM for GPUs

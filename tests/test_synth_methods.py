@@ -6,7 +6,8 @@ from radis.methods import build_trainset
 from radis.methods.radis import add_rationales, enriched_response
 from radis.methods.sdft import add_sdft, sdft_rejected
 from radis.methods.seqkd import add_seqkd
-from radis.synth import summarize, with_instructions
+from radis.prompts import with_instructions
+from radis.synth import summarize
 
 
 def records(n=3, direction="cs-en"):

@@ -34,8 +34,8 @@ def main() -> None:
     p.add_argument("--again", type=int, default=0)
     a = p.parse_args()
 
-    from radis.config import DecodingParams
     from radis.generation import load_generator
+    from radis.settings import DecodingParams
 
     prompts = json.loads(Path(a.prompts).read_text(encoding="utf-8"))
     generator = load_generator(a.backend, a.model, dtype=a.dtype, tensor_parallel_size=a.tensor_parallel_size,

@@ -148,9 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from radis import interrupt
-    from radis.config import ConfigError, merge_hardware
+    from radis.config import merge_hardware
     from radis.io import sweep_temporaries
     from radis.judges.client import JudgeError, MissingKeyError
+    from radis.settings import ConfigError
     from radis.training.trainer import TrainingDiverged
 
     args = build_parser().parse_args(argv)

@@ -7,31 +7,13 @@ seconds instead of GPU-hours. Errors name the offending key as a dotted path.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from radis.benchmarks import benchmark, benchmarks
 from radis.languages import Direction
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(ValueError):
-    """An invalid config; the message names the key."""
-
-
-def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    """The config schema, its registry enums (benchmarks, method builders) filled from the registries."""
-    from radis.methods import methods
-
-    schema = yaml.safe_load(path.read_text(encoding="utf-8"))
-    schema["$defs"]["benchmark"]["enum"] = list(benchmarks())
-    schema["$defs"]["builder"]["enum"] = list(methods())
-    return schema
+from radis.settings import REPO_ROOT, ConfigError, load_schema
 
 
 def _key(path) -> str:
@@ -60,7 +42,7 @@ def _explain(error):
 
 def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Raise :class:`ConfigError` naming the first bad key; return the config unchanged otherwise."""
-    import jsonschema  # only here: the model stages import this module for DecodingParams alone
+    import jsonschema  # only here: validation is the only user
 
     validator = jsonschema.Draft202012Validator(schema or load_schema())
     error = _explain(jsonschema.exceptions.best_match(validator.iter_errors(config)))
@@ -252,31 +234,6 @@ def merge_hardware(settings: dict, hardware: dict) -> dict:
 
 def directions(config: dict) -> list[Direction]:
     return [Direction.parse(d) for d in config["experiment"]["directions"]]
-
-
-@dataclass(frozen=True)
-class DecodingParams:
-    """Decoding settings of one generation call; greedy when ``temperature`` is 0, the model's own
-    sampler when ``sampling`` is "model" (radis.generation.resolve_decoding)."""
-
-    max_new_tokens: int
-    min_new_tokens: int
-    temperature: float
-    top_p: float
-    top_k: int
-    repetition_penalty: float
-    sampling: str
-
-    @classmethod
-    def from_config(cls, section: dict[str, Any]) -> "DecodingParams":
-        """From a ``decoding`` section; what it leaves out takes the schema's defaults (greedy)."""
-        from radis.settings import typed
-
-        return typed(cls, section, "$defs.decoding")
-
-    @property
-    def greedy(self) -> bool:
-        return self.sampling == "params" and self.temperature == 0
 
 
 def load_config(path: str | Path, *overlays: str | Path) -> dict:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from radis.config import REPO_ROOT
+from radis.settings import REPO_ROOT
 
 OUT = REPO_ROOT / "config" / "README.md"
 #: what a key of a mapping whose keys are names (backbones, methods, judges) is written as
@@ -109,7 +109,7 @@ def current() -> str:
     """The page for the schema and embedded default of this checkout."""
     import yaml
 
-    from radis.config import load_schema
+    from radis.settings import load_schema
 
     embedded = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
     return render(load_schema(), embedded)

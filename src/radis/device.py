@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from radis.config import ConfigError
+from radis.settings import ConfigError
 
 DEVICE_SETTINGS = ("cpu", "cuda", "auto")
 #: CUDA_VISIBLE_DEVICES values that give a process no GPU ("NoDevFiles": older SLURM, no GPU on the node)

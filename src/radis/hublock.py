@@ -296,8 +296,9 @@ def refuse_unlocked(refs: Iterable[HubRef], locks: Path, exploratory: bool) -> N
 def lock_config(configfile: list[str], directory: str) -> None:
     """``radis lock``: resolve every unpinned hub revision of a config (config/config.yaml with
     ``configfile`` overlays, as Snakemake merges them) and lock it under ``directory``'s results."""
-    from radis.config import REPO_ROOT, load_config
+    from radis.config import load_config
     from radis.layout import LOCKS
+    from radis.settings import REPO_ROOT
 
     config = load_config(REPO_ROOT / "config" / "config.yaml", *configfile)
     locks = Path(directory) / LOCKS

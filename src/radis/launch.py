@@ -25,8 +25,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from radis.config import REPO_ROOT
 from radis.io import free_port
+from radis.settings import REPO_ROOT
 
 #: accelerate launch configs and DeepSpeed JSONs, in the repository (not in an installed wheel).
 CONFIG_DIR = REPO_ROOT / "config" / "accelerate"
@@ -140,7 +140,8 @@ def _json_argument(args: Sequence[str], flag: str) -> dict:
 def step_settings(args: Sequence[str]) -> dict:
     """The step's settings among the radis arguments: ``--settings`` with ``--hardware`` merged back
     (the rules pass the device and ``training.gpus`` there, apart: radis.config.merge_hardware)."""
-    from radis.config import ConfigError, merge_hardware
+    from radis.config import merge_hardware
+    from radis.settings import ConfigError
 
     try:
         return merge_hardware(_json_argument(args, "--settings"), _json_argument(args, "--hardware"))

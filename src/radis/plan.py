@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from radis.benchmarks import benchmark
-from radis.config import REPO_ROOT, method_training
+from radis.config import method_training
 from radis.languages import Direction
+from radis.settings import REPO_ROOT
 
 BYTES_PER_TOKEN = 4
 #: chat template and instruction around a sentence (SmolLM2's default system prompt alone is ~20)
@@ -457,7 +458,8 @@ def render(plan: Plan, gpu_model: str | None = None) -> str:
 
 def print_plan(configfile: list[str]) -> None:
     """``radis plan``: the plan of config/config.yaml with ``configfile`` overlays, as Snakemake merges them."""
-    from radis.config import REPO_ROOT, load_config
+    from radis.config import load_config
+    from radis.settings import REPO_ROOT
 
     config = load_config(REPO_ROOT / "config" / "config.yaml", *configfile)
     print(render(make_plan(config), config["compute"].get("gpu_model")))

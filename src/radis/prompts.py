@@ -135,3 +135,16 @@ def render_conversation(tokenizer, messages: list[dict]) -> str:
     """A complete chat, every turn closed, as the template writes it (the training features take
     its text around the last reply: radis.training.features)."""
     return tokenizer.apply_chat_template(messages, tokenize=False)
+
+
+def with_instructions(records: list[dict], direction: Direction, seed: int) -> list[dict]:
+    """Attach the instruction (one of the 5 templates, drawn per sample with a fixed seed).
+
+    Every method draws the same way, so Vanilla-FT, Seq-KD, SDFT and RaDis see the same
+    instruction for the same sentence pair.
+    """
+    templates = draw_templates(len(records), seed, str(direction))
+    return [
+        {**r, "template": t, "instruction": translation_instruction(direction, r["source"], t)}
+        for r, t in zip(records, templates)
+    ]

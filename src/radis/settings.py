@@ -12,17 +12,39 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
+from radis.benchmarks import benchmarks
+
 T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message names the key."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    """The config schema, its registry enums (benchmarks, method builders) filled from the registries."""
+    from radis.methods import methods
+
+    schema = yaml.safe_load(path.read_text(encoding="utf-8"))
+    schema["$defs"]["benchmark"]["enum"] = list(benchmarks())
+    schema["$defs"]["builder"]["enum"] = list(methods())
+    return schema
+
+
 
 
 @functools.cache
 def schema_defaults() -> dict[str, Any]:
     """Every ``default`` of the config schema by dotted path: ``general.gsm8k.batch_size``,
     ``judges.*.scoring`` (``*``: any key of a mapping), ``$defs.decoding.min_new_tokens``."""
-    from radis.config import load_schema
-
     schema = load_schema()
     found: dict[str, Any] = {}
 
@@ -58,7 +80,6 @@ def typed(cls: type[T], section: Mapping[str, Any], path: str) -> T:
     """Dataclass ``cls`` from a config section at ``path``: its fields from the section, the schema's
     defaults for the fields the section leaves out; a left-out field without a default is an error
     naming the key."""
-    from radis.config import ConfigError
 
     values = {}
     for f in fields(cls):
@@ -114,3 +135,26 @@ class GradientSimilaritySettings:
     per_direction: int
     max_length: int
     lora_r: int
+
+
+@dataclass(frozen=True)
+class DecodingParams:
+    """Decoding settings of one generation call; greedy when ``temperature`` is 0, the model's own
+    sampler when ``sampling`` is "model" (radis.generation.resolve_decoding)."""
+
+    max_new_tokens: int
+    min_new_tokens: int
+    temperature: float
+    top_p: float
+    top_k: int
+    repetition_penalty: float
+    sampling: str
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> "DecodingParams":
+        """From a ``decoding`` section; what it leaves out takes the schema's defaults (greedy)."""
+        return typed(cls, section, "$defs.decoding")
+
+    @property
+    def greedy(self) -> bool:
+        return self.sampling == "params" and self.temperature == 0

@@ -11,24 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from radis.config import DecodingParams
 from radis.generation import Generator
-from radis.languages import Direction
 from radis.methods import synthesis_kinds
-from radis.prompts import draw_templates, translation_instruction
-
-
-def with_instructions(records: list[dict], direction: Direction, seed: int) -> list[dict]:
-    """Attach the instruction (one of the 5 templates, drawn per sample with a fixed seed).
-
-    Every method draws the same way, so Vanilla-FT, Seq-KD, SDFT and RaDis see the same
-    instruction for the same sentence pair.
-    """
-    templates = draw_templates(len(records), seed, str(direction))
-    return [
-        {**r, "template": t, "instruction": translation_instruction(direction, r["source"], t)}
-        for r, t in zip(records, templates)
-    ]
+from radis.prompts import with_instructions
+from radis.settings import DecodingParams
 
 
 def summarize(kind: str, records: list[dict]) -> dict:
@@ -83,7 +69,15 @@ def synthesize_in_shards(kind: str, load_generator: Callable[[], Generator], rec
     """
     from pathlib import Path
 
-    from radis.io import InputError, key_differences, read_json, read_jsonl, set_aside, write_json, write_jsonl
+    from radis.io import (
+        InputError,
+        key_differences,
+        read_json,
+        read_jsonl,
+        set_aside,
+        write_json,
+        write_jsonl,
+    )
     from radis.provenance import config_hash
 
     if shard_size < 1:
@@ -153,7 +147,12 @@ def synthesize_directions(kind: str, model: str, directions: list[str], data_dir
 
     from radis.config import split_hardware
     from radis.device import enforce_device
-    from radis.generation import generator_from_settings, refuse_overlong_prompts, resolve_decoding, sampler_record
+    from radis.generation import (
+        generator_from_settings,
+        refuse_overlong_prompts,
+        resolve_decoding,
+        sampler_record,
+    )
     from radis.io import read_jsonl, regroup, write_json, write_jsonl
     from radis.languages import per_direction
     from radis.provenance import config_hash, model_identity, provenance

@@ -17,7 +17,8 @@ from snakemake.settings.types import DeploymentMethod  # noqa: E402
 
 from radis.benchmarks import benchmark as benchmark_of, datasets, response_sets  # noqa: E402
 from radis.methods import synthesis_kinds  # noqa: E402
-from radis.config import ConfigError, load_prompt_format, method_training, split_hardware, validate_config  # noqa: E402
+from radis.config import load_prompt_format, method_training, split_hardware, validate_config  # noqa: E402
+from radis.settings import ConfigError
 from radis.envs import environment_of, interpreter, missing_interpreters, spec_file  # noqa: E402
 from radis.hublock import hub_cache  # noqa: E402
 from radis.layout import (COMET_DOWNLOAD, DRIFT_RESULT, GENERAL_RESULT, LOCKS, R, TABLE4_RESULT,  # noqa: E402

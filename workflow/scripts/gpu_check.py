@@ -226,9 +226,9 @@ def unmet(name: str, args) -> str | None:
 def stage_generate(backend: str, args, workdir: Path) -> dict:
     import torch
 
-    from radis.config import DecodingParams
     from radis.generation import load_generator
     from radis.methods.radis import rationale_prompts
+    from radis.settings import DecodingParams
     from radis.synth import synthesize
 
     records = json.loads((workdir / "requests.json").read_text())

@@ -53,8 +53,8 @@ def safe_rate(verdicts: list[bool | None]) -> dict:
 
 def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
     """Greedy answers to a seeded subset (``settings["limit"]``) of the behaviours."""
-    from radis.config import DecodingParams
     from radis.data import subset
+    from radis.settings import DecodingParams
 
     behaviors = subset(load_behaviors(Path(data_dir) / FILES[0].path), settings["limit"], seed)
     outputs = generator.generate(prompts(generator.tokenizer, behaviors), DecodingParams.from_config(settings["decoding"]))

@@ -13,8 +13,6 @@ every queued call after SIGTERM. The annotation cache lives under ``results/``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,8 +56,8 @@ def model_outputs(instructions: list[dict], outputs: list[str], generator: str) 
 
 def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
     """Greedy outputs for a seeded subset of the instructions (AlpacaEval 1 and 2 share them: answered once)."""
-    from radis.config import DecodingParams
     from radis.data import subset
+    from radis.settings import DecodingParams
 
     instructions = subset(load_reference(Path(data_dir) / FILES[0].path), settings["limit"], seed)
     outputs = generator.generate(prompts(generator.tokenizer, instructions), DecodingParams.from_config(settings["decoding"]))

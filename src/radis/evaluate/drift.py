@@ -35,10 +35,8 @@ def answers_reuse_responses(general: dict) -> bool:
     greedy answers to exactly the drift prompts: every drift set is answered there, greedily
     (MT-Bench answers at FastChat's per-category temperatures are not); otherwise the drift answers
     are generated once per backbone (rule drift_answers)."""
-    from radis.config import DecodingParams
-    from radis.settings import default
-
     from radis.benchmarks import response_sets
+    from radis.settings import DecodingParams, default
 
     answered = set(response_sets(general["benchmarks"]))
     return set(DRIFT_SETS) <= answered and all(

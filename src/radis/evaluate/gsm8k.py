@@ -54,7 +54,7 @@ _TEMPLATE_REL = Path("workflow/resources/lm_eval/gsm8k_local.yaml")
 
 def default_template() -> Path:
     """The task template in the repository checkout (``workflow/resources/lm_eval``)."""
-    from radis.config import REPO_ROOT
+    from radis.settings import REPO_ROOT
 
     return REPO_ROOT / _TEMPLATE_REL
 

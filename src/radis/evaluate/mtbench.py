@@ -216,8 +216,8 @@ def generate_answers(generator, questions: Sequence[dict], params, temperatures:
 def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
     """Answers to a seeded subset of the questions (``settings["limit"]``), at FastChat's per-category
     temperatures unless ``settings["temperatures"]`` is ``greedy``."""
-    from radis.config import DecodingParams
     from radis.data import subset
+    from radis.settings import DecodingParams
 
     questions = subset(load_questions(Path(data_dir) / FILES[0].path), settings["limit"], seed)
     return generate_answers(generator, questions, DecodingParams.from_config(settings["decoding"]),

@@ -598,7 +598,12 @@ def translation_prompts(tokenizer, records: list[dict], instruction: int,
     """Greedy test prompts: one fixed instruction of Fig. 5 for every test sentence, in the chat
     template; or, for a released MT model with a ``prompt_format``, the model's own prompt."""
     from radis.languages import Direction
-    from radis.prompts import format_translation_prompt, render_generation_prompt, translation_instruction, user
+    from radis.prompts import (
+        format_translation_prompt,
+        render_generation_prompt,
+        translation_instruction,
+        user,
+    )
 
     if prompt_format is not None:
         return [format_translation_prompt(prompt_format, tokenizer.bos_token or "",
@@ -617,12 +622,12 @@ TEST_RECORD_KEYS = ("source", "reference", "src_lang", "tgt_lang")
 def translate(model: str, directions: list[str], data_dir: str, out_dir: str, settings: dict) -> None:
     """``radis translate``: every test direction of one model in one job (the model is loaded once);
     the translation is extracted from the reply (``evaluation.postprocess``) with the rules that fired."""
-    from radis.config import DecodingParams
     from radis.device import enforce_device
     from radis.generation import generator_from_settings, refuse_overlong_prompts
     from radis.io import read_jsonl, regroup, require_keys, write_json, write_jsonl
     from radis.languages import per_direction
     from radis.provenance import config_hash, provenance
+    from radis.settings import DecodingParams
 
     enforce_device("translate", settings)
     ev, prompt_format = settings["evaluation"], settings.get("prompt_format")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from radis.config import DecodingParams
+from radis.settings import DecodingParams
 
 
 @dataclass(frozen=True)
@@ -171,11 +171,10 @@ def generator_from_settings(settings: dict, model_dir: str | Path) -> Generator:
 
 def refuse_overlong_prompts(settings: dict, model: str | Path, build_prompts, records: list[dict], step: str) -> None:
     """Refuse records whose prompt would not fit the model's context, before its weights load."""
-    from radis.settings import trust_remote_code
-
     from jinja2.exceptions import TemplateError
 
     from radis.io import InputError
+    from radis.settings import trust_remote_code
 
     tokenizer = load_tokenizer(model, trust_remote_code(settings))
     try:

@@ -20,8 +20,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LogitsProcessorList
 
-from radis.config import DecodingParams
 from radis.generation import Generation, load_model, load_tokenizer, request_seed, resolve_decoding
+from radis.settings import DecodingParams
 
 
 def stop_token_ids(tokenizer, generation_config) -> list[int]:
@@ -66,8 +66,11 @@ class SeededSampling:
     Temperature, top-k and top-p are transformers' own warpers, applied in its order."""
 
     def __init__(self, params: DecodingParams, seeds: list[int]):
-        from transformers.generation.logits_process import (TemperatureLogitsWarper, TopKLogitsWarper,
-                                                            TopPLogitsWarper)
+        from transformers.generation.logits_process import (
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
 
         self.warpers = [TemperatureLogitsWarper(params.temperature)]
         if params.top_k:

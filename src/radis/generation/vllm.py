@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from radis.config import DecodingParams
 from radis.generation import Generation, load_tokenizer, request_seed, resolve_decoding
+from radis.settings import DecodingParams
 
 
 class VLLMGenerator:

@@ -53,8 +53,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from radis.config import ConfigError, DecodingParams
 from radis.io import free_port
+from radis.settings import ConfigError, DecodingParams
 
 DEFAULT_MAX_TOKENS = 512
 MAX_TOP_LOGPROBS = 20

@@ -90,7 +90,7 @@ def write_trainset(data: list[str], synth_dir: str | None, out: str, settings: d
 
     from radis.io import read_jsonl, write_jsonl
     from radis.languages import parse_direction
-    from radis.synth import with_instructions
+    from radis.prompts import with_instructions
 
     kind = synth_kind(settings["builder"])
     records = []
