@@ -206,7 +206,7 @@ def test_hardware_settings_and_display_names_rerun_nothing(finished_run):
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     jobs = set(re.findall(r"^(\w+)\s+\d+$", out.split("Job stats:")[1], re.M)) - {"total", "all"} if "Job stats:" in out else set()
-    assert jobs and jobs <= {"tables", "table3", "figure1", "drift_figure"}, jobs
+    assert jobs and jobs <= {"tables", "table3", "figure1", "drift_figure", "reproduction"}, jobs
 
 
 @pytest.mark.e2e
