@@ -164,3 +164,17 @@ def test_the_paper_engines_ran(rehearsal):
         trained = json.loads((rehearsal / f"models/mistral-7b-instruct-v0.2/{method}/adapter/"
                                           "radis_provenance.json").read_text())["summary"]
         assert trained["world_size"] == 2, method  # DDP over gloo, the paper's 4 GPUs as 2 CPU processes
+
+
+@pytest.mark.rehearsal
+def test_the_reproduction_tables_set_the_paper_beside_a_run_that_is_not_its_setup(rehearsal):
+    """The paper config, but tiny models, two examples and short decodes: the reproduction tables
+    compare every paper cell they can (COMET here too) and say first that the setup differs."""
+    md = (rehearsal / "tables/reproduction.md").read_text()
+    assert md.index("**This run is not the paper's setup") < md.index("## Table 1")
+    assert "`data.train_limit: 2 (paper: unset)`" in md and "stands in" not in md  # the paper's backbone names
+    lines = list(csv.DictReader((rehearsal / "tables/reproduction.csv").open(encoding="utf-8")))
+    tables = {line["table"] for line in lines}
+    assert {"1", "2", "3", "5"} <= tables, tables
+    llama = [line for line in lines if line["table"] == "1" and line["backbone"] == "llama-2-7b-chat"]
+    assert len(llama) == len(METHODS) * 5 and all(is_number(line["paper"]) for line in llama)
