@@ -305,21 +305,19 @@ def test_a_served_judge_is_private_to_its_job(tiny_judge, tmp_path):
                              model_dir=tiny_judge)
         [response] = client.complete([request])
         assert response["choices"][0]["message"]["content"] is not None
-        # and so is alpaca_eval's client, as radis.evaluate.alpacaeval points it at the judge
+        # and so are AlpacaEval's annotator calls, which radis.evaluate.alpacaeval makes through it
         import yaml
 
-        from radis.evaluate.alpacaeval import annotator_config
-        from radis.judges.client import resolve_api_key
+        from radis.evaluate.alpacaeval import annotator_config, judge_completions
 
         config = yaml.safe_load(annotator_config(ANNOTATOR, "tiny", tmp_path / "annotators").read_text())
         prompt = "<|im_start|>user\nWhich output is better? Answer m or M.<|im_end|>"
-        [completion] = _alpacaeval_completions(base_url, config[ANNOTATOR]["completions_kwargs"], [prompt],
-                                               api_key=resolve_api_key(client.cfg))
-        assert completion["logprobs"]["content"]
+        completions = judge_completions(client, [])([prompt], **config[ANNOTATOR]["completions_kwargs"])
+        assert completions["completions_all"][0]["logprobs"]["content"]
     assert key not in os.environ.values()  # the key is gone with the server
     assert {k: v for k, v in os.environ.items() if k in before} == before
     files = [log, *(tmp_path / "cache").rglob("*.json")]
-    assert len(files) == 2 and not [p for p in files if key in p.read_text()]
+    assert len(files) == 3 and not [p for p in files if key in p.read_text()]
 
 
 #: a stand-in for vLLM's OpenAI server (``python -m vllm.entrypoints.openai.api_server``): its flags, its
