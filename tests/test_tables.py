@@ -440,3 +440,35 @@ def test_table3_intervals_paired_tests_to_vanilla_and_rp_interval():
     assert rp.low < rows["radis"].scores[5] < rp.high
     md = render_markdown(table)
     assert "†: the delta to Vanilla-FT differs from zero at p < 0.05" in md and "↑" in md and "†" in md
+
+
+def test_drift_columns_get_intervals_over_the_answers_and_paired_tests_to_vanilla():
+    """drift.json keeps each answer's summed KL and NLLs: resampled token-weighted means around the
+    printed drift, and RaDis's far smaller drift than Vanilla-FT's marked."""
+    import numpy as np
+
+    from radis.tables import general_table
+
+    rng = np.random.default_rng(2)
+
+    def drift_record(m: str, level: float) -> dict:
+        per_answer = []
+        for i in range(60):
+            n = int(rng.integers(10, 40))
+            per_answer.append({"set": "mtbench", "id": i, "n_tokens": n, "kl_sum": n * level * rng.uniform(0.5, 1.5),
+                               "nll_backbone_sum": n * 1.0, "nll_model_sum": n * (1.0 + level * rng.uniform(0.5, 1.5))})
+        n = sum(a["n_tokens"] for a in per_answer)
+        kl = sum(a["kl_sum"] for a in per_answer) / n
+        dnll = sum(a["nll_model_sum"] - a["nll_backbone_sum"] for a in per_answer) / n
+        return {"backbone": "llama-2-7b-chat", "method": m, "metrics": {"kl": kl, "delta_nll": dnll},
+                "per_answer": per_answer}
+
+    drift = [drift_record(m, level) for m, level in (("vanilla", 0.4), ("seqkd", 0.05), ("sdft", 0.05),
+                                                     ("radis", 0.03))]
+    table = general_table(_general_results(), ["llama-2-7b-chat"], ["vanilla", "seqkd", "sdft", "radis"], BENCHMARKS,
+                          drift=drift)
+    rows = {r.method: r for r in table.groups[0].rows}
+    kl, dnll = rows["radis"].uncertainty[-2:]
+    assert kl.low <= rows["radis"].scores[-2] <= kl.high and dnll.low <= rows["radis"].scores[-1] <= dnll.high
+    assert kl.significant and dnll.significant  # against Vanilla-FT's drift, ten times larger
+    assert rows["vanilla"].uncertainty[-1].p_value is None and rows["base"].uncertainty is None

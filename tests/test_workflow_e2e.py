@@ -110,6 +110,8 @@ def test_table3_and_figure1(finished_run):
             assert row["Drift KL"] == row["Drift ΔNLL"] == "-"
         else:
             assert float(row["Drift KL"]) >= 0 and float(row["Drift ΔNLL"]) == float(row["Drift ΔNLL"]), row
+            # within its interval over the answers (drift.json keeps each answer's sums)
+            assert float(row["Drift KL low"]) <= float(row["Drift KL"]) <= float(row["Drift KL high"]), row
     mtbench = json.loads((finished_run / "results/eval/smollm2-135m/radis/mtbench.json").read_text())
     assert mtbench["metrics"]["scoring"] == "logprobs"
     png = (finished_run / "results/figures/figure1.png").read_bytes()

@@ -471,6 +471,47 @@ DRIFT_NOTE = ("Drift from backbone (not in the paper; no judge): along the backb
               "from the backbone.")
 
 
+def drift_resamples(drift: list[dict] | None, bootstrap: dict | None) -> dict:
+    """(backbone, method, drift column) -> its value on resamples of the answers (radis.stats): per
+    answer its summed KL (or NLL change) over its tokens, so a resample's value is the token-weighted
+    mean, as the drift itself; the answers pair across models by prompt set and id."""
+    from radis.stats import item_scores, resampled_items
+
+    bootstrap = bootstrap or {}
+    out: dict = {}
+    for column, (label, key) in enumerate(DRIFT_COLUMNS.items()):
+        cells = {}
+        for r in drift or []:
+            rows = [a for a in r.get("per_answer") or [] if a["n_tokens"]]
+            if not rows:
+                continue
+            num = [a["kl_sum"] if key == "kl" else a["nll_model_sum"] - a["nll_backbone_sum"] for a in rows]
+            cells[(r["backbone"], r["method"], label)] = item_scores([f"{a['set']}:{a['id']}" for a in rows], num,
+                                                                     [a["n_tokens"] for a in rows])
+        out.update(resampled_items(cells, bootstrap.get("samples", SAMPLES), bootstrap.get("seed", SEED) + 100 + column))
+    return out
+
+
+def _drift_uncertainty(resamples: dict, drift: list[dict] | None, b: str, m: str,
+                       reference: str | None) -> list[Uncertainty | None]:
+    """The drift columns' intervals and, against ``reference`` (a method of the same backbone), the
+    paired p-values of their deltas."""
+    from radis.stats import interval, paired_p_value
+
+    raw = {(r["backbone"], r["method"]): r["metrics"] for r in drift or []}
+    cells: list[Uncertainty | None] = []
+    for label, key in DRIFT_COLUMNS.items():
+        mine, value = resamples.get((b, m, label)), (raw.get((b, m)) or {}).get(key)
+        if mine is None or not isinstance(value, (int, float)):
+            cells.append(None)
+            continue
+        theirs = resamples.get((b, reference, label)) if reference else None
+        other = (raw.get((b, reference)) or {}).get(key) if reference else None
+        p = paired_p_value(mine, theirs, value - other) if theirs is not None and isinstance(other, (int, float)) else None
+        cells.append(Uncertainty(*interval(mine), p))
+    return cells
+
+
 def drift_index(drift: list[dict]) -> dict[tuple[str, str], tuple[float | str, ...]]:
     """(backbone, method) -> the drift columns' values, rounded to DRIFT_DECIMALS (or "n/a: reason")."""
     index = {}
@@ -564,7 +605,7 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
     if missing:
         raise ValueError(f"missing results for {len(missing)} Table 3 cell(s): " + "; ".join(missing))
     decimals = (DECIMALS,) * (len(benchmarks) + 1) + (DRIFT_DECIMALS,) * len(extra)
-    resamples = general_resamples(results, benchmarks, bootstrap)
+    resamples = {**general_resamples(results, benchmarks, bootstrap), **drift_resamples(drift, bootstrap)}
     groups, skipped_any = [], set()
     for b in backbones:
         base = [index[(b, BASE, k)] for k in benchmarks]
@@ -591,6 +632,9 @@ def general_table(results: list[dict], backbones: list[str], methods: list[str],
                 resamples, keys, raw, skipped,
                 ([(b, VANILLA, k) for k in benchmarks], reference_raw[0]) if has_reference else None,
                 rp_raw, reference_raw[1] if has_reference else None)
+            if drifts is not None:
+                uncertainty += ([None] * len(DRIFT_COLUMNS) if m == BASE else
+                                _drift_uncertainty(resamples, drift, b, m, VANILLA if has_reference else None))
             if m == VANILLA:
                 reference, reference_raw = full, (raw, rp_raw)
             rows.append(Row(method=m, label=method_name(m), scores=full, deltas=deltas,
@@ -780,7 +824,7 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
     records = {(r["backbone"], r["method"], str(Direction.parse(r["direction"]))): r for r in translation}
     directions = sorted({Direction.parse(r["direction"]) for r in translation}, key=str)
     resamples = {**_translation_resamples(records, directions, metric, bootstrap),
-                 **general_resamples(general, benchmarks, bootstrap)}
+                 **general_resamples(general, benchmarks, bootstrap), **drift_resamples(drift, bootstrap)}
     sides = {side: [str(d) for d in directions if (d.tgt == "en") == (side == "X→EN")] for side in ("X→EN", "EN→X")}
     groups = []
     for b in backbones:
@@ -804,6 +848,9 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
                     scores += drifts[(b, m)]
             label = display if m == BASE else generator_label(m, generators.get(m), backbone_names)
             uncertainty = _table5_uncertainty(resamples, b, m, sides, benchmarks, scores)
+            if drifts is not None and m != BASE:
+                spread = _drift_uncertainty(resamples, drift, b, m, None)
+                uncertainty = (*(uncertainty or (None,) * (2 + len(benchmarks))), *spread) if any(spread) else uncertainty
             rows.append(Row(method=m, label=label, scores=tuple(scores), deltas=None,
                             marks=("", "", *(marks[(b, m, k)] for k in benchmarks)),
                             uncertainty=uncertainty))
