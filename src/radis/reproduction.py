@@ -24,6 +24,8 @@ from radis.io import read_json, write_text
 
 #: a paper cell whose value lies outside our 95% interval
 OUTSIDE = "✗"
+#: the languages of the paper's Tables 1-2, each paired with English both ways
+PAPER_LANGUAGES = ("cs", "de", "ru", "zh")
 #: settings that cannot change a number (hardware, places, display names, the judge's patience)
 _NOT_RESULT_CHANGING = ("environments", "compute", "hub_cache", "exploratory", "threads", "data.sha256",
                         "evaluation.comet_batch_size", "evaluation.bootstrap")
@@ -71,14 +73,19 @@ def _column_keys(table: int, header: list[str], directions: list[str]) -> dict[s
     from radis.benchmarks import benchmarks
     from radis.languages import Direction, language_name
 
+    ours = {str(Direction.parse(d)) for d in directions}
+    # an average over other directions than the paper's four is not the paper's average
+    paper_sides = {"en-x": {f"en-{x}" for x in PAPER_LANGUAGES}, "x-en": {f"{x}-en" for x in PAPER_LANGUAGES}}
+    whole = {side: {d for d in ours if d.startswith("en-") == (side == "en-x")} == paper
+             for side, paper in paper_sides.items()}
     keys = {b.column: name for name, b in benchmarks().items()}
-    keys.update({"RP[%]": "rp", "X→EN": "x-en", "EN→X": "en-x"})
-    side = [Direction.parse(d) for d in directions if (Direction.parse(d).src == "en") == (table == 1)]
+    keys["RP[%]"] = "rp"
+    keys.update({label: side for label, side in (("X→EN", "x-en"), ("EN→X", "en-x")) if whole[side]})
     if table in (1, 2):
+        side = [Direction.parse(d) for d in directions if (Direction.parse(d).src == "en") == (table == 1)]
         keys = {language_name(d.tgt if table == 1 else d.src): str(d) for d in side}
-        if {str(d) for d in side} == ({"en-cs", "en-de", "en-ru", "en-zh"} if table == 1
-                                      else {"cs-en", "de-en", "ru-en", "zh-en"}):
-            keys["Avg."] = "avg"  # an average over other directions is not the paper's
+        if whole["en-x" if table == 1 else "x-en"]:
+            keys["Avg."] = "avg"
     return {label: keys[label] for label in header if label in keys}
 
 
