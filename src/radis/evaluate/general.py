@@ -2,9 +2,9 @@
 
 Each benchmark's module (radis.benchmarks: the registry) holds its own logic; this module runs
 them the same way for every benchmark: responses come from the one generation interface, judges
-are reached through the one judge client (or alpaca_eval's own client, pointed at the same
-endpoint), and a judge model the workflow serves itself is started for the duration of the job and
-stopped afterwards.
+are reached through the one judge client (AlpacaEval's annotator too: radis.evaluate.alpacaeval),
+and a judge model the workflow serves itself is started for the duration of the job and stopped
+afterwards.
 """
 
 from __future__ import annotations
