@@ -33,6 +33,7 @@ def test_the_paper_config_is_the_papers_setup_and_the_rehearsal_says_how_it_is_n
     # hardware and engine sizes are not result-changing settings
     assert not {"training.gpus", "generation.batch_size", "backbones.llama-3-70b-instruct.tensor_parallel_size"} & set(keys)
     assert "data.train_limit: 2 (paper: unset)" in differences
+    assert "training.batch_size" in keys  # the effective batch changes what is learned; the micro-batch does not
 
 
 def _cells(backbone: str, scores: dict[str, list[float]], n: int = 300) -> list[dict]:

@@ -28,9 +28,10 @@ OUTSIDE = "✗"
 PAPER_LANGUAGES = ("cs", "de", "ru", "zh")
 #: settings that cannot change a number (hardware, places, display names, the judge's patience)
 _NOT_RESULT_CHANGING = ("environments", "compute", "hub_cache", "exploratory", "threads", "data.sha256",
-                        "evaluation.comet_batch_size", "evaluation.bootstrap")
+                        "evaluation.comet_batch_size", "evaluation.bootstrap", "general.gsm8k.batch_size",
+                        "general.drift.batch_size")
 _NOT_RESULT_CHANGING_LEAVES = ("label", "notes", "max_concurrency", "max_retries", "timeout_s", "usd_per_mtok_prompt",
-                               "usd_per_mtok_completion", "tensor_parallel_size", "batch_size")
+                               "usd_per_mtok_completion", "tensor_parallel_size")
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -58,7 +59,9 @@ def setup_differences(run: Mapping, paper: Mapping) -> list[str]:
         leaf = key.rsplit(".", 1)[-1]
         return not (any(key == p or key.startswith(p + ".") for p in (*_NOT_RESULT_CHANGING, *one_sided))
                     or key in HARDWARE_SETTINGS or leaf in _NOT_RESULT_CHANGING_LEAVES
-                    or (key.startswith("training.") and key in {f"training.{h.split('.')[-1]}" for h in HARDWARE_SETTINGS}))
+                    # a method's own training overrides: methods.<name>.training.<key>
+                    or (key.startswith("methods.") and ".training." in key
+                        and "training." + key.split(".training.", 1)[1] in HARDWARE_SETTINGS))
 
     def show(v: Any) -> str:
         text = json.dumps(v, ensure_ascii=False) if v is not None else "unset"
