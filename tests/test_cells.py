@@ -95,3 +95,24 @@ def test_cli_prints_target_and_command():
     assert out.returncode == 0, out.stderr
     assert "results/eval/mistral-7b-instruct-v0.2/radis/translation/en-cs.json" in out.stdout
     assert "snakemake --profile profiles/local" in out.stdout
+
+
+def test_a_cell_of_each_seeds_chain_is_a_planned_file(tmp_path):
+    """With experiment.seeds [42, 7] the DAG plans a chain per seed; `radis cell --seed` names each
+    one's file (the first seed's under the plain method name), and a seed outside the list is refused."""
+    overlay = tmp_path / "seeds.yaml"
+    overlay.write_text("experiment: {seeds: [42, 7]}\n")
+    cmd = [str(Path(sys.executable).with_name("snakemake")), "all", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "-n", "--cores", "1", "--configfile", str(overlay)]
+    planned = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    for seed, expected in ((42, "results/eval/smollm2-135m/radis/translation/en-cs.json"),
+                           (7, "results/eval/smollm2-135m/radis@7/translation/en-cs.json")):
+        out = subprocess.run([sys.executable, "-m", "radis", "cell", "1", "smollm2-135m", "radis", "Czech",
+                              "--configfile", str(overlay), "--seed", str(seed)], capture_output=True, text=True,
+                             cwd=REPO)
+        assert out.returncode == 0, out.stderr
+        assert expected in out.stdout.splitlines() and expected in planned.stdout + planned.stderr
+    out = subprocess.run([sys.executable, "-m", "radis", "cell", "1", "smollm2-135m", "radis", "Czech",
+                          "--configfile", str(overlay), "--seed", "3"], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode != 0 and "seed 3 is not in experiment.seeds (42, 7)" in out.stderr

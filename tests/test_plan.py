@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from radis.config import load_config
 from radis.plan import (BYTES_PER_TOKEN, PROMPT_OVERHEAD_TOKENS, SHARED_ALMA, SHARED_GENERAL, make_plan, parameters,
@@ -55,6 +56,30 @@ def paper():
 
 def test_job_counts_are_the_dry_runs(tmp_path, default):
     assert make_plan(default).job_counts() == dry_run_jobs(tmp_path)
+
+
+@pytest.mark.parametrize("sampled", [False, True], ids=["greedy-synthesis", "sampled-synthesis"])
+def test_job_counts_with_seeds_are_the_dry_runs(tmp_path, default, sampled):
+    """Two seeds: every trained model's chain twice; synthesis twice only where it samples (or its
+    generator is a trained model: Table 5's); the plan says so."""
+    import copy
+
+    overlay = {"experiment": {"seeds": [42, 7]}}
+    if sampled:
+        overlay["decoding"] = {"rationale": {"temperature": 0.7}}
+    (tmp_path / "seeds.yaml").write_text(yaml.safe_dump(overlay))
+    config = copy.deepcopy(default)
+    config["experiment"]["seeds"] = [42, 7]
+    if sampled:
+        config["decoding"]["rationale"]["temperature"] = 0.7
+    plan = make_plan(config)
+    jobs = plan.job_counts()
+    assert jobs == dry_run_jobs(tmp_path, tmp_path / "seeds.yaml")
+    one = make_plan(default).job_counts()
+    assert jobs["train"] == 2 * one["train"] and jobs["translate"] == one["translate"] + one["train"]
+    assert jobs["synthesize"] == one["synthesize"] + (2 if sampled else 1)  # radis-vanilla's; radis's if sampled
+    assert "Seeds: 2 (42, 7, experiment.seeds)" in render(plan)
+    assert make_plan(default).seconds < plan.seconds
 
 
 @needs_full_data

@@ -289,7 +289,7 @@ def test_table3_drift_columns_follow_rp_with_three_decimals_and_deltas_to_vanill
     md = render_markdown(table)
     assert "| 92.50 ↑74.28 | 0.031 ↓0.381 | 0.010 ↓0.890 |" in md
     assert any("not in the paper" in note for note in table.notes)
-    assert "0.031,-0.381,,,,0.010,-0.890,,," in render_csv(table)  # score, delta, low, high, p
+    assert "0.031,-0.381,,,,,0.010,-0.890,,,," in render_csv(table)  # score, delta, low, high, p, seed sd
     assert r"0.031 $\downarrow$0.381" in render_latex(table)
 
 
@@ -472,3 +472,101 @@ def test_drift_columns_get_intervals_over_the_answers_and_paired_tests_to_vanill
     assert kl.low <= rows["radis"].scores[-2] <= kl.high and dnll.low <= rows["radis"].scores[-1] <= dnll.high
     assert kl.significant and dnll.significant  # against Vanilla-FT's drift, ten times larger
     assert rows["vanilla"].uncertainty[-1].p_value is None and rows["base"].uncertainty is None
+
+
+def test_a_method_trained_with_several_seeds_is_their_mean_with_the_spread_across_seeds():
+    """Three seeds of Vanilla-FT: the cell is the mean of the seeds' scores, its interval resamples
+    the same items for every seed (the mean over seeds of each seed's resampled score), and sd is
+    the standard deviation of the seeds' scores; a one-seed table has none of it."""
+    import statistics
+
+    import numpy as np
+
+    from radis.stats import interval, resample_indices, resampled_scores
+    from radis.tables import seeded, TRANSLATION_KEY
+
+    seeds = [42, 7, 1]
+    per_seed = {42: [58, 50, 55, 57], 7: [57, 51, 54, 57], 1: [59, 52, 53, 60]}
+    results = _segment_cells({"base": [50, 50, 50, 50]})
+    for s, row in per_seed.items():
+        for r in _segment_cells({"vanilla": row}):
+            results.append({**r, "method": "vanilla" if s == 42 else f"vanilla@{s}"})
+
+    def build(translation):
+        return translation_table(translation, ["b"], ["vanilla"], EN_X, "comet")
+
+    table = seeded(build, seeds, translation=(results, TRANSLATION_KEY))
+    base, vanilla = table.groups[0].rows
+    assert vanilla.scores[:4] == tuple(round(sum(per_seed[s][c] for s in seeds) / 3, 2) for c in range(4))
+    assert vanilla.seed_sd[0] == pytest.approx(statistics.stdev([58, 57, 59]))
+    assert vanilla.seed_sd[-1] == pytest.approx(statistics.stdev([sum(per_seed[s]) / 4 for s in seeds]))
+    assert base.seed_sd is None
+    # the interval: every seed's segments on the same resamples of the direction's items, averaged
+    indices = resample_indices(200, 1000, 12345)  # en-cs is column 0
+    mine = [r["segments"]["comet"] for r in results if r["direction"] == "en-cs" and r["method"] != "base"]
+    expected = interval(np.mean([resampled_scores("comet", s, indices) for s in mine], axis=0))
+    assert (vanilla.uncertainty[0].low, vanilla.uncertainty[0].high) == pytest.approx(expected)
+    assert vanilla.uncertainty[0].significant
+    md = render_markdown(table)
+    assert re.search(r"\| w/ Vanilla-FT \| 58\.00 ±\d\.\d\d sd 1\.00 ↑8\.00† \|", md), md
+    assert "mean over 3 seeds (42, 7, 1: experiment.seeds)" in md
+    row = next(r for r in csv.DictReader(io.StringIO(render_csv(table))) if r["method"] == "vanilla")
+    assert row["Czech seed sd"] == "1.00" and row["Czech"] == "58.00"
+    one = seeded(build, [42], translation=([r for r in results if "@" not in r["method"]], TRANSLATION_KEY))
+    assert all(r.seed_sd is None for r in one.groups[0].rows) and not any("seeds" in n for n in one.notes)
+
+
+def test_a_seed_identical_to_the_backbone_is_never_marked():
+    """Two seeds that both reproduce the backbone's segments: delta 0, p = 1, no mark, sd 0."""
+    from radis.tables import seeded, TRANSLATION_KEY
+
+    results = _segment_cells({"base": [50, 50, 50, 50]})
+    for name in ("same", "same@7"):
+        results += [{**r, "method": name} for r in _segment_cells({"same": [50, 50, 50, 50]})]
+    table = seeded(lambda translation: translation_table(translation, ["b"], ["same"], EN_X, "comet"), [42, 7],
+                   translation=(results, TRANSLATION_KEY))
+    same = table.groups[0].rows[1]
+    assert same.deltas == (0.0,) * 5 and all(u.p_value == 1.0 and not u.significant for u in same.uncertainty)
+    assert same.seed_sd == (0.0,) * 5
+
+
+def test_table3_pools_seeds_of_items_and_drift():
+    """Table 3 with two seeds: each benchmark's score and drift is the mean over seeds, and the
+    intervals come from both seeds' items on the same resamples."""
+    from radis.benchmarks import benchmark
+    from radis.stats import item_scores
+    from radis.tables import DRIFT_KEY, GENERAL_KEY, general_table, seeded
+
+    results, drift = [], []
+    for m, hits in (("base", [1, 1, 1, 0]), ("vanilla", [0, 0, 1, 0]), ("vanilla@7", [0, 1, 1, 0])):
+        items = item_scores(range(4), hits, scale=100.0)
+        results.append({"backbone": "b", "method": m, "benchmark": "advbench",
+                        "metrics": {benchmark("advbench").metric: 25.0 * sum(hits)}, "items": items})
+        if m != "base":
+            per_answer = [{"set": "mtbench", "id": i, "n_tokens": 10, "kl_sum": 10 * (0.1 + 0.1 * sum(hits)),
+                           "nll_backbone_sum": 10.0, "nll_model_sum": 11.0} for i in range(5)]
+            drift.append({"backbone": "b", "method": m, "metrics": {"kl": 0.1 + 0.1 * sum(hits), "delta_nll": 0.1},
+                          "per_answer": per_answer})
+    table = seeded(lambda general, drift: general_table(general, ["b"], ["vanilla"], ["advbench"], drift=drift),
+                   [42, 7], general=(results, GENERAL_KEY), drift=(drift, DRIFT_KEY))
+    vanilla = table.groups[0].rows[1]
+    assert vanilla.scores[0] == 37.5 and vanilla.scores[2] == pytest.approx(0.25)  # (25 + 50) / 2, (0.2 + 0.3) / 2
+    assert vanilla.seed_sd[0] == pytest.approx(17.6777, abs=1e-3)
+    assert vanilla.uncertainty[0].low <= 37.5 <= vanilla.uncertainty[0].high
+    kl = vanilla.uncertainty[2]
+    assert kl.low == pytest.approx(0.25) and kl.high == pytest.approx(0.25)  # every answer drifts alike
+
+
+def test_drift_figure_has_error_bars_from_the_intervals(tmp_path):
+    from radis.tables import drift_figure
+
+    translation = _segment_cells({"base": [50, 50, 50, 50], "vanilla": [58, 50, 55, 57]})
+    per_answer = [{"set": "mtbench", "id": i, "n_tokens": 10, "kl_sum": float(i), "nll_backbone_sum": 10.0,
+                   "nll_model_sum": 10.5} for i in range(30)]
+    drift = [{"backbone": "b", "method": "vanilla", "metrics": {"kl": sum(range(30)) / 300, "delta_nll": 0.05},
+              "per_answer": per_answer}]
+    (point,) = drift_figure(translation, drift, tmp_path / "d.png", "comet")
+    low, high = point["gain_interval"]
+    assert low < point["gain"] == 5.0 < high
+    low, high = point["drift_kl_interval"]
+    assert low < point["drift_kl"] < high

@@ -110,17 +110,34 @@ def format_command(cmd: list[str]) -> str:
     return shlex.join(cmd)
 
 
+def seed_variant(method: str, seed: int | None, seeds: list[int]) -> str:
+    """The model of ``method``'s chain with ``seed`` (radis.seeds): a table cell of a run with several
+    seeds is their mean, and each seed's chain is addressed by its seed; the backbone has one."""
+    from radis.seeds import variant
+
+    if seed is None:
+        return method
+    if seed not in seeds:
+        raise ValueError(f"seed {seed} is not in experiment.seeds ({', '.join(map(str, seeds))})")
+    if method in ("base", "-"):
+        raise ValueError(f"{method!r} is not trained: it has no chain per seed")
+    return variant(method, seed, seeds)
+
+
 def cell(table: int, backbone: str, method: str, column: str, configfile: list[str], config_base: str, profile: str,
-         force: bool, run: bool) -> None:
-    """``radis cell``: print (or run) the file target(s) and Snakemake command of one table cell."""
+         force: bool, run: bool, seed: int | None = None) -> None:
+    """``radis cell``: print (or run) the file target(s) and Snakemake command of one table cell
+    (of one seed's chain with ``seed``; without it, the first seed's)."""
     import subprocess
 
     from radis.config import load_config
+    from radis.seeds import chain_seeds
 
     config = load_config(config_base, *configfile)
-    targets = cell_targets(table, backbone, method, column, config["experiment"]["directions"])
+    model = seed_variant(method, seed, chain_seeds(config))
+    targets = cell_targets(table, backbone, model, column, config["experiment"]["directions"])
     cmd = snakemake_command(targets, profile=profile, configfiles=[str(p) for p in configfile] or None, force=force)
-    print(describe(table, backbone, method, column))
+    print(describe(table, backbone, model, column))
     print("\n".join(targets))
     print(format_command(cmd))
     if run:

@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         (["--points"], req), (["--settings"], {"help": "JSON: {prior: [[name, {label}], ...]}"}))
     add("drift-figure", "radis.tables:write_drift_figure", "translation gain vs drift from backbone (not in the paper)",
         (["--translation"], {"nargs": "+", **req}), (["--drift"], {"nargs": "+", **req}), (["--out"], req),
-        (["--points"], req))
+        (["--points"], req), (["--settings"], {"help": "JSON: {bootstrap: {samples, seed}, seeds: [...]}"}))
     add("table5", "radis.tables:write_table5", "Table 5 (RaDis with rationales from other models)",
         (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), drift, (["--out"], req),
         settings)
@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         (["--config-base"], {"default": "config/config.yaml"}),
         (["--profile"], {"default": "profiles/local"}),
         (["--force"], {"action": "store_true", "help": "recompute the cell even if it is up to date"}),
-        (["--run"], {"action": "store_true", "help": "run the command"}))
+        (["--run"], {"action": "store_true", "help": "run the command"}),
+        (["--seed"], {"type": int, "help": "the chain of this seed of experiment.seeds (default: the first)"}))
     return parser
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from radis.benchmarks import benchmark
 from radis.config import method_training
 from radis.languages import Direction
+from radis.seeds import chain_seeds, per_seed_synthesis, variants
 from radis.settings import REPO_ROOT
 
 BYTES_PER_TOKEN = 4
@@ -123,6 +124,8 @@ class Plan:
     stages: dict[str, Stage]
     judges: dict[str, JudgeUse]
     prices: dict[str, tuple[float, float] | None]
+    #: experiment.seeds: every trained model's chain runs once per seed (radis.seeds)
+    seeds: list[int] = field(default_factory=list)
 
     def stage(self, name: str) -> Stage:
         return self.stages.setdefault(name, Stage(name))
@@ -180,7 +183,11 @@ def make_plan(config: dict) -> Plan:
         return [m for m in names if backbone in config["methods"][m].get("backbones", [backbone])]
 
     trained = [(b, m) for b in backbones for m in methods_of(b, methods + external)]
-    models = [(b, "base") for b in backbones] + trained + [(p, "base") for p in prior]
+    # every trained model once per seed (radis.seeds): its training, merge and evaluation
+    seeds = chain_seeds(config)
+    plan.seeds = seeds
+    models = [(b, "base") for b in backbones] + [(b, v) for b, m in trained for v in variants(m, seeds)] \
+        + [(p, "base") for p in prior]
 
     # ---- materialise: every model directory the run builds
     materialised = set(backbones) | set(prior)
@@ -218,14 +225,15 @@ def make_plan(config: dict) -> Plan:
     generated = {}  # (backbone, kind) -> generated tokens
     for (b, name), (kind, generator) in kinds.items():
         n = n_of[generator]
+        times = len(seeds) if per_seed_synthesis(config, name) else 1  # each seed its own, where it differs
         cap = config["decoding"][kind]["max_new_tokens"]
         out = len(train_records) * cap if kind == "rationale" else min(reference_tokens, len(train_records) * cap)
         prompt = prompt_tokens + (reference_tokens if kind in ("rationale", "sdft") else 0)
-        synth.add("prefill", n, prompt)
-        synth.add("decode", n, out)
+        synth.add("prefill", n, prompt * times)
+        synth.add("decode", n, out * times)
         generated[(b, name)] = out
-        synth.jobs += 1
-        synth.disk_bytes += (prompt + out) * BYTES_PER_TOKEN * 2
+        synth.jobs += times
+        synth.disk_bytes += (prompt + out) * BYTES_PER_TOKEN * 2 * times
     # ---- training, merge
     build, trn, merge = plan.stage("build_trainset"), plan.stage("train"), plan.stage("merge")
     for b, m in trained:
@@ -236,13 +244,13 @@ def make_plan(config: dict) -> Plan:
             tokens += prompt_tokens + generated.get((b, "seqkd"), 0)
         elif builder == "radis":
             tokens += generated[(b, f"rationale-{m}" if "rationale_generator" in config["methods"][m] else "rationale")]
-        trn.add("train", n_of[b], tokens * s["epochs"], factor=6)
+        trn.add("train", n_of[b], tokens * s["epochs"] * len(seeds), factor=6)
         bytes_ = 2 if s["bf16"] else 4
         lora = n_of[b] * LORA_FRACTION_R16 * s["lora"]["r"] / 16 if s["finetuning"] == "lora" else n_of[b]
-        trn.disk_bytes += lora * 4 * (1 + 2 * 3)  # adapter + 2 checkpoints of weights and Adam's 2 moments
-        merge.disk_bytes += n_of[b] * bytes_
-    build.jobs = build.light_jobs = trn.jobs = merge.jobs = len(trained)
-    build.disk_bytes = len(trained) * (prompt_tokens + reference_tokens) * BYTES_PER_TOKEN * 2
+        trn.disk_bytes += lora * 4 * (1 + 2 * 3) * len(seeds)  # adapter + 2 checkpoints of weights and Adam's 2 moments
+        merge.disk_bytes += n_of[b] * bytes_ * len(seeds)
+    build.jobs = build.light_jobs = trn.jobs = merge.jobs = len(trained) * len(seeds)
+    build.disk_bytes = len(trained) * len(seeds) * (prompt_tokens + reference_tokens) * BYTES_PER_TOKEN * 2
 
     # ---- translation and scoring, per model
     tr, score = plan.stage("translate"), plan.stage("score_translation")
@@ -452,6 +460,11 @@ def render(plan: Plan, gpu_model: str | None = None) -> str:
         lines.append(f"| {name} | {use.calls:,} | {use.prompt_tokens:,.0f} | {use.completion_tokens:,.0f} | {cost} |")
     if usd_total:
         lines.append(f"| total | | | | ${usd_total:,.2f} |")
+    if len(plan.seeds) > 1:
+        lines += ["", f"Seeds: {len(plan.seeds)} ({', '.join(map(str, plan.seeds))}, experiment.seeds). Every trained "
+                  f"model's training set, training, merge, evaluation, judge calls and drift are counted {len(plan.seeds)}"
+                  " times; its synthesis too where it samples or its generator is a trained model, otherwise once "
+                  "(shared by every seed); the backbones' and prior models' own evaluation once."]
     lines += ["", "Assumptions (estimates, not measurements):", *(f"- {a}" for a in ASSUMPTIONS)]
     return "\n".join(lines)
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from radis.benchmarks import benchmark
 from radis.io import InputError, read_json, write_json, write_png, write_text
 from radis.languages import Direction, language_name
+from radis.seeds import one_seed, per_item, pool_seeds
 from radis.stats import ALPHA, SAMPLES, SEED, Uncertainty
 
 METHOD_NAMES: dict[str, str] = {
@@ -56,6 +57,9 @@ class Row:
     #: per column, the score's 95% interval and its delta's paired p-value (radis.stats), where
     #: the cells kept their per-item scores
     uncertainty: tuple[Uncertainty | None, ...] | None = None
+    #: per column, the standard deviation of the score across the seeds of experiment.seeds (the
+    #: score is their mean; radis.seeds), for rows trained once per seed
+    seed_sd: tuple[float | None, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,20 +139,35 @@ def _translation_resamples(records: dict[tuple[str, str, str], dict], dirs: list
     where the cell kept its segments and they are of the direction's test set (its fingerprint)."""
     import collections
 
+    import numpy as np
+
     from radis.stats import resample_indices, resampled_scores
 
     bootstrap = bootstrap or {}
     out: dict[tuple[str, str, str], object] = {}
     for column, d in enumerate(dirs):
-        cells = {k: r["segments"] for k, r in records.items() if k[2] == str(d) and metric in (r.get("segments") or {})}
+        # one entry per seed (radis.seeds.per_item): a pooled cell is each seed's score on the same resamples, averaged
+        cells = {k: views for k, r in records.items() if k[2] == str(d)
+                 if (views := per_item(r, "segments")) and all(metric in v for v in views)}
         if not cells:
             continue
-        items, _ = collections.Counter((c["items"], len(c[metric])) for c in cells.values()).most_common(1)[0]
+        items, _ = collections.Counter((v["items"], len(v[metric])) for views in cells.values()
+                                       for v in views).most_common(1)[0]
         indices = resample_indices(items[1], bootstrap.get("samples", SAMPLES), bootstrap.get("seed", SEED) + column)
-        for key, segments in cells.items():
-            if (segments["items"], len(segments[metric])) == items:
-                out[key] = resampled_scores(metric, segments[metric], indices)
+        for key, views in cells.items():
+            if all((v["items"], len(v[metric])) == items for v in views):
+                out[key] = np.mean([resampled_scores(metric, v[metric], indices) for v in views], axis=0)
     return out
+
+
+def _seed_mean(resamples: dict) -> dict:
+    """Resamples keyed ``(*cell, i)`` for a cell's i-th seed -> keyed by the cell: the mean over its seeds."""
+    import numpy as np
+
+    grouped: dict = {}
+    for key, values in resamples.items():
+        grouped.setdefault(key[:-1], []).append(values)
+    return {key: np.mean(values, axis=0) for key, values in grouped.items()}
 
 
 def _uncertainty(resamples: dict, keys: list, raw: list, reference: tuple[list, list] | None
@@ -297,19 +316,23 @@ class Style:
     bold: str = "**{}**"
     spread: str = " ±{}"
     significant: str = "†"
+    #: the standard deviation across seeds (radis.seeds)
+    seed_spread: str = " sd {}"
 
 
 LATEX = Style(up=r"$\uparrow$", down=r"$\downarrow$", same="=", bold=r"\textbf{{{}}}", spread=r"$_{{\pm {}}}$",
-              significant=r"$^\dagger$")
+              significant=r"$^\dagger$", seed_spread=r" {{\scriptsize sd {}}}")
 
 
 def _cell(score: float | str, delta: float | None, style: Style, decimals: int = DECIMALS,
-          uncertainty: Uncertainty | None = None) -> str:
+          uncertainty: Uncertainty | None = None, seed_sd: float | None = None) -> str:
     if isinstance(score, str):
         return score
     text = _fmt(score, decimals)
     if uncertainty is not None:
         text += style.spread.format(_fmt(uncertainty.half_width, decimals))
+    if seed_sd is not None:
+        text += style.seed_spread.format(_fmt(seed_sd, decimals))
     if delta is None:
         return text
     arrow = style.up if delta > 0 else style.down if delta < 0 else style.same
@@ -324,8 +347,9 @@ def _cells(row: Row, style: Style = Style(), decimals: tuple[int, ...] = ()) -> 
     marks = (*(row.marks or ()), *("",) * (n - len(row.marks or ())))
     best = (*(row.best or ()), *(False,) * (n - len(row.best or ())))
     spread = (*(row.uncertainty or ()), *(None,) * (n - len(row.uncertainty or ())))
-    cells = (_cell(s, d, style, k, u) + (f" ({m})" if m else "")
-             for s, d, k, m, u in zip(row.scores, deltas, decimals, marks, spread))
+    seed_sd = row.seed_sd or (None,) * n
+    cells = (_cell(s, d, style, k, u, sd) + (f" ({m})" if m else "")
+             for s, d, k, m, u, sd in zip(row.scores, deltas, decimals, marks, spread, seed_sd))
     return [style.bold.format(cell) if b else cell for cell, b in zip(cells, best)]
 
 
@@ -345,12 +369,13 @@ def render_markdown(table: Table) -> str:
 
 def render_csv(table: Table) -> str:
     """One line per row; per column the score, its delta (empty on a reference row), its 95%
-    interval and the delta's paired p-value (empty where not computed)."""
+    interval, the delta's paired p-value and the score's standard deviation across seeds (empty
+    where not computed)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     header = ["metric", "backbone", "method", "model"]
     for col in table.columns:
-        header += [col, f"{col} delta", f"{col} low", f"{col} high", f"{col} p"]
+        header += [col, f"{col} delta", f"{col} low", f"{col} high", f"{col} p", f"{col} seed sd"]
     writer.writerow(header)
     for group in table.groups:
         for row in group.rows:
@@ -358,11 +383,13 @@ def render_csv(table: Table) -> str:
             deltas = row.deltas or (None,) * n
             decimals = table.decimals or (DECIMALS,) * n
             spread = (*(row.uncertainty or ()), *(None,) * (n - len(row.uncertainty or ())))
+            seed_sd = row.seed_sd or (None,) * n
             values = []
-            for s, d, k, u in zip(row.scores, deltas, decimals, spread):
+            for s, d, k, u, sd in zip(row.scores, deltas, decimals, spread, seed_sd):
                 values += [_fmt(s, k), "" if d is None or isinstance(s, str) else _fmt(d, k)]
                 values += ["", "", ""] if u is None else [
                     _fmt(u.low, k), _fmt(u.high, k), "" if u.p_value is None or d is None else f"{u.p_value:.4f}"]
+                values.append("" if sd is None else _fmt(sd, k))
             writer.writerow([table.metric, row.backbone or group.backbone, row.method, row.label, *values])
     return buf.getvalue()
 
@@ -482,13 +509,14 @@ def drift_resamples(drift: list[dict] | None, bootstrap: dict | None) -> dict:
     for column, (label, key) in enumerate(DRIFT_COLUMNS.items()):
         cells = {}
         for r in drift or []:
-            rows = [a for a in r.get("per_answer") or [] if a["n_tokens"]]
-            if not rows:
-                continue
-            num = [a["kl_sum"] if key == "kl" else a["nll_model_sum"] - a["nll_backbone_sum"] for a in rows]
-            cells[(r["backbone"], r["method"], label)] = item_scores([f"{a['set']}:{a['id']}" for a in rows], num,
-                                                                     [a["n_tokens"] for a in rows])
-        out.update(resampled_items(cells, bootstrap.get("samples", SAMPLES), bootstrap.get("seed", SEED) + 100 + column))
+            for i, answers in enumerate(per_item(r, "per_answer")):  # one per seed (radis.seeds)
+                rows = [a for a in answers if a["n_tokens"]]
+                if rows:
+                    num = [a["kl_sum"] if key == "kl" else a["nll_model_sum"] - a["nll_backbone_sum"] for a in rows]
+                    cells[(r["backbone"], r["method"], label, i)] = item_scores(
+                        [f"{a['set']}:{a['id']}" for a in rows], num, [a["n_tokens"] for a in rows])
+        out.update(_seed_mean(resampled_items(cells, bootstrap.get("samples", SAMPLES),
+                                              bootstrap.get("seed", SEED) + 100 + column)))
     return out
 
 
@@ -530,9 +558,10 @@ def general_resamples(results: list[dict], benchmarks: list[str], bootstrap: dic
     bootstrap = bootstrap or {}
     out: dict = {}
     for column, k in enumerate(benchmarks):
-        cells = {(r["backbone"], r["method"], k): r["items"] for r in results
-                 if r["benchmark"] == k and r.get("items")}
-        out.update(resampled_items(cells, bootstrap.get("samples", SAMPLES), bootstrap.get("seed", SEED) + column))
+        cells = {(r["backbone"], r["method"], k, i): items for r in results if r["benchmark"] == k
+                 for i, items in enumerate(per_item(r, "items"))}  # one per seed (radis.seeds)
+        out.update(_seed_mean(resampled_items(cells, bootstrap.get("samples", SAMPLES),
+                                              bootstrap.get("seed", SEED) + column)))
     return out
 
 
@@ -731,15 +760,19 @@ def _finish_figure(fig, ax, path: Path, *, xlabel: str, ylabel: str, title: str,
     write_png(path, fig)
 
 
-def drift_figure(translation: list[dict], drift: list[dict], path: Path, metric: str) -> list[dict]:
+def drift_figure(translation: list[dict], drift: list[dict], path: Path, metric: str,
+                 bootstrap: dict | None = None) -> list[dict]:
     """Translation gain against drift from backbone (not in the paper), one point per backbone ×
     trained method (PNG): the paper's claim read without any judge. The gain is the mean change of
     ``metric`` to the backbone's own score over the directions of the run (the deltas of Tables
     1-2); the drift is the mean per-token KL(backbone ‖ model) of Tables 3 and 5. RaDis should sit
-    as high as Vanilla-FT (it learns translation) and further left (it forgets less).
+    as high as Vanilla-FT (it learns translation) and further left (it forgets less). Each point
+    has its 95% bootstrap intervals as error bars, where the cells kept per-item scores: the gain's
+    over the test items (paired with the backbone's, as the tables' deltas), the drift's over the
+    answers.
 
-    Returns the points (with ΔNLL too) so the caller can record them beside the figure; a model
-    whose drift has no answer tokens is listed on the plot instead of being placed.
+    Returns the points (with ΔNLL and the intervals too) so the caller can record them beside the
+    figure; a model whose drift has no answer tokens is listed on the plot instead of being placed.
     """
     import matplotlib
 
@@ -765,6 +798,7 @@ def drift_figure(translation: list[dict], drift: list[dict], path: Path, metric:
                        "directions": directions,
                        "drift_kl": round(kl, DRIFT_DECIMALS) + 0.0 if isinstance(kl, (int, float)) else "n/a: no answer tokens",
                        "drift_delta_nll": round(dnll, DRIFT_DECIMALS) + 0.0 if isinstance(dnll, (int, float)) else None})
+    _figure_intervals(points, translation, drift, metric, bootstrap)
     plotted = [p for p in points if isinstance(p["drift_kl"], float)]
     fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=150)
     markers = "osD^v<>p*h"
@@ -772,6 +806,14 @@ def drift_figure(translation: list[dict], drift: list[dict], path: Path, metric:
         mine = [p for p in plotted if p["backbone"] == b]
         ax.scatter([p["drift_kl"] for p in mine], [p["gain"] for p in mine], marker=markers[i % len(markers)], label=b,
                    s=40)
+        for p in mine:  # error bars where the cells kept per-item scores
+            xerr = [[p["drift_kl"] - p["drift_kl_interval"][0]], [p["drift_kl_interval"][1] - p["drift_kl"]]] \
+                if p.get("drift_kl_interval") else None
+            yerr = [[p["gain"] - p["gain_interval"][0]], [p["gain_interval"][1] - p["gain"]]] \
+                if p.get("gain_interval") else None
+            if xerr or yerr:
+                ax.errorbar([p["drift_kl"]], [p["gain"]], xerr=xerr, yerr=yerr, fmt="none", ecolor="grey", lw=0.8,
+                            capsize=2)
         for p in mine:
             ax.annotate(p["label"], (p["drift_kl"], p["gain"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     missing = [f"{p['backbone']} {p['label']}: drift {p['drift_kl']}" for p in points if p not in plotted]
@@ -782,6 +824,28 @@ def drift_figure(translation: list[dict], drift: list[dict], path: Path, metric:
                    xlabel="Drift from backbone: KL(backbone ‖ model), nats/token",
                    ylabel=f"Translation gain over the backbone ({METRIC_NAMES.get(metric, metric)})")
     return points
+
+
+def _figure_intervals(points: list[dict], translation: list[dict], drift: list[dict], metric: str,
+                      bootstrap: dict | None) -> None:
+    """Add to each drift-figure point the 95% intervals of its gain (the mean over its directions of
+    the model's resampled score minus the backbone's on the same resamples) and of its drift KL."""
+    import numpy as np
+
+    from radis.stats import interval
+
+    records = {(r["backbone"], r["method"], str(Direction.parse(r["direction"]))): r for r in translation}
+    dirs = sorted({Direction.parse(r["direction"]) for r in translation}, key=str)
+    resamples = {**_translation_resamples(records, dirs, metric, bootstrap), **drift_resamples(drift, bootstrap)}
+    for p in points:
+        b, m = p["backbone"], p["method"]
+        gains = [(resamples.get((b, m, d)), resamples.get((b, BASE, d))) for d in p["directions"]]
+        if all(own is not None and base is not None for own, base in gains):
+            low, high = interval(np.mean([own - base for own, base in gains], axis=0))
+            p["gain_interval"] = [round(low, DECIMALS) + 0.0, round(high, DECIMALS) + 0.0]
+        kl = resamples.get((b, m, "Drift KL"))
+        if kl is not None and isinstance(p["drift_kl"], float):
+            p["drift_kl_interval"] = [round(x, DRIFT_DECIMALS) + 0.0 for x in interval(kl)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -894,6 +958,43 @@ def _table5_uncertainty(resamples: dict, b: str, m: str, sides: dict[str, list[s
 # The table and figure steps (radis tables, table3, table5, figure1, drift-figure): result files in,
 # the rendered table or figure out.
 
+def with_seed_spread(table: Table, each: list[Table], seeds: list[int]) -> Table:
+    """``table`` (built from the seeds' pooled results) with each trained row's standard deviation
+    across seeds, read from ``each`` (the same table built from one seed's results, one per seed)."""
+    import statistics
+
+    groups = []
+    for g, group in enumerate(table.groups):
+        rows = []
+        for r, row in enumerate(group.rows):
+            per_seed = [t.groups[g].rows[r].scores for t in each]
+            sd = tuple(None if row.method == BASE or any(isinstance(v[c], str) for v in per_seed)
+                       else statistics.stdev(v[c] for v in per_seed) for c in range(len(row.scores)))
+            rows.append(replace(row, seed_sd=sd if any(x is not None for x in sd) else None))
+        groups.append(replace(group, rows=tuple(rows)))
+    note = (f"Trained rows: the mean over {len(seeds)} seeds ({', '.join(map(str, seeds))}: experiment.seeds), each "
+            "its own synthesis (where it samples), training and evaluation; ± resamples the test items jointly for "
+            "every seed; sd: the standard deviation of the score across the seeds.")
+    return replace(table, groups=tuple(groups), notes=(*table.notes, note))
+
+
+#: what identifies a cell besides backbone and method, per kind of result file (radis.seeds.pool_seeds)
+TRANSLATION_KEY, GENERAL_KEY, DRIFT_KEY = ("direction",), ("benchmark",), ()
+
+
+def seeded(build: Callable[..., Table], seeds: list[int] | None, **results: tuple[list[dict] | None, tuple]) -> Table:
+    """``build(**records)`` for the seeds of experiment.seeds: on one seed, the records as they are;
+    on several, on each cell's mean over seeds (radis.seeds.pool_seeds: one interval over the same
+    resamples of every seed) with its standard deviation across seeds (built once per seed)."""
+    if not seeds or len(seeds) == 1:
+        return build(**{name: records for name, (records, _) in results.items()})
+    table = build(**{name: None if records is None else pool_seeds(records, key, seeds)
+                     for name, (records, key) in results.items()})
+    each = [build(**{name: None if records is None else one_seed(records, s, seeds)
+                     for name, (records, _) in results.items()}) for s in seeds]
+    return with_seed_spread(table, each, seeds)
+
+
 def prior_models(settings: dict | None) -> dict[str, dict] | None:
     """The prior MT models, in the order the rules listed them ([name, spec] pairs: the settings'
     JSON sorts a mapping's keys, and the paper prints them in its order)."""
@@ -912,34 +1013,48 @@ def write_translation_tables(results: list[str], table1: str, table2: str, setti
     for stem, wanted in ((table1, lambda d: d.src == "en"), (table2, lambda d: d.tgt == "en")):
         chosen = [str(d) for d in directions if wanted(d)]
         if chosen:
-            write_table(translation_table(rows, settings["backbones"], ["base", *settings["methods"]], chosen, metric,
-                                          prior=prior_models(settings), bootstrap=settings.get("bootstrap")),
-                        Path(stem))
+            write_table(seeded(lambda translation: translation_table(
+                translation, settings["backbones"], ["base", *settings["methods"]], chosen, metric,
+                prior=prior_models(settings), bootstrap=settings.get("bootstrap")),
+                settings.get("seeds"), translation=(rows, TRANSLATION_KEY)), Path(stem))
         else:
             for ext in ("md", "csv", "tex"):
                 write_text(f"{stem}.{ext}", "n/a: no direction of this side in experiment.directions\n")
 
 
 def write_table3(results: list[str], drift: list[str], out: str, settings: dict) -> None:
-    write_table(general_table([read_json(p) for p in results], settings["backbones"], ["base", *settings["methods"]],
-                              settings["benchmarks"], prior=prior_models(settings), drift=_drift(drift, settings),
-                              bootstrap=settings.get("bootstrap")), Path(out))
+    write_table(seeded(lambda general, drift: general_table(
+        general, settings["backbones"], ["base", *settings["methods"]], settings["benchmarks"],
+        prior=prior_models(settings), drift=drift, bootstrap=settings.get("bootstrap")),
+        settings.get("seeds"), general=([read_json(p) for p in results], GENERAL_KEY),
+        drift=(_drift(drift, settings), DRIFT_KEY)), Path(out))
 
 
 def write_table5(translation: list[str], general: list[str], drift: list[str], out: str, settings: dict) -> None:
     rows = load_translation_results([Path(p) for p in translation])
-    write_table(table5(rows, [read_json(p) for p in general], settings["backbones"], settings["methods"],
-                       settings["generators"], settings["benchmarks"], choose_metric(rows),
-                       settings.get("backbone_names"), drift=_drift(drift, settings),
-                       bootstrap=settings.get("bootstrap")), Path(out))
+    metric = choose_metric(rows)
+    write_table(seeded(lambda translation, general, drift: table5(
+        translation, general, settings["backbones"], settings["methods"], settings["generators"],
+        settings["benchmarks"], metric, settings.get("backbone_names"), drift=drift,
+        bootstrap=settings.get("bootstrap")),
+        settings.get("seeds"), translation=(rows, TRANSLATION_KEY),
+        general=([read_json(p) for p in general], GENERAL_KEY), drift=(_drift(drift, settings), DRIFT_KEY)),
+        Path(out))
+
+
+def _pooled(records: list[dict], key: tuple, settings: dict | None) -> list[dict]:
+    """A figure's records with each method's seeds pooled (radis.seeds): one point per method."""
+    seeds = (settings or {}).get("seeds")
+    return pool_seeds(records, key, seeds) if seeds and len(seeds) > 1 else records
 
 
 def write_figure1(translation: list[str], mtbench: list[str], out: str, points: str, settings: dict | None) -> None:
-    rows = load_translation_results([Path(p) for p in translation])
-    write_json(points, figure1(rows, [read_json(p) for p in mtbench], Path(out), choose_metric(rows),
-                               prior=prior_models(settings)))
+    rows = _pooled(load_translation_results([Path(p) for p in translation]), TRANSLATION_KEY, settings)
+    write_json(points, figure1(rows, _pooled([read_json(p) for p in mtbench], GENERAL_KEY, settings), Path(out),
+                               choose_metric(rows), prior=prior_models(settings)))
 
 
-def write_drift_figure(translation: list[str], drift: list[str], out: str, points: str) -> None:
-    rows = load_translation_results([Path(p) for p in translation])
-    write_json(points, drift_figure(rows, [read_json(p) for p in drift], Path(out), choose_metric(rows)))
+def write_drift_figure(translation: list[str], drift: list[str], out: str, points: str, settings: dict | None) -> None:
+    rows = _pooled(load_translation_results([Path(p) for p in translation]), TRANSLATION_KEY, settings)
+    write_json(points, drift_figure(rows, _pooled([read_json(p) for p in drift], DRIFT_KEY, settings), Path(out),
+                                    choose_metric(rows), bootstrap=(settings or {}).get("bootstrap")))

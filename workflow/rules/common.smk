@@ -21,6 +21,7 @@ from radis.config import load_prompt_format, method_training, split_hardware, va
 from radis.settings import ConfigError
 from radis.envs import environment_of, interpreter, missing_interpreters, spec_file  # noqa: E402
 from radis.hublock import hub_cache  # noqa: E402
+from radis.seeds import WILDCARD_SUFFIX, chain_seeds, method_of, per_seed_synthesis, seed_of, variant, variants  # noqa: E402
 from radis.layout import (COMET_DOWNLOAD, DRIFT_RESULT, GENERAL_RESULT, LOCKS, R, TABLE4_RESULT,  # noqa: E402
                           TRANSLATION_RESULT, model_dir)
 from radis.settings import default as schema_default, trust_remote_code  # noqa: E402
@@ -139,14 +140,19 @@ EXTERNAL = config["experiment"].get("external_rationales", [])
 DIRECTIONS = config["experiment"]["directions"]
 #: released MT models evaluated as they are (Tables 1-3, "Prior LLM-based MT models")
 PRIOR = config["experiment"].get("prior_models", [])
+#: one chain per seed (radis.seeds): the `method` wildcard of a model is a variant, `radis@7`, and
+#: the first seed's is the plain method name
+SEEDS = chain_seeds(config)
+#: resamples of the tables' and figures' intervals and paired tests (radis.stats)
+BOOTSTRAP = config["evaluation"].get("bootstrap", schema_default("evaluation.bootstrap"))
 
 
 wildcard_constraints:
     backbone="[A-Za-z0-9][A-Za-z0-9._-]*",
-    method="[A-Za-z0-9][A-Za-z0-9._-]*",
+    method="[A-Za-z0-9][A-Za-z0-9._-]*" + WILDCARD_SUFFIX,
     direction="[a-z]{2,3}-[a-z]{2,3}",
     split="train|test",
-    kind="|".join([*synthesis_kinds(), "rationale-[A-Za-z0-9][A-Za-z0-9._-]*"]),
+    kind="(?:" + "|".join([*synthesis_kinds(), "rationale-[A-Za-z0-9][A-Za-z0-9._-]*"]) + ")" + WILDCARD_SUFFIX,
 
 
 def as_arg(obj):
@@ -188,43 +194,57 @@ def prompt_format_settings(backbone):
     return {"prompt_format": load_prompt_format(name)} if name else {}
 
 
-def generation_settings(backbone, decoding, model_backbone=None):
+def generation_settings(backbone, decoding, model_backbone=None, seed=None):
     """Settings of a generation step of `backbone`; `model_backbone` is the catalogue entry of the
-    model that generates (another one for Table 5's external rationale generators)."""
+    model that generates (another one for Table 5's external rationale generators); `seed` that of
+    a synthesis chain (radis.seeds), else the config seed (evaluation)."""
     return {
         **device_settings(model_backbone or backbone),
-        "seed": config["seed"],
+        "seed": config["seed"] if seed is None else seed,
         "generation": config["generation"],
         "decoding": config["decoding"][decoding],
         "trust_remote_code": trust_remote_code(backbone_entry(backbone)),
     }
 
 
-def synth_kind(method):
-    """The synthesized data a method trains on; `rationale-{method}` for another model's rationales."""
+def synth_kind(name):
+    """The synthesized data a model (a method's variant, radis.seeds) trains on; `rationale-{method}`
+    for another model's rationales. A seed's chain has its own synthesis (`rationale@7`) only where
+    that differs by seed (radis.seeds.per_seed_synthesis); otherwise every seed trains on the first's."""
     from radis.methods import synth_kind as kind_of
 
+    method = method_of(name)
     entry = config["methods"][method]
-    if "rationale_generator" in entry:
-        return f"rationale-{method}"
-    return kind_of(entry["builder"])
+    kind = f"rationale-{method}" if "rationale_generator" in entry else kind_of(entry["builder"])
+    if kind is None or not per_seed_synthesis(config, kind):
+        return kind
+    return variant(kind, seed_of(name, SEEDS), SEEDS)
+
+
+def synth_type(kind):
+    """The decoding section (and `radis synthesize --kind`) of a synthesis kind or its seed's variant."""
+    kind = method_of(kind)
+    return "rationale" if kind.startswith("rationale-") else kind
+
+
+def generator_of(kind):
+    """The rationale_generator entry of an external kind (Table 5), else {}."""
+    kind = method_of(kind)
+    return config["methods"][kind.removeprefix("rationale-")]["rationale_generator"] if kind.startswith("rationale-") else {}
 
 
 def generator_backbone(backbone, kind):
     """The catalogue backbone whose model synthesizes `kind` data for `backbone`: itself, or the
     external generator of a Table 5 method (a trained method of `backbone` counts as `backbone`)."""
-    if not kind.startswith("rationale-"):
-        return backbone
-    generator = config["methods"][kind.removeprefix("rationale-")]["rationale_generator"]
-    return generator.get("backbone", backbone)
+    return generator_of(kind).get("backbone", backbone)
 
 
 def generator_dir(backbone, kind):
-    """The model that synthesizes `kind` data for `backbone`: itself, or a method's external generator."""
-    external = kind.startswith("rationale-")
-    generator = config["methods"][kind.removeprefix("rationale-")]["rationale_generator"] if external else {}
+    """The model that synthesizes `kind` data for `backbone`: itself, or a method's external generator
+    (a trained method's model of the same seed's chain)."""
+    generator = generator_of(kind)
     if "method" in generator:
-        return model_dir(backbone, generator["method"])
+        return model_dir(backbone, variant(generator["method"], seed_of(kind, SEEDS), SEEDS))
     return f"{R}/backbones/{generator_backbone(backbone, kind)}"
 
 
@@ -239,10 +259,21 @@ def methods_of(backbone, methods):
     return [m for m in methods if backbone in config["methods"][m].get("backbones", [backbone])]
 
 
+def trained_models(backbone, methods):
+    """The trained models of `backbone`: each applicable method once per seed (radis.seeds)."""
+    return [v for m in methods_of(backbone, methods) for v in variants(m, SEEDS)]
+
+
+def seed_settings():
+    """What the tables and figures need to pool seeds (radis.seeds.pool_seeds): nothing for one seed,
+    so a one-seed run's tables keep their params."""
+    return {"seeds": SEEDS} if len(SEEDS) > 1 else {}
+
+
 def model_cells(pattern, methods, prior=True, **wildcards):
-    """`pattern` for every backbone × (base + its applicable methods) × the other wildcards, and
-    for the prior MT models (as released: `base`) unless `prior` is false."""
-    models = [(b, m) for b in BACKBONES for m in ["base", *methods_of(b, methods)]]
+    """`pattern` for every backbone × (base + its applicable methods, once per seed) × the other
+    wildcards, and for the prior MT models (as released: `base`) unless `prior` is false."""
+    models = [(b, m) for b in BACKBONES for m in ["base", *trained_models(b, methods)]]
     models += [(p, "base") for p in PRIOR] if prior else []
     return [f for b, m in models for f in expand(pattern, backbone=b, method=m, **wildcards)]
 

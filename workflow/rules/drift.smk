@@ -19,8 +19,8 @@ def drift_answers_dir(backbone):
 
 
 def drift_cells(methods):
-    """One drift result per backbone × applicable trained method (the backbone row is the reference)."""
-    return [DRIFT_RESULT.format(backbone=b, method=m) for b in BACKBONES for m in methods_of(b, methods)] if DRIFT["enabled"] else []
+    """One drift result per backbone × applicable trained method × seed (the backbone row is the reference)."""
+    return [DRIFT_RESULT.format(backbone=b, method=m) for b in BACKBONES for m in trained_models(b, methods)] if DRIFT["enabled"] else []
 
 
 if DRIFT["enabled"] and not drift_reuses_responses():
@@ -107,6 +107,8 @@ rule drift_figure:
     output:
         png=report(f"{R}/figures/drift.png", caption="../report/drift_figure.rst", category="Figures"),
         points=f"{R}/figures/drift.json",
+    params:
+        settings=as_arg({"bootstrap": BOOTSTRAP, **seed_settings()}),
     localrule: True
     conda:
         conda_env("main")
@@ -116,4 +118,4 @@ rule drift_figure:
         f"{R}/benchmarks/drift_figure.tsv"
     shell:
         "{RADIS} drift-figure --translation {input.translation} --drift {input.drift} --out {output.png} "
-        "--points {output.points} > {log} 2>&1"
+        "--points {output.points} --settings {params.settings} > {log} 2>&1"

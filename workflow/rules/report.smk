@@ -8,10 +8,6 @@ localrules:
     figure1,
 
 
-#: resamples of the tables' intervals and paired tests (radis.stats)
-BOOTSTRAP = config["evaluation"].get("bootstrap", schema_default("evaluation.bootstrap"))
-
-
 rule tables:
     input:
         translation_cells(METHODS),
@@ -24,7 +20,7 @@ rule tables:
         f"{R}/tables/table2.tex",
     params:
         settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "directions": DIRECTIONS, "prior": prior_settings(),
-                         "bootstrap": BOOTSTRAP}),
+                         "bootstrap": BOOTSTRAP, **seed_settings()}),
     conda:
         conda_env("main")
     log:
@@ -47,7 +43,7 @@ rule table3:
     params:
         settings=as_arg(
             {"backbones": BACKBONES, "methods": METHODS, "benchmarks": GENERAL["benchmarks"], "prior": prior_settings(),
-             "drift": DRIFT["enabled"], "bootstrap": BOOTSTRAP}
+             "drift": DRIFT["enabled"], "bootstrap": BOOTSTRAP, **seed_settings()}
         ),
     conda:
         conda_env("main")
@@ -67,7 +63,7 @@ rule figure1:
         png=report(f"{R}/figures/figure1.png", caption="../report/figure1.rst", category="Figures"),
         points=f"{R}/figures/figure1.json",
     params:
-        settings=as_arg({"prior": prior_settings()}),
+        settings=as_arg({"prior": prior_settings(), **seed_settings()}),
     conda:
         conda_env("main")
     log:
@@ -81,12 +77,12 @@ rule figure1:
 
 rule loss_curves:
     input:
-        lambda w: expand(f"{R}/models/{w.backbone}/{{method}}/adapter", method=methods_of(w.backbone, METHODS + EXTERNAL)),
+        lambda w: expand(f"{R}/models/{w.backbone}/{{method}}/adapter", method=trained_models(w.backbone, METHODS + EXTERNAL)),
     output:
         png=report(f"{R}/figures/loss-{{backbone}}.png", caption="../report/loss_curves.rst", category="Figures"),
         points=f"{R}/figures/loss-{{backbone}}.json",
     params:
-        methods=lambda w: " ".join(methods_of(w.backbone, METHODS + EXTERNAL)),
+        methods=lambda w: " ".join(trained_models(w.backbone, METHODS + EXTERNAL)),
     localrule: True
     conda:
         conda_env("main")
@@ -121,6 +117,7 @@ if EXTERNAL:
                     "benchmarks": GENERAL["benchmarks"],
                     "drift": DRIFT["enabled"],
                     "bootstrap": BOOTSTRAP,
+                    **seed_settings(),
                 }
             ),
         localrule: True

@@ -8,12 +8,10 @@
 SYNTH_GPUS = lambda w: model_gpus(generator_backbone(w.backbone, w.kind))
 
 
-def synth_type(kind):
-    return "rationale" if kind.startswith("rationale-") else kind
-
-
 def synthesize_settings(w):
-    return generation_settings(w.backbone, synth_type(w.kind), generator_backbone(w.backbone, w.kind))
+    """A synthesis chain's settings: its seed is that of the kind's variant (radis.seeds)."""
+    return generation_settings(w.backbone, synth_type(w.kind), generator_backbone(w.backbone, w.kind),
+                               seed=seed_of(w.kind, SEEDS))
 
 
 rule synthesize:

@@ -1,4 +1,6 @@
-# Training-set building, fine-tuning (LoRA or full) and merging, per backbone × method.
+# Training-set building, fine-tuning (LoRA or full) and merging, per backbone × method × seed: the
+# `method` wildcard is a variant (radis.seeds: `radis@7`; the first seed's is plain `radis`), its
+# settings are the method's and its seed the chain's.
 
 
 def trainset_inputs(w):
@@ -24,7 +26,7 @@ def training_settings(method):
 
 
 #: GPUs of a training job: training.gpus of the method (data-parallel, one process each)
-TRAIN_GPUS = lambda w: method_training(config, w.method)["gpus"]
+TRAIN_GPUS = lambda w: method_training(config, method_of(w.method))["gpus"]
 
 
 rule build_trainset:
@@ -34,7 +36,7 @@ rule build_trainset:
         f"{R}/trainsets/{{backbone}}/{{method}}.jsonl",
     params:
         settings=lambda w: as_arg(
-            {"builder": config["methods"][w.method]["builder"], "seed": config["seed"]}
+            {"builder": config["methods"][method_of(w.method)]["builder"], "seed": seed_of(w.method, SEEDS)}
         ),
         synth_dir=synth_dir_arg,
     conda:
@@ -51,9 +53,9 @@ rule build_trainset:
 def train_settings(w):
     return {
         **device_settings(),
-        "training": training_settings(w.method),
-        "report_to": method_training(config, w.method)["report_to"],
-        "seed": config["seed"],
+        "training": training_settings(method_of(w.method)),
+        "report_to": method_training(config, method_of(w.method))["report_to"],
+        "seed": seed_of(w.method, SEEDS),  # the chain's (radis.seeds)
         "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
     }
 
@@ -98,7 +100,7 @@ rule merge:
     params:
         settings=lambda w: as_arg(
             {
-                "bf16": method_training(config, w.method)["bf16"],
+                "bf16": method_training(config, method_of(w.method))["bf16"],
                 "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
             }
         ),
