@@ -222,3 +222,52 @@ def test_changing_one_method_reruns_only_that_method(finished_run):
     assert jobs.get("train") == "1" and jobs.get("merge") == "1"
     assert "synthesize" not in jobs and "build_trainset" not in jobs
     assert re.findall(r"output: results/models/[^/]+/(\w+)/adapter", out) == ["radis"]
+
+
+@pytest.mark.e2e
+def test_a_second_seed_is_its_own_chain_and_the_tables_pool_the_seeds(finished_run):
+    """experiment.seeds [42, 7] on the finished run (two methods, AdvBench only, to keep it short):
+    the first seed's chain is finished and reruns nothing; seed 7 builds, trains, merges and
+    evaluates its own models (greedy synthesis is shared); the tables show each cell's mean over
+    the two seeds with its spread, and `radis cell --seed 7` names a file the run wrote.
+    Runs last in this module: it rewrites the tables."""
+    seeds = {"experiment": {"seeds": [42, 7], "methods": ["vanilla", "radis"], "external_rationales": []},
+             "general": {"benchmarks": ["advbench"]}}
+    (finished_run / "seeds.yaml").write_text(yaml.safe_dump(seeds))
+    overlays = ["--configfile", str(finished_run / "overlay.yaml"), str(finished_run / "seeds.yaml")]
+    plan = snakemake(finished_run, "-n", "all", *overlays)
+    out = plan.stdout + plan.stderr
+    assert plan.returncode == 0, out
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    assert jobs["train"] == jobs["merge"] == jobs["build_trainset"] == "2" and "synthesize" not in jobs
+    assert sorted(re.findall(r"output: results/models/[^/]+/([\w@]+)/adapter", out)) == ["radis@7", "vanilla@7"]
+    outputs = " ".join(re.findall(r"output: ([^\n]+)", out))
+    assert not re.search(r"results/(models|eval|trainsets)/smollm2-135m/(vanilla|radis)[/.]", outputs), outputs
+
+    run = snakemake(finished_run, "all", *overlays)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+    models = finished_run / "results/models/smollm2-135m"
+    assert (models / "vanilla@7/adapter/adapter_model.safetensors").read_bytes() != \
+        (models / "vanilla/adapter/adapter_model.safetensors").read_bytes()  # another seed, another model
+    for n, column in ((1, "German"), (2, "Czech")):
+        table = list(csv.DictReader((finished_run / f"results/tables/table{n}.csv").open()))
+        assert [r["method"] for r in table] == ["base", "vanilla", "radis", "base"]  # the prior model last
+        rows = {r["method"]: r for r in table[:3]}
+        for m in ("vanilla", "radis"):
+            first, second = (json.loads((finished_run / f"results/eval/smollm2-135m/{v}/translation/"
+                                         f"{'en-de' if n == 1 else 'cs-en'}.json").read_text())["metrics"]["chrf"]
+                             for v in (m, f"{m}@7"))
+            assert float(rows[m][column]) == pytest.approx((first + second) / 2, abs=0.006)
+            assert float(rows[m][f"{column} seed sd"]) == pytest.approx(abs(first - second) / 2 ** 0.5, abs=0.01)
+            assert float(rows[m][f"{column} low"]) <= float(rows[m][column]) <= float(rows[m][f"{column} high"])
+        assert rows["base"][f"{column} seed sd"] == ""
+        assert "mean over 2 seeds (42, 7" in (finished_run / f"results/tables/table{n}.md").read_text()
+    table3 = {r["method"]: r for r in csv.DictReader((finished_run / "results/tables/table3.csv").open())}
+    assert table3["radis"]["Drift KL seed sd"] != "" and table3["base"]["Drift KL seed sd"] == ""
+    points = json.loads((finished_run / "results/figures/drift.json").read_text())
+    assert sorted(p["method"] for p in points) == ["radis", "vanilla"] and all("gain_interval" in p for p in points)
+    cell = subprocess.run([sys.executable, "-m", "radis", "cell", "1", "smollm2-135m", "radis", "German", "--seed", "7",
+                           "--configfile", *overlays[1:]], capture_output=True, text=True, cwd=REPO)
+    assert cell.returncode == 0, cell.stderr
+    target = cell.stdout.splitlines()[1]
+    assert target == "results/eval/smollm2-135m/radis@7/translation/en-de.json" and (finished_run / target).exists()

@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("drift-figure", "radis.tables:write_drift_figure", "translation gain vs drift from backbone (not in the paper)",
         (["--translation"], {"nargs": "+", **req}), (["--drift"], {"nargs": "+", **req}), (["--out"], req),
         (["--points"], req), (["--settings"], {"help": "JSON: {bootstrap: {samples, seed}, seeds: [...]}"}))
+    add("claims", "radis.claims:write_claims", "the paper's claims tested on this run (yes / no / not distinguishable)",
+        (["--translation"], {"nargs": "+", **req}), drift, (["--out"], {"required": True, "help": "stem of claims.md/.json"}),
+        settings)
     add("table5", "radis.tables:write_table5", "Table 5 (RaDis with rationales from other models)",
         (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), drift, (["--out"], req),
         settings)

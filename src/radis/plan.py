@@ -294,7 +294,8 @@ def make_plan(config: dict) -> Plan:
     tables = plan.stage("tables")
     tables.jobs = tables.light_jobs = 1
     for name, wanted in (("table3", bool(gen["benchmarks"])), ("figure1", "mtbench" in gen["benchmarks"]),
-                         ("table5", bool(external)), ("reproduction", True)):
+                         ("table5", bool(external)), ("reproduction", True),
+                         ("claims", {"vanilla", "radis"} <= set(methods))):
         if wanted:
             st = plan.stage(name)
             st.jobs = st.light_jobs = 1

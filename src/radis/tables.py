@@ -133,7 +133,7 @@ def _default_title(directions: list[Direction], metric: str) -> str:
     return f"Translation ({name})"
 
 
-def _translation_resamples(records: dict[tuple[str, str, str], dict], dirs: list[Direction], metric: str,
+def translation_resamples(records: dict[tuple[str, str, str], dict], dirs: list[Direction], metric: str,
                            bootstrap: dict | None) -> dict[tuple[str, str, str], object]:
     """Each cell's ``metric`` on the same resamples of its direction's test items (radis.stats),
     where the cell kept its segments and they are of the direction's test set (its fingerprint)."""
@@ -261,7 +261,7 @@ def translation_table(
     if missing:
         raise ValueError(f"missing {metric} results for {len(missing)} table cell(s): " + "; ".join(missing))
 
-    resamples = _translation_resamples(records, dirs, metric, bootstrap)
+    resamples = translation_resamples(records, dirs, metric, bootstrap)
     groups = []
     for b in backbones:
         rows: list[Row] = []
@@ -836,7 +836,7 @@ def _figure_intervals(points: list[dict], translation: list[dict], drift: list[d
 
     records = {(r["backbone"], r["method"], str(Direction.parse(r["direction"]))): r for r in translation}
     dirs = sorted({Direction.parse(r["direction"]) for r in translation}, key=str)
-    resamples = {**_translation_resamples(records, dirs, metric, bootstrap), **drift_resamples(drift, bootstrap)}
+    resamples = {**translation_resamples(records, dirs, metric, bootstrap), **drift_resamples(drift, bootstrap)}
     for p in points:
         b, m = p["backbone"], p["method"]
         gains = [(resamples.get((b, m, d)), resamples.get((b, BASE, d))) for d in p["directions"]]
@@ -887,7 +887,7 @@ def table5(translation: list[dict], general: list[dict], backbones: list[str], m
     marks = {(r["backbone"], r["method"], r["benchmark"]): general_mark(r) for r in general}
     records = {(r["backbone"], r["method"], str(Direction.parse(r["direction"]))): r for r in translation}
     directions = sorted({Direction.parse(r["direction"]) for r in translation}, key=str)
-    resamples = {**_translation_resamples(records, directions, metric, bootstrap),
+    resamples = {**translation_resamples(records, directions, metric, bootstrap),
                  **general_resamples(general, benchmarks, bootstrap), **drift_resamples(drift, bootstrap)}
     sides = {side: [str(d) for d in directions if (d.tgt == "en") == (side == "X→EN")] for side in ("X→EN", "EN→X")}
     groups = []

@@ -75,6 +75,28 @@ rule figure1:
         "--points {output.points} --settings {params.settings} > {log} 2>&1"
 
 
+# The paper's claims tested on this run (radis.claims; in `all` when Vanilla-FT and RaDis are trained).
+rule claims:
+    input:
+        translation=translation_cells(METHODS, prior=False),
+        drift=drift_cells(METHODS),
+    output:
+        md=f"{R}/tables/claims.md",
+        json=f"{R}/tables/claims.json",
+    params:
+        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "seeds": SEEDS, "bootstrap": BOOTSTRAP}),
+    localrule: True
+    conda:
+        conda_env("main")
+    log:
+        f"{R}/logs/claims.log",
+    benchmark:
+        f"{R}/benchmarks/claims.tsv"
+    shell:
+        "{RADIS} claims --translation {input.translation} --drift {input.drift} --out {R}/tables/claims "
+        "--settings {params.settings} > {log} 2>&1"
+
+
 rule loss_curves:
     input:
         lambda w: expand(f"{R}/models/{w.backbone}/{{method}}/adapter", method=trained_models(w.backbone, METHODS + EXTERNAL)),
