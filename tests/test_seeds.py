@@ -8,8 +8,8 @@ import copy
 import pytest
 
 from radis.config import load_config
-from radis.seeds import (chain_seeds, one_seed, per_item, per_seed_synthesis, pool_seeds, seed_of, split_variant,
-                         variant, variants)
+from radis.grid import Grid
+from radis.seeds import chain_seeds, one_seed, per_item, pool_seeds, seed_of, split_variant, variant, variants
 from radis.settings import REPO_ROOT
 
 
@@ -32,14 +32,19 @@ def test_seeds_default_to_the_config_seed():
 def test_each_seed_synthesizes_its_own_data_only_where_the_data_differs_by_seed():
     config = load_config(REPO_ROOT / "config/config.yaml")
     # greedy synthesis by the untouched backbone: the same data for every seed
-    assert not any(per_seed_synthesis(config, k) for k in ("rationale", "seqkd", "sdft", "rationale@7"))
+    assert not any(Grid(config).per_seed(k) for k in ("rationale", "seqkd", "sdft", "rationale@7"))
     # Table 5's rationales come from Vanilla-FT's model, which each seed trains anew
-    assert per_seed_synthesis(config, "rationale-radis-vanilla")
+    assert Grid(config).per_seed("rationale-radis-vanilla")
     paper = load_config(REPO_ROOT / "config/config.yaml", REPO_ROOT / "config/paper.yaml")
-    assert all(per_seed_synthesis(paper, k) for k in ("rationale", "seqkd", "sdft"))  # the paper samples
+    assert all(Grid(paper).per_seed(k) for k in ("rationale", "seqkd", "sdft"))  # the paper samples
     sampled = copy.deepcopy(config)
     sampled["decoding"]["sdft"]["temperature"] = 0.7
-    assert per_seed_synthesis(sampled, "sdft") and not per_seed_synthesis(sampled, "seqkd")
+    assert Grid(sampled).per_seed("sdft") and not Grid(sampled).per_seed("seqkd")
+    sampled["experiment"]["seeds"] = [42, 7]
+    grid = Grid(sampled)
+    assert grid.synth_kind("sdft@7") == "sdft@7" and grid.synth_kind("seqkd@7") == "seqkd"
+    assert grid.generator("smollm2-135m", "rationale-radis-vanilla@7") == ("smollm2-135m", "vanilla@7")
+    assert ("smollm2-135m", "sdft@7") in grid.synthesis() and ("smollm2-135m", "seqkd@7") not in grid.synthesis()
 
 
 def _record(method, value, items, direction="en-de"):

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from radis.benchmarks import benchmark
 from radis.config import method_training
 from radis.languages import Direction
-from radis.seeds import chain_seeds, per_seed_synthesis, variants
+from radis.grid import Grid
+from radis.seeds import method_of
 from radis.settings import REPO_ROOT
 
 BYTES_PER_TOKEN = 4
@@ -179,15 +179,11 @@ def make_plan(config: dict) -> Plan:
     prep.jobs = prep.light_jobs = 2 * len(directions)
     prep.disk_bytes = sum(len(json.dumps(r)) for r in train_records + test_records)
 
-    def methods_of(backbone: str, names: Iterable[str]) -> list[str]:
-        return [m for m in names if backbone in config["methods"][m].get("backbones", [backbone])]
-
-    trained = [(b, m) for b in backbones for m in methods_of(b, methods + external)]
-    # every trained model once per seed (radis.seeds): its training, merge and evaluation
-    seeds = chain_seeds(config)
-    plan.seeds = seeds
-    models = [(b, "base") for b in backbones] + [(b, v) for b, m in trained for v in variants(m, seeds)] \
-        + [(p, "base") for p in prior]
+    # the grid the rules expand (radis.grid): every trained model once per seed
+    grid = Grid(config)
+    plan.seeds = grid.seeds
+    trained = [(b, v) for b in backbones for v in grid.trained(b)]
+    models = grid.models()
 
     # ---- materialise: every model directory the run builds
     materialised = set(backbones) | set(prior)
@@ -208,49 +204,38 @@ def make_plan(config: dict) -> Plan:
     fetch = plan.stage("fetch_general_data")
     fetch.jobs = fetch.light_jobs = len({benchmark(b).section for b in gen["benchmarks"]})
 
-    # ---- synthesis (per backbone and kind; the generator may be another model)
-    from radis.methods import synth_kind
-
+    # ---- synthesis (per backbone and kind, a seed's own where it differs; the generator may be another model)
     synth = plan.stage("synthesize")
-    kinds = {}
-    for b, m in trained:
-        entry = config["methods"][m]
-        if "rationale_generator" in entry:
-            g = entry["rationale_generator"]
-            kinds[(b, f"rationale-{m}")] = ("rationale", g.get("backbone", b))
-        elif (kind := synth_kind(entry["builder"])) is not None:
-            kinds[(b, kind)] = (kind, b)
     prompt_tokens = sum(text_tokens(r["source"]) + PROMPT_OVERHEAD_TOKENS for r in train_records)
     reference_tokens = sum(text_tokens(r["reference"]) for r in train_records)
     generated = {}  # (backbone, kind) -> generated tokens
-    for (b, name), (kind, generator) in kinds.items():
-        n = n_of[generator]
-        times = len(seeds) if per_seed_synthesis(config, name) else 1  # each seed its own, where it differs
+    for b, name in grid.synthesis():
+        kind, n = grid.decoding_of(name), n_of[grid.generator(b, name)[0]]
         cap = config["decoding"][kind]["max_new_tokens"]
         out = len(train_records) * cap if kind == "rationale" else min(reference_tokens, len(train_records) * cap)
         prompt = prompt_tokens + (reference_tokens if kind in ("rationale", "sdft") else 0)
-        synth.add("prefill", n, prompt * times)
-        synth.add("decode", n, out * times)
+        synth.add("prefill", n, prompt)
+        synth.add("decode", n, out)
         generated[(b, name)] = out
-        synth.jobs += times
-        synth.disk_bytes += (prompt + out) * BYTES_PER_TOKEN * 2 * times
+        synth.jobs += 1
+        synth.disk_bytes += (prompt + out) * BYTES_PER_TOKEN * 2
     # ---- training, merge
     build, trn, merge = plan.stage("build_trainset"), plan.stage("train"), plan.stage("merge")
-    for b, m in trained:
-        s = method_training(config, m)
-        builder = config["methods"][m]["builder"]
+    for b, model in trained:
+        s = method_training(config, method_of(model))
         tokens = prompt_tokens + reference_tokens
-        if builder == "seqkd":
-            tokens += prompt_tokens + generated.get((b, "seqkd"), 0)
-        elif builder == "radis":
-            tokens += generated[(b, f"rationale-{m}" if "rationale_generator" in config["methods"][m] else "rationale")]
-        trn.add("train", n_of[b], tokens * s["epochs"] * len(seeds), factor=6)
+        kind = grid.synth_kind(model)
+        if kind is not None and grid.decoding_of(kind) == "seqkd":
+            tokens += prompt_tokens + generated[(b, kind)]
+        elif kind is not None and grid.decoding_of(kind) == "rationale":
+            tokens += generated[(b, kind)]
+        trn.add("train", n_of[b], tokens * s["epochs"], factor=6)
         bytes_ = 2 if s["bf16"] else 4
         lora = n_of[b] * LORA_FRACTION_R16 * s["lora"]["r"] / 16 if s["finetuning"] == "lora" else n_of[b]
-        trn.disk_bytes += lora * 4 * (1 + 2 * 3) * len(seeds)  # adapter + 2 checkpoints of weights and Adam's 2 moments
-        merge.disk_bytes += n_of[b] * bytes_ * len(seeds)
-    build.jobs = build.light_jobs = trn.jobs = merge.jobs = len(trained) * len(seeds)
-    build.disk_bytes = len(trained) * len(seeds) * (prompt_tokens + reference_tokens) * BYTES_PER_TOKEN * 2
+        trn.disk_bytes += lora * 4 * (1 + 2 * 3)  # adapter + 2 checkpoints of weights and Adam's 2 moments
+        merge.disk_bytes += n_of[b] * bytes_
+    build.jobs = build.light_jobs = trn.jobs = merge.jobs = len(trained)
+    build.disk_bytes = len(trained) * (prompt_tokens + reference_tokens) * BYTES_PER_TOKEN * 2
 
     # ---- translation and scoring, per model
     tr, score = plan.stage("translate"), plan.stage("score_translation")

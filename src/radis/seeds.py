@@ -36,20 +36,6 @@ def chain_seeds(config: Mapping[str, Any]) -> list[int]:
     return list(config["experiment"].get("seeds") or [config["seed"]])
 
 
-def per_seed_synthesis(config: Mapping[str, Any], kind: str) -> bool:
-    """Whether each seed synthesizes its own ``kind`` data (a synthesis kind, ``rationale-{method}``
-    for Table 5's, or a seed's variant of either): when its decoding samples, or when its generator
-    is a model trained in the chain (``rationale_generator: {method: ...}``). Greedy decoding of an
-    untrained model gives every seed the same data: it is synthesized once, for the first seed."""
-    from radis.settings import DecodingParams
-
-    kind = method_of(kind)
-    generator = config["methods"][kind.removeprefix("rationale-")]["rationale_generator"] \
-        if kind.startswith("rationale-") else {}
-    decoding = config["decoding"]["rationale" if kind.startswith("rationale-") else kind]
-    return not DecodingParams.from_config(decoding).greedy or "method" in generator
-
-
 def variant(name: str, seed: int, seeds: Sequence[int]) -> str:
     """The name of ``name``'s chain with ``seed``: the plain name for the first seed."""
     return name if seed == seeds[0] else f"{name}{MARK}{seed}"

@@ -21,7 +21,8 @@ from radis.config import load_prompt_format, method_training, split_hardware, va
 from radis.settings import ConfigError
 from radis.envs import environment_of, interpreter, missing_interpreters, spec_file  # noqa: E402
 from radis.hublock import hub_cache  # noqa: E402
-from radis.seeds import WILDCARD_SUFFIX, chain_seeds, method_of, per_seed_synthesis, seed_of, variant, variants  # noqa: E402
+from radis.grid import Grid  # noqa: E402
+from radis.seeds import WILDCARD_SUFFIX, method_of, seed_of  # noqa: E402
 from radis.layout import (COMET_DOWNLOAD, DRIFT_RESULT, GENERAL_RESULT, LOCKS, R, TABLE4_RESULT,  # noqa: E402
                           TRANSLATION_RESULT, model_dir)
 from radis.settings import default as schema_default, trust_remote_code  # noqa: E402
@@ -133,16 +134,18 @@ def device_settings(backbone=None):
     return settings
 
 
-BACKBONES = config["experiment"]["backbones"]
-METHODS = config["experiment"]["methods"]
+#: the grid (radis.grid): models per backbone, the seeds' chains, what each model is synthesized from
+GRID = Grid(config)
+BACKBONES = GRID.backbones
+METHODS = GRID.methods
 #: Table 5: RaDis trained on rationales of another model (methods with a rationale_generator)
-EXTERNAL = config["experiment"].get("external_rationales", [])
-DIRECTIONS = config["experiment"]["directions"]
+EXTERNAL = GRID.external
+DIRECTIONS = GRID.directions
 #: released MT models evaluated as they are (Tables 1-3, "Prior LLM-based MT models")
-PRIOR = config["experiment"].get("prior_models", [])
+PRIOR = GRID.prior
 #: one chain per seed (radis.seeds): the `method` wildcard of a model is a variant, `radis@7`, and
 #: the first seed's is the plain method name
-SEEDS = chain_seeds(config)
+SEEDS = GRID.seeds
 #: resamples of the tables' and figures' intervals and paired tests (radis.stats)
 BOOTSTRAP = config["evaluation"].get("bootstrap", schema_default("evaluation.bootstrap"))
 
@@ -207,45 +210,22 @@ def generation_settings(backbone, decoding, model_backbone=None, seed=None):
     }
 
 
-def synth_kind(name):
-    """The synthesized data a model (a method's variant, radis.seeds) trains on; `rationale-{method}`
-    for another model's rationales. A seed's chain has its own synthesis (`rationale@7`) only where
-    that differs by seed (radis.seeds.per_seed_synthesis); otherwise every seed trains on the first's."""
-    from radis.methods import synth_kind as kind_of
-
-    method = method_of(name)
-    entry = config["methods"][method]
-    kind = f"rationale-{method}" if "rationale_generator" in entry else kind_of(entry["builder"])
-    if kind is None or not per_seed_synthesis(config, kind):
-        return kind
-    return variant(kind, seed_of(name, SEEDS), SEEDS)
-
-
-def synth_type(kind):
-    """The decoding section (and `radis synthesize --kind`) of a synthesis kind or its seed's variant."""
-    kind = method_of(kind)
-    return "rationale" if kind.startswith("rationale-") else kind
-
-
-def generator_of(kind):
-    """The rationale_generator entry of an external kind (Table 5), else {}."""
-    kind = method_of(kind)
-    return config["methods"][kind.removeprefix("rationale-")]["rationale_generator"] if kind.startswith("rationale-") else {}
+#: the synthesized data a trained model trains on (None: the references alone): radis.grid
+synth_kind = GRID.synth_kind
+#: the decoding section (and `radis synthesize --kind`) of a synthesis kind
+synth_type = GRID.decoding_of
 
 
 def generator_backbone(backbone, kind):
-    """The catalogue backbone whose model synthesizes `kind` data for `backbone`: itself, or the
-    external generator of a Table 5 method (a trained method of `backbone` counts as `backbone`)."""
-    return generator_of(kind).get("backbone", backbone)
+    """The catalogue backbone whose model synthesizes `kind` data for `backbone` (its GPUs, its
+    trust_remote_code): itself, or the external generator of a Table 5 method."""
+    return GRID.generator(backbone, kind)[0]
 
 
 def generator_dir(backbone, kind):
-    """The model that synthesizes `kind` data for `backbone`: itself, or a method's external generator
-    (a trained method's model of the same seed's chain)."""
-    generator = generator_of(kind)
-    if "method" in generator:
-        return model_dir(backbone, variant(generator["method"], seed_of(kind, SEEDS), SEEDS))
-    return f"{R}/backbones/{generator_backbone(backbone, kind)}"
+    """The model that synthesizes `kind` data for `backbone`: itself, another catalogue model, or a
+    method's model trained in the same seed's chain."""
+    return model_dir(*GRID.generator(backbone, kind))
 
 
 def served_judge_env(judges):
@@ -254,14 +234,9 @@ def served_judge_env(judges):
     return "vllm" if any(j and "serve" in j and j.get("server") == "vllm" for j in judges) else "main"
 
 
-def methods_of(backbone, methods):
-    """The methods that apply to a backbone (a method may be restricted to some backbones)."""
-    return [m for m in methods if backbone in config["methods"][m].get("backbones", [backbone])]
-
-
-def trained_models(backbone, methods):
-    """The trained models of `backbone`: each applicable method once per seed (radis.seeds)."""
-    return [v for m in methods_of(backbone, methods) for v in variants(m, SEEDS)]
+#: the methods that apply to a backbone, and its trained models (each method once per seed): radis.grid
+methods_of = GRID.methods_of
+trained_models = GRID.trained
 
 
 def seed_settings():
@@ -271,11 +246,9 @@ def seed_settings():
 
 
 def model_cells(pattern, methods, prior=True, **wildcards):
-    """`pattern` for every backbone × (base + its applicable methods, once per seed) × the other
-    wildcards, and for the prior MT models (as released: `base`) unless `prior` is false."""
-    models = [(b, m) for b in BACKBONES for m in ["base", *trained_models(b, methods)]]
-    models += [(p, "base") for p in PRIOR] if prior else []
-    return [f for b, m in models for f in expand(pattern, backbone=b, method=m, **wildcards)]
+    """`pattern` for every model of the grid (radis.grid.Grid.models: each backbone untouched and
+    trained, once per seed, then the prior MT models unless `prior` is false) × the other wildcards."""
+    return [f for b, m in GRID.models(methods, prior) for f in expand(pattern, backbone=b, method=m, **wildcards)]
 
 
 def prior_settings():
