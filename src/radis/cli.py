@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("download-comet", "radis.evaluate.translation:download_comet",
         "COMET and its encoder's tokenizer into the hub cache, at their pinned or locked commits",
         (["--out"], {"required": True, "help": "gets what was fetched (JSON)"}), settings)
-    add("tables", "radis.tables:write_translation_tables", "Tables 1 (EN→X) and 2 (X→EN)",
+    add("tables", "radis.tables.steps:write_translation_tables", "Tables 1 (EN→X) and 2 (X→EN)",
         (["--results"], {"nargs": "+", **req}), (["--table1"], req), (["--table2"], req), settings)
     add("fetch-general", "radis.data.general:fetch_dataset", "MT-Bench / AlpacaEval / AdvBench / GSM8K files",
         (["--dataset"], {"choices": list(datasets()), **req}), (["--out-dir"], req),
@@ -107,18 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
         (["--answers-dir"], {"required": True, "help": "holds the backbone's {mtbench,alpacaeval,advbench}.responses.jsonl"}),
         *model, (["--out"], req), settings)
     drift = (["--drift"], {"nargs": "*", "default": [], "help": "drift.json files (with settings drift: true)"})
-    add("table3", "radis.tables:write_table3", "Table 3 (general ability, RP)",
+    add("table3", "radis.tables.steps:write_table3", "Table 3 (general ability, RP)",
         (["--results"], {"nargs": "+", **req}), drift, (["--out"], req), settings)
-    add("figure1", "radis.tables:write_figure1", "Figure 1 (translation vs MT-Bench)",
+    add("figure1", "radis.tables.steps:write_figure1", "Figure 1 (translation vs MT-Bench)",
         (["--translation"], {"nargs": "+", **req}), (["--mtbench"], {"nargs": "+", **req}), (["--out"], req),
         (["--points"], req), (["--settings"], {"help": "JSON: {prior: [[name, {label}], ...]}"}))
-    add("drift-figure", "radis.tables:write_drift_figure", "translation gain vs drift from backbone (not in the paper)",
+    add("drift-figure", "radis.tables.steps:write_drift_figure", "translation gain vs drift from backbone (not in the paper)",
         (["--translation"], {"nargs": "+", **req}), (["--drift"], {"nargs": "+", **req}), (["--out"], req),
         (["--points"], req), (["--settings"], {"help": "JSON: {bootstrap: {samples, seed}, seeds: [...]}"}))
     add("claims", "radis.claims:write_claims", "the paper's claims tested on this run (yes / no / not distinguishable)",
         (["--translation"], {"nargs": "+", **req}), drift, (["--out"], {"required": True, "help": "stem of claims.md/.json"}),
         settings)
-    add("table5", "radis.tables:write_table5", "Table 5 (RaDis with rationales from other models)",
+    add("table5", "radis.tables.steps:write_table5", "Table 5 (RaDis with rationales from other models)",
         (["--translation"], {"nargs": "+", **req}), (["--general"], {"nargs": "+", **req}), drift, (["--out"], req),
         settings)
     add("reproduction", "radis.reproduction:write_reproduction",
