@@ -5,7 +5,7 @@
         [--vllm-python .venv-vllm/bin/python] [--comet-python .venv-comet/bin/python [--comet-model CKPT]]
 
 At most 8 minutes on one CUDA GPU; where there is none it says so and exits 0. The measuring is
-``workflow/scripts/gpu_check.py`` (one process per stage, time limits, vLLM and COMET in their own
+``benchmarks/gpu_check.py`` (one process per stage, time limits, vLLM and COMET in their own
 environments via --vllm-python and --comet-python; a stage whose interpreter, package or CUDA is
 missing is skipped with the reason); this adds the comparison and the model-FLOPs utilisation:
 
@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "results" / "benchmarks-work"
 SKELETON = WORK / "gpu-skeleton"
-GPU_CHECK = REPO / "workflow" / "scripts" / "gpu_check.py"
+GPU_CHECK = REPO / "benchmarks" / "gpu_check.py"
 
 #: peak dense bf16 tensor-core FLOP/s (no sparsity), by device-name fragment; first match wins
 PEAK_BF16_TFLOPS = (

@@ -1,4 +1,4 @@
-"""workflow/scripts/gpu_check.py on a machine without a GPU: a clear refusal, and its plumbing.
+"""benchmarks/gpu_check.py on a machine without a GPU: a clear refusal, and its plumbing.
 
 The figures come from a GPU host (the script's docstring); here only that it fails gracefully and
 that its stages run end to end at toy sizes (--cpu-smoke), so the script does not rot.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "workflow" / "scripts" / "gpu_check.py"
+SCRIPT = REPO / "benchmarks" / "gpu_check.py"
 
 
 def cuda() -> bool:

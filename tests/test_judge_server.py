@@ -1,7 +1,7 @@
 """Starting, waiting for and stopping served judges (radis.judges.server.serve_process) with real
 child processes: a tiny stdlib HTTP server script, and the builtin server on a tiny random model.
 
-vLLM itself needs a GPU host (workflow/scripts/gpu_check.py runs it there); here its command line
+vLLM itself needs a GPU host (benchmarks/gpu_check.py runs it there); here its command line
 is checked, and the error where it is not installed.
 """
 

