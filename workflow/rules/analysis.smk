@@ -1,21 +1,5 @@
 # Analysis (paper §5): Table 4, the content of the self-generated rationales, and Figure 4, the
 # per-layer similarity of the MT-loss and regulariser gradients. One of each per backbone.
-ANALYSIS = config["analysis"]
-
-
-def analysis_judge():
-    name = ANALYSIS["rationale_categories"]["judge"]
-    return name, config["judges"][name]
-
-
-#: the judge's prompt: a JSON list of categories, or one yes/no question per category for a judge scored
-#: by log-probabilities (radis.analysis.rationales)
-RATIONALE_PROMPT = ("rationale_category_yesno" if analysis_judge()[1].get("scoring") == "logprobs"
-                    else "rationale_categories")
-
-#: Table 4's judge, when served with `vllm serve`, runs in vLLM's environment (as judge_general)
-TABLE4_ENV = served_judge_env([analysis_judge()[1]])
-RADIS_TABLE4 = radis_command(TABLE4_ENV)
 
 
 rule table4:
@@ -52,10 +36,6 @@ rule table4:
         "--directions {params.directions} --prompt {input.prompt} --cache-dir {R}/judge-cache "
         "--judge-model {params.judge_model} --out {output.result} --table {R}/tables/table4-{wildcards.backbone} "
         "--settings {params.settings} > {log} 2>&1"
-
-
-def figure4_settings(w=None):
-    return {**ANALYSIS["gradient_similarity"], **device_settings(), "seed": config["seed"]}
 
 
 rule figure4:

@@ -5,13 +5,6 @@ localrules:
     materialise_backbone,
 
 
-def local_sources(backbone):
-    """Model directories a backbone is copied or built from (another rule may make them)."""
-    source = backbone_entry(backbone)["source"]
-    sides = [source["base"], source["delta"]] if source["kind"] == "delta" else [source]
-    return [s["path"] for s in sides if s["kind"] == "local"]
-
-
 rule materialise_backbone:
     input:
         lambda w: local_sources(w.backbone),

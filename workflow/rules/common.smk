@@ -35,7 +35,7 @@ except ConfigError as e:
 REPO = Path(workflow.basedir)
 
 # ---- stage environments (radis.envs; envs/{main,comet,vllm}.yaml) ---------------------------------
-# Every rule names its environment with `conda:`; with --software-deployment-method conda Snakemake
+# Each rule's `conda` directive names its environment; with --software-deployment-method conda Snakemake
 # builds and activates it and the command's `python` is that environment's. Without conda the
 # command runs the venv interpreter that config key `environments` names (envs/setup.sh builds
 # them). Never Snakemake's own interpreter. The repository's src/ is importable in every one.
@@ -152,10 +152,10 @@ BOOTSTRAP = config["evaluation"].get("bootstrap", schema_default("evaluation.boo
 
 wildcard_constraints:
     backbone="[A-Za-z0-9][A-Za-z0-9._-]*",
-    method="[A-Za-z0-9][A-Za-z0-9._-]*" + WILDCARD_SUFFIX,
+    method=f"[A-Za-z0-9][A-Za-z0-9._-]*{WILDCARD_SUFFIX}",
     direction="[a-z]{2,3}-[a-z]{2,3}",
     split="train|test",
-    kind="(?:" + "|".join([*synthesis_kinds(), "rationale-[A-Za-z0-9][A-Za-z0-9._-]*"]) + ")" + WILDCARD_SUFFIX,
+    kind=f"(?:{'|'.join([*synthesis_kinds(), 'rationale-[A-Za-z0-9][A-Za-z0-9._-]*'])}){WILDCARD_SUFFIX}",
 
 
 def as_arg(obj):

@@ -6,19 +6,6 @@ localrules:
     prepare_data,
 
 
-def data_settings(split):
-    data = config["data"]
-    mirror = Path(data["mirror"])
-    return {
-        "source": data["source"],
-        "mirror": str(mirror if mirror.is_absolute() else REPO / mirror),
-        "hub": data["hub"],
-        "sha256": data.get("sha256", {}),
-        "limit": data[f"{split}_limit"],
-        "seed": config["seed"],
-    }
-
-
 rule prepare_data:
     output:
         f"{R}/data/{{split}}/{{direction}}.jsonl",

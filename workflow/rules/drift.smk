@@ -3,40 +3,9 @@
 # general-ability prompts (MT-Bench first turns, AlpacaEval instructions, AdvBench behaviours; the
 # subsets general.* configures). No judge; one forward pass per answer per model. A column group of
 # Tables 3 and 5.
-from radis.evaluate.drift import DRIFT_SETS, answers_reuse_responses
-
-DRIFT = GENERAL["drift"]
-
-
-def drift_reuses_responses():
-    return answers_reuse_responses(GENERAL)
-
-
-def drift_answers_dir(backbone):
-    if drift_reuses_responses():
-        return f"{R}/eval/{backbone}/base"
-    return f"{R}/eval/{backbone}/base/drift-answers"
-
-
-def drift_cells(methods):
-    """One drift result per backbone × applicable trained method × seed (the backbone row is the reference)."""
-    return [DRIFT_RESULT.format(backbone=b, method=m) for b in BACKBONES for m in trained_models(b, methods)] if DRIFT["enabled"] else []
 
 
 if DRIFT["enabled"] and not drift_reuses_responses():
-
-    def drift_answers_settings(w):
-        return {
-            **device_settings(w.backbone),
-            "seed": config["seed"],
-            "generation": config["generation"],
-            # the general-ability subsets and lengths, decoded greedily
-            "benchmarks": {s: {"decoding": {**GENERAL[s]["decoding"], "temperature": 0},
-                               "limit": GENERAL[s].get("limit"), "temperatures": "greedy"}
-                           for s in DRIFT_SETS},
-            "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
-        }
-
 
     rule drift_answers:
         input:
@@ -62,15 +31,6 @@ if DRIFT["enabled"] and not drift_reuses_responses():
             "OMP_NUM_THREADS={threads} {RADIS_GEN} generate-general --benchmarks {params.sets} "
             "--model {input.model} --data-dir {R}/data/general --out-dir {R}/eval/{wildcards.backbone}/base/drift-answers "
             "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
-
-
-def drift_settings(w):
-    return {
-        **device_settings(),
-        "batch_size": DRIFT["batch_size"],
-        "dtype": config["generation"]["dtype"],
-        "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
-    }
 
 
 rule drift:

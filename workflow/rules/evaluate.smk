@@ -11,34 +11,6 @@ localrules:
     download_comet,
 
 
-def comet_settings():
-    """What COMET scoring reads of the hub: model, revision and encoder; each only when set, so the
-    settings (the params) of runs that leave it out stay as they were."""
-    ev = config["evaluation"]
-    return {
-        "comet_model": ev["comet_model"],
-        **{k: v for k, v in ev.items() if k == "comet_revision"},
-        **({"comet_encoder": ev["comet_encoder"]} if ev["comet_model"] and "comet_encoder" in ev else {}),
-    }
-
-
-def comet_download():
-    """The download a score job waits for: none without COMET."""
-    return [COMET_DOWNLOAD] if config["evaluation"]["comet_model"] else []
-
-
-#: GPUs of a job that generates with one model of the grid: those of its backbone (vLLM: its TP size)
-MODEL_GPUS = lambda w: model_gpus(w.backbone)
-
-
-def translate_settings(w):
-    return {
-        **generation_settings(w.backbone, "translation"),
-        "evaluation": config["evaluation"]["translation"],
-        **prompt_format_settings(w.backbone),
-    }
-
-
 rule translate:
     input:
         model=lambda w: model_dir(w.backbone, w.method),

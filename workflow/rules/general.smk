@@ -5,67 +5,6 @@
 # results/judge-cache, so a rerun or a resumed run repeats no paid call; each benchmark is still
 # its own file, the Table 3 cell.
 
-GENERAL = config["general"]
-#: the judged benchmarks and the response sets they judge (AlpacaEval 1 and 2 share one): radis.benchmarks
-JUDGED = [b for b in GENERAL["benchmarks"] if benchmark_of(b).judged]
-RESPONSE_SETS = response_sets(GENERAL["benchmarks"])
-
-
-def general_files(dataset):
-    return [f"{R}/data/general/{f.path}" for f in datasets()[dataset]]
-
-
-def general_data_settings():
-    data = GENERAL["data"]
-    mirror = Path(data.get("mirror", "."))
-    return {"source": data["source"], "mirror": str(mirror if mirror.is_absolute() else REPO / mirror)}
-
-
-def judge_entry(b):
-    name = GENERAL[benchmark_of(b).section]["judge"]
-    return name, config["judges"].get(name)
-
-
-def served_judges():
-    """Backbones that the judging jobs serve themselves (local judge models)."""
-    return sorted({j["serve"] for b in JUDGED if (j := judge_entry(b)[1]) and "serve" in j})
-
-
-def served_judge_specs():
-    return [j for b in JUDGED if (j := judge_entry(b)[1]) and "serve" in j]
-
-
-#: judging runs where its served judges run: `vllm serve` (judges.<name>.server: vllm) needs vLLM's
-#: environment (which also has the judge client and alpaca_eval), the builtin server main
-JUDGE_ENV = served_judge_env(served_judge_specs())
-RADIS_JUDGE = radis_command(JUDGE_ENV)
-#: GPUs of a judging job: the largest tensor-parallel size of the judges it serves; none for APIs
-JUDGE_GPUS = lambda w: max([j.get("tensor_parallel_size", 1) for j in served_judge_specs()], default=0)
-
-
-def judge_settings():
-    return {
-        **device_settings(),
-        "judged": {
-            b: {
-                "judge_name": judge_entry(b)[0],
-                "judge": judge_entry(b)[1],
-                "section": {k: v for k, v in GENERAL[benchmark_of(b).section].items() if k not in ("decoding", "limit")},
-                "responses": benchmark_of(b).section,
-            }
-            for b in JUDGED
-        },
-    }
-
-
-def general_cells(methods=None, prior=True):
-    return model_cells(
-        GENERAL_RESULT,
-        METHODS + EXTERNAL if methods is None else methods,
-        prior=prior,
-        benchmark=GENERAL["benchmarks"],
-    )
-
 
 # One download rule per data set (rules defined in a loop, since outputs differ per set).
 for _dataset in datasets():
@@ -91,18 +30,6 @@ for _dataset in datasets():
 
 
 if JUDGED:
-
-    def generate_general_settings(w):
-        return {
-            **device_settings(w.backbone),
-            "seed": config["seed"],
-            "generation": config["generation"],
-            "benchmarks": {r: {"decoding": GENERAL[r]["decoding"], "limit": GENERAL[r].get("limit"),
-                               "temperatures": GENERAL[r].get("temperatures")}
-                           for r in RESPONSE_SETS},
-            "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
-        }
-
 
     rule generate_general:
         input:
@@ -158,16 +85,6 @@ if JUDGED:
             "--data-dir {R}/data/general --judge-model {params.judge_models} --cache-dir {R}/judge-cache "
             "--backbone {wildcards.backbone} --method {wildcards.method} "
             "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
-
-
-def gsm8k_settings(w):
-    return {
-        "seed": config["seed"],
-        "gsm8k": GENERAL["gsm8k"],
-        "backend": config["generation"]["backend"],
-        "dtype": config["generation"]["dtype"],
-        **device_settings(w.backbone),
-    }
 
 
 rule gsm8k:

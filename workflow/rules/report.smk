@@ -154,26 +154,6 @@ if EXTERNAL:
             "--out {R}/tables/table5 --settings {params.settings} > {log} 2>&1"
 
 
-def reproduction_settings():
-    """The run's setup against the paper's (radis.reproduction): the result-changing settings that
-    differ from config/paper.yaml, and which of our backbones stand in for the paper's."""
-    from radis.config import load_config
-    from radis.reproduction import setup_differences
-
-    paper = load_config(REPO / "config/config.yaml", REPO / "config/paper.yaml")
-    theirs = paper["experiment"]["backbones"]
-    stand_in = {b: theirs[i] for i, b in enumerate(BACKBONES) if b not in theirs and i < len(theirs)}
-    labels = {name: entry.get("label", name) for name, entry in {**paper["backbones"], **config["backbones"]}.items()}
-    return {"differences": setup_differences(config, paper), "stand_in": stand_in, "labels": labels,
-            "directions": DIRECTIONS, "bootstrap": BOOTSTRAP}
-
-
-def reproduced_tables():
-    """The rendered tables the reproduction compares: Tables 1-2 always, 3 and 5 where built."""
-    tables = [1, 2] + ([3] if GENERAL["benchmarks"] else []) + ([5] if EXTERNAL else [])
-    return [f"{R}/tables/table{n}.csv" for n in tables]
-
-
 rule reproduction:
     input:
         tables=reproduced_tables(),

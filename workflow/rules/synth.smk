@@ -5,13 +5,6 @@
 
 
 #: GPUs of a synthesis job: those of the model that generates
-SYNTH_GPUS = lambda w: model_gpus(generator_backbone(w.backbone, w.kind))
-
-
-def synthesize_settings(w):
-    """A synthesis chain's settings: its seed is that of the kind's variant (radis.seeds)."""
-    return generation_settings(w.backbone, synth_type(w.kind), generator_backbone(w.backbone, w.kind),
-                               seed=seed_of(w.kind, SEEDS))
 
 
 rule synthesize:

@@ -3,32 +3,6 @@
 # settings are the method's and its seed the chain's.
 
 
-def trainset_inputs(w):
-    inputs = {"data": expand(f"{R}/data/train/{{direction}}.jsonl", direction=DIRECTIONS)}
-    kind = synth_kind(w.method)
-    if kind is not None:
-        inputs["synth"] = expand(
-            f"{R}/synth/{w.backbone}/{kind}/{{direction}}.jsonl", direction=DIRECTIONS
-        )
-    return inputs
-
-
-def synth_dir_arg(w):
-    kind = synth_kind(w.method)
-    return f"--synth-dir {R}/synth/{w.backbone}/{kind}" if kind else ""
-
-
-def training_settings(method):
-    """A method's training settings without `report_to`: where its curves are logged changes nothing
-    that is learned, so it stays out of the settings that key checkpoints (radis.training.checkpoints)
-    and goes to the job beside them."""
-    return {k: v for k, v in method_training(config, method).items() if k != "report_to"}
-
-
-#: GPUs of a training job: training.gpus of the method (data-parallel, one process each)
-TRAIN_GPUS = lambda w: method_training(config, method_of(w.method))["gpus"]
-
-
 rule build_trainset:
     input:
         unpack(trainset_inputs),
@@ -48,16 +22,6 @@ rule build_trainset:
     shell:
         "{RADIS} build-trainset --data {input.data} {params.synth_dir} --out {output} "
         "--settings {params.settings} > {log} 2>&1"
-
-
-def train_settings(w):
-    return {
-        **device_settings(),
-        "training": training_settings(method_of(w.method)),
-        "report_to": method_training(config, method_of(w.method))["report_to"],
-        "seed": seed_of(w.method, SEEDS),  # the chain's (radis.seeds)
-        "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
-    }
 
 
 rule train:
