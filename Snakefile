@@ -28,9 +28,9 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True
 
 
 # After every rule is defined: the SLURM partition of each job follows its GPU request.

@@ -1,4 +1,4 @@
-"""Snakemake's linter on the workflow: rule files hold rules, workflow/rules/common.smk and
+"""Snakemake's linter and snakefmt on the workflow: rule files hold rules, workflow/rules/common.smk and
 steps.smk hold the functions, and no path is glued with '+'.
 
 One lint is left on purpose: "Shell command directly uses variable ... from outside of the rule"
@@ -24,3 +24,11 @@ def test_the_linter_finds_nothing_but_the_accepted_shell_variables(tmp_path):
     findings = re.findall(r"^    \* (.+?):?$", run.stdout + run.stderr, re.M)
     assert findings, run.stderr[-2000:]  # the accepted lint is there: the linter ran
     assert [f for f in findings if not ACCEPTED.fullmatch(f)] == []
+
+
+def test_the_rule_files_are_in_snakefmt_format():
+    """`snakefmt Snakefile workflow/rules` (pyproject.toml: [tool.snakefmt]) leaves them as they are.
+    Its reordering of a rule's directives changes neither its shell text nor its params: nothing reruns."""
+    run = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", "Snakefile", "workflow/rules"],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]

@@ -12,6 +12,13 @@ rule table4:
         md=f"{R}/tables/table4-{{backbone}}.md",
         csv=report(f"{R}/tables/table4-{{backbone}}.csv", caption="../report/table4.rst", category="Tables"),
         tex=f"{R}/tables/table4-{{backbone}}.tex",
+    log:
+        f"{R}/logs/table4/{{backbone}}.log",
+    benchmark:
+        f"{R}/benchmarks/table4/{{backbone}}.tsv"
+    conda:
+        conda_env(TABLE4_ENV)
+    threads: config["threads"]
     params:
         settings=as_arg(
             {
@@ -22,15 +29,9 @@ rule table4:
             }
         ),
         directions=" ".join(DIRECTIONS),
-        judge_model=lambda w: " ".join(f"{j['serve']}={R}/backbones/{j['serve']}" for j in [analysis_judge()[1]]
-                                       if "serve" in j),
-    threads: config["threads"]
-    conda:
-        conda_env(TABLE4_ENV)
-    log:
-        f"{R}/logs/table4/{{backbone}}.log",
-    benchmark:
-        f"{R}/benchmarks/table4/{{backbone}}.tsv"
+        judge_model=lambda w: " ".join(
+            f"{j['serve']}={R}/backbones/{j['serve']}" for j in [analysis_judge()[1]] if "serve" in j
+        ),
     shell:
         "OMP_NUM_THREADS={threads} {RADIS_TABLE4} table4 --synth-dir {R}/synth/{wildcards.backbone}/rationale "
         "--directions {params.directions} --prompt {input.prompt} --cache-dir {R}/judge-cache "
@@ -46,20 +47,20 @@ rule figure4:
     output:
         png=report(f"{R}/figures/figure4-{{backbone}}.png", caption="../report/figure4.rst", category="Figures"),
         result=f"{R}/analysis/{{backbone}}/gradient_similarity.json",
-    params:
-        settings=lambda w: settings_arg(figure4_settings(w)),
-        directions=" ".join(DIRECTIONS),
+    log:
+        f"{R}/logs/figure4/{{backbone}}.log",
+    benchmark:
+        f"{R}/benchmarks/figure4/{{backbone}}.tsv"
+    conda:
+        conda_env("main")
     threads: config["threads"]
     resources:
         hardware=lambda w: hardware_arg(figure4_settings(w)),
         gpu=gpu_count(lambda w: 1),
         gpu_model=gpu_type(lambda w: 1),
-    conda:
-        conda_env("main")
-    log:
-        f"{R}/logs/figure4/{{backbone}}.log",
-    benchmark:
-        f"{R}/benchmarks/figure4/{{backbone}}.tsv"
+    params:
+        settings=lambda w: settings_arg(figure4_settings(w)),
+        directions=" ".join(DIRECTIONS),
     shell:
         "OMP_NUM_THREADS={threads} {RADIS} figure4 --model {input.model} "
         "--rationale-dir {R}/synth/{wildcards.backbone}/rationale --seqkd-dir {R}/synth/{wildcards.backbone}/seqkd "

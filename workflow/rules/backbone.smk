@@ -10,14 +10,13 @@ rule materialise_backbone:
         lambda w: local_sources(w.backbone),
     output:
         directory(f"{R}/backbones/{{backbone}}"),
-    params:
-        settings=lambda w: as_arg(materialise_settings(w.backbone)),
-    conda:
-        conda_env("main")
     log:
         f"{R}/logs/materialise_backbone/{{backbone}}.log",
     benchmark:
         f"{R}/benchmarks/materialise_backbone/{{backbone}}.tsv"
+    conda:
+        conda_env("main")
+    params:
+        settings=lambda w: as_arg(materialise_settings(w.backbone)),
     shell:
-        "{RADIS} materialise --name {wildcards.backbone} --out {output} "
-        "--settings {params.settings} > {log} 2>&1"
+        "{RADIS} materialise --name {wildcards.backbone} --out {output} " "--settings {params.settings} > {log} 2>&1"

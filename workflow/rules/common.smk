@@ -23,8 +23,16 @@ from radis.envs import environment_of, interpreter, missing_interpreters, spec_f
 from radis.hublock import hub_cache  # noqa: E402
 from radis.grid import Grid  # noqa: E402
 from radis.seeds import WILDCARD_SUFFIX, method_of, seed_of  # noqa: E402
-from radis.layout import (COMET_DOWNLOAD, DRIFT_RESULT, GENERAL_RESULT, LOCKS, R, TABLE4_RESULT,  # noqa: E402
-                          TRANSLATION_RESULT, model_dir)
+from radis.layout import (
+    COMET_DOWNLOAD,
+    DRIFT_RESULT,
+    GENERAL_RESULT,
+    LOCKS,
+    R,
+    TABLE4_RESULT,  # noqa: E402
+    TRANSLATION_RESULT,
+    model_dir,
+)
 from radis.settings import default as schema_default, trust_remote_code  # noqa: E402
 
 try:
@@ -65,8 +73,10 @@ def radis_command(name, module="radis"):
     """`python -m radis` of environment `name`, with the repository's src/ on PYTHONPATH and the
     run's hub cache as HF_HUB_CACHE."""
     src = shlex.quote(str(REPO / "src"))
-    return (f"HF_HUB_CACHE={shlex.quote(HUB_CACHE)} PYTHONPATH={src}${{PYTHONPATH:+:$PYTHONPATH}} "
-            f"{env_python(name)} -m {module}")
+    return (
+        f"HF_HUB_CACHE={shlex.quote(HUB_CACHE)} PYTHONPATH={src}${{PYTHONPATH:+:$PYTHONPATH}} "
+        f"{env_python(name)} -m {module}"
+    )
 
 
 RADIS = radis_command("main")
@@ -106,8 +116,10 @@ def route_to_partitions(rules):
 
     for each in rules:  # ("rule" is a Snakemake keyword)
         gpu = each.resources.get("gpu")
-        each.resources.setdefault("slurm_partition", routed(gpu, env.get("RADIS_SLURM_GPU_PARTITION", ""),
-                                                            env.get("RADIS_SLURM_CPU_PARTITION", "")))
+        each.resources.setdefault(
+            "slurm_partition",
+            routed(gpu, env.get("RADIS_SLURM_GPU_PARTITION", ""), env.get("RADIS_SLURM_CPU_PARTITION", "")),
+        )
         each.resources.setdefault("qos", routed(gpu, env.get("RADIS_SLURM_GPU_QOS"), env.get("RADIS_SLURM_CPU_QOS")))
 
 
@@ -302,13 +314,18 @@ def check_cluster(jobs, executor_settings):
 
     problems = misfits([request_of(job) for job in jobs], read_nodes())
     if problems:
-        raise WorkflowError("No node of the cluster could run these jobs; SLURM would keep them PENDING "
-                            "(nothing was submitted):\n  " + "\n  ".join(problems)
-                            + "\nOr write a profile fitted to this cluster: radis slurm-profile --out DIR")
+        raise WorkflowError(
+            "No node of the cluster could run these jobs; SLURM would keep them PENDING "
+            "(nothing was submitted):\n  "
+            + "\n  ".join(problems)
+            + "\nOr write a profile fitted to this cluster: radis slurm-profile --out DIR"
+        )
     for name, value in status_settings(read_config(), executor_settings.init_seconds_before_status_checks).items():
         if name == "status_command" and executor_settings.status_command != value:
-            logger.info(f"This cluster keeps no accounting (sacct never sees a job end): job states come "
-                        f"from {value} instead of {executor_settings.status_command}.")
+            logger.info(
+                f"This cluster keeps no accounting (sacct never sees a job end): job states come "
+                f"from {value} instead of {executor_settings.status_command}."
+            )
         setattr(executor_settings, name, value)
 
 
@@ -323,8 +340,11 @@ onstart:
         check_cluster([job for job in jobs if not job.is_local], workflow.executor_settings)
     if not USE_CONDA:
         # an environment that envs/setup.sh did not build fails here, not hours later on a GPU node
-        missing = missing_interpreters({environment_of(Path(job.rule.conda_env).stem) for job in jobs
-                                        if job.rule.conda_env}, config["environments"], REPO)
+        missing = missing_interpreters(
+            {environment_of(Path(job.rule.conda_env).stem) for job in jobs if job.rule.conda_env},
+            config["environments"],
+            REPO,
+        )
         if missing:
             raise WorkflowError("\n".join(missing))
     if any(job.rule.name == "judge_general" for job in jobs):
@@ -335,9 +355,15 @@ onstart:
     from radis.hublock import backbone_refs, comet_encoder_ref, comet_ref, data_ref, refuse_unlocked
     from radis.io import InputError
 
-    refs = [r for job in jobs if job.rule.name == "materialise_backbone"
-            for r in backbone_refs(job.wildcards.backbone, backbone_entry(job.wildcards.backbone)).values()]
-    refs += [r for job in jobs if job.rule.name == "prepare_data" if (r := data_ref(config["data"], job.wildcards.split))]
+    refs = [
+        r
+        for job in jobs
+        if job.rule.name == "materialise_backbone"
+        for r in backbone_refs(job.wildcards.backbone, backbone_entry(job.wildcards.backbone)).values()
+    ]
+    refs += [
+        r for job in jobs if job.rule.name == "prepare_data" if (r := data_ref(config["data"], job.wildcards.split))
+    ]
     if any(j.rule.name in ("download_comet", "score_translation") for j in jobs):
         refs += [r for r in (comet_ref(config["evaluation"]), comet_encoder_ref(config["evaluation"])) if r]
     try:

@@ -9,14 +9,14 @@ localrules:
 rule prepare_data:
     output:
         f"{R}/data/{{split}}/{{direction}}.jsonl",
-    params:
-        settings=lambda w: as_arg(data_settings(w.split)),
-    conda:
-        conda_env("main")
     log:
         f"{R}/logs/prepare_data/{{split}}/{{direction}}.log",
     benchmark:
         f"{R}/benchmarks/prepare_data/{{split}}/{{direction}}.tsv"
+    conda:
+        conda_env("main")
+    params:
+        settings=lambda w: as_arg(data_settings(w.split)),
     shell:
         "{RADIS} prepare-data --split {wildcards.split} --direction {wildcards.direction} "
         "--out {output} --settings {params.settings} > {log} 2>&1"

@@ -13,20 +13,20 @@ if DRIFT["enabled"] and not drift_reuses_responses():
             data=[f for s in DRIFT_SETS for f in general_files(s)],
         output:
             expand(f"{R}/eval/{{{{backbone}}}}/base/drift-answers/{{responses}}.responses.jsonl", responses=DRIFT_SETS),
-        params:
-            settings=lambda w: settings_arg(drift_answers_settings(w)),
-            sets=" ".join(DRIFT_SETS),
+        log:
+            f"{R}/logs/drift_answers/{{backbone}}.log",
+        benchmark:
+            f"{R}/benchmarks/drift_answers/{{backbone}}.tsv"
+        conda:
+            conda_env(GEN_ENV)
         threads: config["threads"]
         resources:
             hardware=lambda w: hardware_arg(drift_answers_settings(w)),
             gpu=gpu_count(MODEL_GPUS),
             gpu_model=gpu_type(MODEL_GPUS),
-        conda:
-            conda_env(GEN_ENV)
-        log:
-            f"{R}/logs/drift_answers/{{backbone}}.log",
-        benchmark:
-            f"{R}/benchmarks/drift_answers/{{backbone}}.tsv"
+        params:
+            settings=lambda w: settings_arg(drift_answers_settings(w)),
+            sets=" ".join(DRIFT_SETS),
         shell:
             "OMP_NUM_THREADS={threads} {RADIS_GEN} generate-general --benchmarks {params.sets} "
             "--model {input.model} --data-dir {R}/data/general --out-dir {R}/eval/{wildcards.backbone}/base/drift-answers "
@@ -40,20 +40,20 @@ rule drift:
         answers=lambda w: [f"{drift_answers_dir(w.backbone)}/{s}.responses.jsonl" for s in DRIFT_SETS],
     output:
         DRIFT_RESULT,
-    params:
-        settings=lambda w: settings_arg(drift_settings(w)),
-        answers_dir=lambda w: drift_answers_dir(w.backbone),
+    log:
+        f"{R}/logs/drift/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/drift/{{backbone}}/{{method}}.tsv"
+    conda:
+        conda_env("main")
     threads: config["threads"]
     resources:
         hardware=lambda w: hardware_arg(drift_settings(w)),
         gpu=gpu_count(lambda w: 1),
         gpu_model=gpu_type(lambda w: 1),
-    conda:
-        conda_env("main")
-    log:
-        f"{R}/logs/drift/{{backbone}}/{{method}}.log",
-    benchmark:
-        f"{R}/benchmarks/drift/{{backbone}}/{{method}}.tsv"
+    params:
+        settings=lambda w: settings_arg(drift_settings(w)),
+        answers_dir=lambda w: drift_answers_dir(w.backbone),
     shell:
         "OMP_NUM_THREADS={threads} {RADIS} drift --backbone-model {input.backbone} --model {input.model} "
         "--answers-dir {params.answers_dir} --backbone {wildcards.backbone} --method {wildcards.method} "
@@ -67,15 +67,15 @@ rule drift_figure:
     output:
         png=report(f"{R}/figures/drift.png", caption="../report/drift_figure.rst", category="Figures"),
         points=f"{R}/figures/drift.json",
-    params:
-        settings=as_arg({"bootstrap": BOOTSTRAP, **seed_settings()}),
-    localrule: True
-    conda:
-        conda_env("main")
     log:
         f"{R}/logs/drift_figure.log",
     benchmark:
         f"{R}/benchmarks/drift_figure.tsv"
+    localrule: True
+    conda:
+        conda_env("main")
+    params:
+        settings=as_arg({"bootstrap": BOOTSTRAP, **seed_settings()}),
     shell:
         "{RADIS} drift-figure --translation {input.translation} --drift {input.drift} --out {output.png} "
         "--points {output.points} --settings {params.settings} > {log} 2>&1"

@@ -24,20 +24,20 @@ rule translate:
             f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.meta.json",
             direction=DIRECTIONS,
         ),
-    params:
-        settings=lambda w: settings_arg(translate_settings(w)),
-        directions=" ".join(DIRECTIONS),
+    log:
+        f"{R}/logs/translate/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/translate/{{backbone}}/{{method}}.tsv"
+    conda:
+        conda_env(GEN_ENV)
     threads: config["threads"]
     resources:
         hardware=lambda w: hardware_arg(translate_settings(w)),
         gpu=gpu_count(MODEL_GPUS),
         gpu_model=gpu_type(MODEL_GPUS),
-    conda:
-        conda_env(GEN_ENV)
-    log:
-        f"{R}/logs/translate/{{backbone}}/{{method}}.log",
-    benchmark:
-        f"{R}/benchmarks/translate/{{backbone}}/{{method}}.tsv"
+    params:
+        settings=lambda w: settings_arg(translate_settings(w)),
+        directions=" ".join(DIRECTIONS),
     shell:
         "OMP_NUM_THREADS={threads} {RADIS_GEN} translate --model {input.model} "
         "--directions {params.directions} --data-dir {R}/data/test "
@@ -49,14 +49,14 @@ rule download_comet:
     # the COMET checkpoint (2.3 GB) and its encoder's tokenizer and config, once per run
     output:
         COMET_DOWNLOAD,
-    params:
-        settings=lambda w: as_arg(comet_settings()),
-    conda:
-        conda_env("comet")
     log:
         f"{R}/logs/download_comet.log",
     benchmark:
         f"{R}/benchmarks/download_comet.tsv"
+    conda:
+        conda_env("comet")
+    params:
+        settings=lambda w: as_arg(comet_settings()),
     shell:
         "{RADIS_COMET_DOWNLOAD} download-comet --out {output} --settings {params.settings} > {log} 2>&1"
 
@@ -65,23 +65,25 @@ rule score_translation:
     # one job per model: COMET (2.3 GB) is loaded once for every direction; each direction is still
     # its own result file (a table cell), so a cell is still one file target
     input:
-        hyp=expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.jsonl", direction=DIRECTIONS),
+        hyp=expand(
+            f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.jsonl", direction=DIRECTIONS
+        ),
         meta=expand(
             f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/translation/{{direction}}.hyp.meta.json", direction=DIRECTIONS
         ),
         comet=lambda w: comet_download(),
     output:
         expand(TRANSLATION_RESULT, direction=DIRECTIONS, allow_missing=True),
-    params:
-        settings=lambda w: as_arg(
-            {**comet_settings(), "comet_batch_size": config["evaluation"].get("comet_batch_size", 8)}
-        ),
-    conda:
-        conda_env("comet")
     log:
         f"{R}/logs/score_translation/{{backbone}}/{{method}}.log",
     benchmark:
         f"{R}/benchmarks/score_translation/{{backbone}}/{{method}}.tsv"
+    conda:
+        conda_env("comet")
+    params:
+        settings=lambda w: as_arg(
+            {**comet_settings(), "comet_batch_size": config["evaluation"].get("comet_batch_size", 8)}
+        ),
     shell:
         "{RADIS_COMET} score --hypotheses {input.hyp} --generation-meta {input.meta} "
         "--backbone {wildcards.backbone} --method {wildcards.method} --out {output} "

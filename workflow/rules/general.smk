@@ -14,16 +14,16 @@ for _dataset in datasets():
             f"fetch_{_dataset}"
         output:
             general_files(_dataset),
-        params:
-            settings=as_arg(general_data_settings()),
-            dataset=_dataset,
-        localrule: True
-        conda:
-            conda_env("main")
         log:
             f"{R}/logs/fetch_general_data/{_dataset}.log",
         benchmark:
             f"{R}/benchmarks/fetch_general_data/{_dataset}.tsv"
+        localrule: True
+        conda:
+            conda_env("main")
+        params:
+            settings=as_arg(general_data_settings()),
+            dataset=_dataset,
         shell:
             "{RADIS} fetch-general --dataset {params.dataset} --out-dir {R}/data/general "
             "--settings {params.settings} > {log} 2>&1"
@@ -37,25 +37,24 @@ if JUDGED:
             data=[f for r in RESPONSE_SETS for f in general_files(r)],
         output:
             expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{responses}}.responses.jsonl", responses=RESPONSE_SETS),
-        params:
-            settings=lambda w: settings_arg(generate_general_settings(w)),
-            benchmarks=" ".join(RESPONSE_SETS),
+        log:
+            f"{R}/logs/generate_general/{{backbone}}/{{method}}.log",
+        benchmark:
+            f"{R}/benchmarks/generate_general/{{backbone}}/{{method}}.tsv"
+        conda:
+            conda_env(GEN_ENV)
         threads: config["threads"]
         resources:
             hardware=lambda w: hardware_arg(generate_general_settings(w)),
             gpu=gpu_count(MODEL_GPUS),
             gpu_model=gpu_type(MODEL_GPUS),
-        conda:
-            conda_env(GEN_ENV)
-        log:
-            f"{R}/logs/generate_general/{{backbone}}/{{method}}.log",
-        benchmark:
-            f"{R}/benchmarks/generate_general/{{backbone}}/{{method}}.tsv"
+        params:
+            settings=lambda w: settings_arg(generate_general_settings(w)),
+            benchmarks=" ".join(RESPONSE_SETS),
         shell:
             "OMP_NUM_THREADS={threads} {RADIS_GEN} generate-general --benchmarks {params.benchmarks} "
             "--model {input.model} --data-dir {R}/data/general --out-dir {R}/eval/{wildcards.backbone}/{wildcards.method} "
             "--settings {params.settings} --hardware {resources.hardware} > {log} 2>&1"
-
 
     rule judge_general:
         input:
@@ -66,20 +65,20 @@ if JUDGED:
             judge_models=[f"{R}/backbones/{j}" for j in served_judges()],
         output:
             expand(GENERAL_RESULT, benchmark=JUDGED, allow_missing=True),
-        params:
-            settings=lambda w: settings_arg(judge_settings()),
-            judge_models=" ".join(f"{j}={R}/backbones/{j}" for j in served_judges()),
+        log:
+            f"{R}/logs/judge_general/{{backbone}}/{{method}}.log",
+        benchmark:
+            f"{R}/benchmarks/judge_general/{{backbone}}/{{method}}.tsv"
+        conda:
+            conda_env(JUDGE_ENV)
         threads: config["threads"]
         resources:
             hardware=lambda w: hardware_arg(judge_settings()),
             gpu=gpu_count(JUDGE_GPUS),
             gpu_model=gpu_type(JUDGE_GPUS),
-        conda:
-            conda_env(JUDGE_ENV)
-        log:
-            f"{R}/logs/judge_general/{{backbone}}/{{method}}.log",
-        benchmark:
-            f"{R}/benchmarks/judge_general/{{backbone}}/{{method}}.tsv"
+        params:
+            settings=lambda w: settings_arg(judge_settings()),
+            judge_models=" ".join(f"{j}={R}/backbones/{j}" for j in served_judges()),
         shell:
             "OMP_NUM_THREADS={threads} {RADIS_JUDGE} judge --eval-dir {R}/eval/{wildcards.backbone}/{wildcards.method} "
             "--data-dir {R}/data/general --judge-model {params.judge_models} --cache-dir {R}/judge-cache "
@@ -94,20 +93,20 @@ rule gsm8k:
     output:
         result=expand(GENERAL_RESULT, benchmark="gsm8k", allow_missing=True)[0],
         samples=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.samples.jsonl",
-    params:
-        settings=lambda w: settings_arg(gsm8k_settings(w)),
-        work=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.work",
+    log:
+        f"{R}/logs/gsm8k/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/gsm8k/{{backbone}}/{{method}}.tsv"
+    conda:
+        conda_env(GEN_ENV)
     threads: config["threads"]
     resources:
         hardware=lambda w: hardware_arg(gsm8k_settings(w)),
         gpu=gpu_count(MODEL_GPUS),
         gpu_model=gpu_type(MODEL_GPUS),
-    conda:
-        conda_env(GEN_ENV)
-    log:
-        f"{R}/logs/gsm8k/{{backbone}}/{{method}}.log",
-    benchmark:
-        f"{R}/benchmarks/gsm8k/{{backbone}}/{{method}}.tsv"
+    params:
+        settings=lambda w: settings_arg(gsm8k_settings(w)),
+        work=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.work",
     shell:
         "OMP_NUM_THREADS={threads} {RADIS_GEN} gsm8k --model {input.model} --data-dir {R}/data/general "
         "--backbone {wildcards.backbone} --method {wildcards.method} --out {output.result} "

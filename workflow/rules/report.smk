@@ -18,15 +18,23 @@ rule tables:
         f"{R}/tables/table2.md",
         report(f"{R}/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
         f"{R}/tables/table2.tex",
-    params:
-        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "directions": DIRECTIONS, "prior": prior_settings(),
-                         "bootstrap": BOOTSTRAP, **seed_settings()}),
-    conda:
-        conda_env("main")
     log:
         f"{R}/logs/tables.log",
     benchmark:
         f"{R}/benchmarks/tables.tsv"
+    conda:
+        conda_env("main")
+    params:
+        settings=as_arg(
+            {
+                "backbones": BACKBONES,
+                "methods": METHODS,
+                "directions": DIRECTIONS,
+                "prior": prior_settings(),
+                "bootstrap": BOOTSTRAP,
+                **seed_settings(),
+            }
+        ),
     shell:
         "{RADIS} tables --results {input} --table1 {R}/tables/table1 --table2 {R}/tables/table2 "
         "--settings {params.settings} > {log} 2>&1"
@@ -40,17 +48,24 @@ rule table3:
         f"{R}/tables/table3.md",
         report(f"{R}/tables/table3.csv", caption="../report/table3.rst", category="Tables"),
         f"{R}/tables/table3.tex",
-    params:
-        settings=as_arg(
-            {"backbones": BACKBONES, "methods": METHODS, "benchmarks": GENERAL["benchmarks"], "prior": prior_settings(),
-             "drift": DRIFT["enabled"], "bootstrap": BOOTSTRAP, **seed_settings()}
-        ),
-    conda:
-        conda_env("main")
     log:
         f"{R}/logs/table3.log",
     benchmark:
         f"{R}/benchmarks/table3.tsv"
+    conda:
+        conda_env("main")
+    params:
+        settings=as_arg(
+            {
+                "backbones": BACKBONES,
+                "methods": METHODS,
+                "benchmarks": GENERAL["benchmarks"],
+                "prior": prior_settings(),
+                "drift": DRIFT["enabled"],
+                "bootstrap": BOOTSTRAP,
+                **seed_settings(),
+            }
+        ),
     shell:
         "{RADIS} table3 --results {input.results} --drift {input.drift} --out {R}/tables/table3 --settings {params.settings} > {log} 2>&1"
 
@@ -62,14 +77,14 @@ rule figure1:
     output:
         png=report(f"{R}/figures/figure1.png", caption="../report/figure1.rst", category="Figures"),
         points=f"{R}/figures/figure1.json",
-    params:
-        settings=as_arg({"prior": prior_settings(), **seed_settings()}),
-    conda:
-        conda_env("main")
     log:
         f"{R}/logs/figure1.log",
     benchmark:
         f"{R}/benchmarks/figure1.tsv"
+    conda:
+        conda_env("main")
+    params:
+        settings=as_arg({"prior": prior_settings(), **seed_settings()}),
     shell:
         "{RADIS} figure1 --translation {input.translation} --mtbench {input.mtbench} --out {output.png} "
         "--points {output.points} --settings {params.settings} > {log} 2>&1"
@@ -83,15 +98,15 @@ rule claims:
     output:
         md=f"{R}/tables/claims.md",
         json=f"{R}/tables/claims.json",
-    params:
-        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "seeds": SEEDS, "bootstrap": BOOTSTRAP}),
-    localrule: True
-    conda:
-        conda_env("main")
     log:
         f"{R}/logs/claims.log",
     benchmark:
         f"{R}/benchmarks/claims.tsv"
+    localrule: True
+    conda:
+        conda_env("main")
+    params:
+        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "seeds": SEEDS, "bootstrap": BOOTSTRAP}),
     shell:
         "{RADIS} claims --translation {input.translation} --drift {input.drift} --out {R}/tables/claims "
         "--settings {params.settings} > {log} 2>&1"
@@ -99,19 +114,21 @@ rule claims:
 
 rule loss_curves:
     input:
-        lambda w: expand(f"{R}/models/{w.backbone}/{{method}}/adapter", method=trained_models(w.backbone, METHODS + EXTERNAL)),
+        lambda w: expand(
+            f"{R}/models/{w.backbone}/{{method}}/adapter", method=trained_models(w.backbone, METHODS + EXTERNAL)
+        ),
     output:
         png=report(f"{R}/figures/loss-{{backbone}}.png", caption="../report/loss_curves.rst", category="Figures"),
         points=f"{R}/figures/loss-{{backbone}}.json",
-    params:
-        methods=lambda w: " ".join(trained_models(w.backbone, METHODS + EXTERNAL)),
-    localrule: True
-    conda:
-        conda_env("main")
     log:
         f"{R}/logs/loss_curves/{{backbone}}.log",
     benchmark:
         f"{R}/benchmarks/loss_curves/{{backbone}}.tsv"
+    localrule: True
+    conda:
+        conda_env("main")
+    params:
+        methods=lambda w: " ".join(trained_models(w.backbone, METHODS + EXTERNAL)),
     shell:
         "{RADIS} loss-curves --adapters {input} --methods {params.methods} --backbone {wildcards.backbone} "
         "--out {output.png} --points {output.points} > {log} 2>&1"
@@ -128,6 +145,13 @@ if EXTERNAL:
             f"{R}/tables/table5.md",
             report(f"{R}/tables/table5.csv", caption="../report/table5.rst", category="Tables"),
             f"{R}/tables/table5.tex",
+        log:
+            f"{R}/logs/table5.log",
+        benchmark:
+            f"{R}/benchmarks/table5.tsv"
+        localrule: True
+        conda:
+            conda_env("main")
         params:
             settings=as_arg(
                 {
@@ -142,13 +166,6 @@ if EXTERNAL:
                     **seed_settings(),
                 }
             ),
-        localrule: True
-        conda:
-            conda_env("main")
-        log:
-            f"{R}/logs/table5.log",
-        benchmark:
-            f"{R}/benchmarks/table5.tsv"
         shell:
             "{RADIS} table5 --translation {input.translation} --general {input.general} --drift {input.drift} "
             "--out {R}/tables/table5 --settings {params.settings} > {log} 2>&1"
@@ -161,13 +178,13 @@ rule reproduction:
     output:
         f"{R}/tables/reproduction.md",
         report(f"{R}/tables/reproduction.csv", caption="../report/reproduction.rst", category="Tables"),
-    params:
-        settings=as_arg(reproduction_settings()),
+    log:
+        f"{R}/logs/reproduction.log",
     localrule: True
     conda:
         conda_env("main")
-    log:
-        f"{R}/logs/reproduction.log",
+    params:
+        settings=as_arg(reproduction_settings()),
     shell:
         "{RADIS} reproduction --tables {input.tables} --table4 {input.table4} --out {R}/tables/reproduction "
         "--settings {params.settings} > {log} 2>&1"

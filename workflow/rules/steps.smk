@@ -31,8 +31,9 @@ SYNTH_GPUS = lambda w: model_gpus(generator_backbone(w.backbone, w.kind))
 
 def synthesize_settings(w):
     """A synthesis chain's settings: its seed is that of the kind's variant (radis.seeds)."""
-    return generation_settings(w.backbone, synth_type(w.kind), generator_backbone(w.backbone, w.kind),
-                               seed=seed_of(w.kind, SEEDS))
+    return generation_settings(
+        w.backbone, synth_type(w.kind), generator_backbone(w.backbone, w.kind), seed=seed_of(w.kind, SEEDS)
+    )
 
 
 # ---- train ---------------------------------------------------------------------------------------
@@ -40,9 +41,7 @@ def trainset_inputs(w):
     inputs = {"data": expand(f"{R}/data/train/{{direction}}.jsonl", direction=DIRECTIONS)}
     kind = synth_kind(w.method)
     if kind is not None:
-        inputs["synth"] = expand(
-            f"{R}/synth/{w.backbone}/{kind}/{{direction}}.jsonl", direction=DIRECTIONS
-        )
+        inputs["synth"] = expand(f"{R}/synth/{w.backbone}/{kind}/{{direction}}.jsonl", direction=DIRECTIONS)
     return inputs
 
 
@@ -147,7 +146,9 @@ def judge_settings():
             b: {
                 "judge_name": judge_entry(b)[0],
                 "judge": judge_entry(b)[1],
-                "section": {k: v for k, v in GENERAL[benchmark_of(b).section].items() if k not in ("decoding", "limit")},
+                "section": {
+                    k: v for k, v in GENERAL[benchmark_of(b).section].items() if k not in ("decoding", "limit")
+                },
                 "responses": benchmark_of(b).section,
             }
             for b in JUDGED
@@ -179,9 +180,14 @@ def generate_general_settings(w):
         **device_settings(w.backbone),
         "seed": config["seed"],
         "generation": config["generation"],
-        "benchmarks": {r: {"decoding": GENERAL[r]["decoding"], "limit": GENERAL[r].get("limit"),
-                           "temperatures": GENERAL[r].get("temperatures")}
-                       for r in RESPONSE_SETS},
+        "benchmarks": {
+            r: {
+                "decoding": GENERAL[r]["decoding"],
+                "limit": GENERAL[r].get("limit"),
+                "temperatures": GENERAL[r].get("temperatures"),
+            }
+            for r in RESPONSE_SETS
+        },
         "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
     }
 
@@ -204,7 +210,11 @@ def drift_answers_dir(backbone):
 
 def drift_cells(methods):
     """One drift result per backbone × applicable trained method × seed (the backbone row is the reference)."""
-    return [DRIFT_RESULT.format(backbone=b, method=m) for b in BACKBONES for m in trained_models(b, methods)] if DRIFT["enabled"] else []
+    return (
+        [DRIFT_RESULT.format(backbone=b, method=m) for b in BACKBONES for m in trained_models(b, methods)]
+        if DRIFT["enabled"]
+        else []
+    )
 
 
 def drift_settings(w):
@@ -222,9 +232,14 @@ def drift_answers_settings(w):
         "seed": config["seed"],
         "generation": config["generation"],
         # the general-ability subsets and lengths, decoded greedily
-        "benchmarks": {s: {"decoding": {**GENERAL[s]["decoding"], "temperature": 0},
-                           "limit": GENERAL[s].get("limit"), "temperatures": "greedy"}
-                       for s in DRIFT_SETS},
+        "benchmarks": {
+            s: {
+                "decoding": {**GENERAL[s]["decoding"], "temperature": 0},
+                "limit": GENERAL[s].get("limit"),
+                "temperatures": "greedy",
+            }
+            for s in DRIFT_SETS
+        },
         "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
     }
 
@@ -240,8 +255,9 @@ def analysis_judge():
 
 #: the judge's prompt: a JSON list of categories, or one yes/no question per category for a judge scored
 #: by log-probabilities (radis.analysis.rationales)
-RATIONALE_PROMPT = ("rationale_category_yesno" if analysis_judge()[1].get("scoring") == "logprobs"
-                    else "rationale_categories")
+RATIONALE_PROMPT = (
+    "rationale_category_yesno" if analysis_judge()[1].get("scoring") == "logprobs" else "rationale_categories"
+)
 
 #: Table 4's judge, when served with `vllm serve`, runs in vLLM's environment (as judge_general)
 TABLE4_ENV = served_judge_env([analysis_judge()[1]])
@@ -263,8 +279,13 @@ def reproduction_settings():
     theirs = paper["experiment"]["backbones"]
     stand_in = {b: theirs[i] for i, b in enumerate(BACKBONES) if b not in theirs and i < len(theirs)}
     labels = {name: entry.get("label", name) for name, entry in {**paper["backbones"], **config["backbones"]}.items()}
-    return {"differences": setup_differences(config, paper), "stand_in": stand_in, "labels": labels,
-            "directions": DIRECTIONS, "bootstrap": BOOTSTRAP}
+    return {
+        "differences": setup_differences(config, paper),
+        "stand_in": stand_in,
+        "labels": labels,
+        "directions": DIRECTIONS,
+        "bootstrap": BOOTSTRAP,
+    }
 
 
 def reproduced_tables():

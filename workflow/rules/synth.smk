@@ -14,21 +14,21 @@ rule synthesize:
     output:
         data=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.jsonl", direction=DIRECTIONS),
         meta=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.meta.json", direction=DIRECTIONS),
-    params:
-        settings=lambda w: settings_arg(synthesize_settings(w)),
-        type=lambda w: synth_type(w.kind),
-        directions=" ".join(DIRECTIONS),
+    log:
+        f"{R}/logs/synthesize/{{backbone}}/{{kind}}.log",
+    benchmark:
+        f"{R}/benchmarks/synthesize/{{backbone}}/{{kind}}.tsv"
+    conda:
+        conda_env(GEN_ENV)
     threads: config["threads"]
     resources:
         hardware=lambda w: hardware_arg(synthesize_settings(w)),
         gpu=gpu_count(SYNTH_GPUS),
         gpu_model=gpu_type(SYNTH_GPUS),
-    conda:
-        conda_env(GEN_ENV)
-    log:
-        f"{R}/logs/synthesize/{{backbone}}/{{kind}}.log",
-    benchmark:
-        f"{R}/benchmarks/synthesize/{{backbone}}/{{kind}}.tsv"
+    params:
+        settings=lambda w: settings_arg(synthesize_settings(w)),
+        type=lambda w: synth_type(w.kind),
+        directions=" ".join(DIRECTIONS),
     shell:
         "OMP_NUM_THREADS={threads} {RADIS_GEN} synthesize --kind {params.type} --model {input.model} "
         "--directions {params.directions} --data-dir {R}/data/train "

@@ -8,17 +8,17 @@ rule build_trainset:
         unpack(trainset_inputs),
     output:
         f"{R}/trainsets/{{backbone}}/{{method}}.jsonl",
+    log:
+        f"{R}/logs/build_trainset/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/build_trainset/{{backbone}}/{{method}}.tsv"
+    conda:
+        conda_env("main")
     params:
         settings=lambda w: as_arg(
             {"builder": config["methods"][method_of(w.method)]["builder"], "seed": seed_of(w.method, SEEDS)}
         ),
         synth_dir=synth_dir_arg,
-    conda:
-        conda_env("main")
-    log:
-        f"{R}/logs/build_trainset/{{backbone}}/{{method}}.log",
-    benchmark:
-        f"{R}/benchmarks/build_trainset/{{backbone}}/{{method}}.tsv"
     shell:
         "{RADIS} build-trainset --data {input.data} {params.synth_dir} --out {output} "
         "--settings {params.settings} > {log} 2>&1"
@@ -30,6 +30,18 @@ rule train:
         trainset=f"{R}/trainsets/{{backbone}}/{{method}}.jsonl",
     output:
         directory(f"{R}/models/{{backbone}}/{{method}}/adapter"),
+    log:
+        f"{R}/logs/train/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{backbone}}/{{method}}.tsv"
+    conda:
+        conda_env("main")
+    threads: config["threads"]
+    resources:
+        hardware=lambda w: hardware_arg(train_settings(w)),
+        # training.gpus (paper: 4 A100s); radis.launch starts one process per GPU the job received
+        gpu=gpu_count(TRAIN_GPUS),
+        gpu_model=gpu_type(TRAIN_GPUS),
     params:
         # Checkpoints live outside the declared output so that a failed or killed job keeps them
         # and the rerun resumes (Snakemake deletes the outputs of failed jobs).
@@ -37,18 +49,6 @@ rule train:
         # the training curves (training.report_to, e.g. TensorBoard), beside the checkpoints
         runs=f"{R}/models/{{backbone}}/{{method}}/runs",
         settings=lambda w: settings_arg(train_settings(w)),
-    threads: config["threads"]
-    resources:
-        hardware=lambda w: hardware_arg(train_settings(w)),
-        # training.gpus (paper: 4 A100s); radis.launch starts one process per GPU the job received
-        gpu=gpu_count(TRAIN_GPUS),
-        gpu_model=gpu_type(TRAIN_GPUS),
-    conda:
-        conda_env("main")
-    log:
-        f"{R}/logs/train/{{backbone}}/{{method}}.log",
-    benchmark:
-        f"{R}/benchmarks/train/{{backbone}}/{{method}}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {RADIS_LAUNCH} --gpus {resources.gpu} -- train --backbone {input.backbone} "
         "--trainset {input.trainset} --out {output} --checkpoints {params.checkpoints} --runs-dir {params.runs} "
@@ -61,6 +61,13 @@ rule merge:
         adapter=f"{R}/models/{{backbone}}/{{method}}/adapter",
     output:
         directory(f"{R}/models/{{backbone}}/{{method}}/merged"),
+    log:
+        f"{R}/logs/merge/{{backbone}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/merge/{{backbone}}/{{method}}.tsv"
+    conda:
+        conda_env("main")
+    threads: config["threads"]
     params:
         settings=lambda w: as_arg(
             {
@@ -68,13 +75,6 @@ rule merge:
                 "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
             }
         ),
-    threads: config["threads"]
-    conda:
-        conda_env("main")
-    log:
-        f"{R}/logs/merge/{{backbone}}/{{method}}.log",
-    benchmark:
-        f"{R}/benchmarks/merge/{{backbone}}/{{method}}.tsv"
     shell:
         "OMP_NUM_THREADS={threads} {RADIS} merge --backbone {input.backbone} --adapter {input.adapter} "
         "--out {output} --settings {params.settings} > {log} 2>&1"
