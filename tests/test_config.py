@@ -194,7 +194,7 @@ def test_deep_merge_lets_a_scalar_replace_a_dict_and_back():
 
 def test_paper_config_runs_gsm8k_plain_5_shot_and_fastchat_temperatures():
     """The paper's GSM8K figures match plain 5-shot (no chat template); MT-Bench answers follow
-    FastChat's per-category temperatures (README: Deviations)."""
+    FastChat's per-category temperatures (docs/method.md: Deviations)."""
     root = Path(__file__).resolve().parents[1]
     paper = load_config(root / "config/config.yaml", root / "config/paper.yaml")
     gsm8k = paper["general"]["gsm8k"]

@@ -71,7 +71,7 @@ def test_default_grid_is_planned(tmp_path):
 
 
 def test_cpu_study_is_planned(tmp_path):
-    """config/study-cpu.yaml (README: the CPU study): 4 methods on DE↔EN, drift on prompts the
+    """config/study-cpu.yaml (docs/study-cpu): 4 methods on DE↔EN, drift on prompts the
     backbone answers once (only AdvBench is a judged benchmark there)."""
     run = dry_run(tmp_path, REPO / "config/study-cpu.yaml")
     out = run.stdout + run.stderr

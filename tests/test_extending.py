@@ -1,4 +1,4 @@
-"""Extending the study (README, "Extending"): a backbone, a language pair, a method, a benchmark and
+"""Extending the study (docs/extending.md): a backbone, a language pair, a method, a benchmark and
 a judge, each one config entry and at most one new module, in a temporary copy of the repository.
 
 The copy's DAG (a dry run: no model, no network) must plan each addition's jobs with the settings

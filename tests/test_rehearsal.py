@@ -1,4 +1,4 @@
-"""The rehearsal of the paper run (README: "Rehearsing the paper config"), run as documented.
+"""The rehearsal of the paper run (docs/cluster.md: "Rehearsing the paper config"), run as documented.
 
 `bash workflow/scripts/rehearse.sh` drives config/paper.yaml + config/rehearsal.yaml through the
 whole DAG on CPU against the local hub: the paper's hub ids and revisions, both backbones' real
@@ -15,7 +15,7 @@ in synthesis, Llama-3-70B-Instruct on 2 tensor-parallel ranks), one direction pe
 the four prior models (BayLing: the delta; ALMA: a released format with a restricted benchmark
 list). Seq-KD, SDFT and LLaMA-2 as a trained backbone are the same steps again (Figure 4, which
 compares RaDis with Seq-KD, is left out with them); the full grid is `bash workflow/scripts/rehearse.sh`
-(README: its measured time). Two jobs run at a time, one thread each (`threads: 1`).
+(docs/cluster.md: its measured time). Two jobs run at a time, one thread each (`threads: 1`).
 """
 
 from __future__ import annotations
