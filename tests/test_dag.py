@@ -71,14 +71,15 @@ def test_default_grid_is_planned(tmp_path):
 
 
 def test_cpu_study_is_planned(tmp_path):
-    """config/study-cpu.yaml (docs/study-cpu): 4 methods on DE↔EN, drift on prompts the
-    backbone answers once (only AdvBench is a judged benchmark there)."""
+    """config/study-cpu.yaml (docs/study-cpu): 4 methods on DE↔EN, three seeds each, drift on
+    prompts the backbone answers once (only AdvBench is a judged benchmark there); greedy
+    synthesis is shared by the seeds."""
     run = dry_run(tmp_path, REPO / "config/study-cpu.yaml")
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     jobs = job_counts(out)
-    assert jobs["train"] == jobs["drift"] == 4 and jobs["drift_answers"] == 1
-    assert jobs["score_translation"] == 5 and jobs["judge_general"] == 5
+    assert jobs["train"] == jobs["drift"] == 12 and jobs["drift_answers"] == 1 and jobs["synthesize"] == 3
+    assert jobs["score_translation"] == 13 and jobs["judge_general"] == 13 and jobs["claims"] == 1
     assert jobs["drift_figure"] == 1  # the study's finding: translation gain against drift, per method
     assert "gsm8k" not in jobs and "figure1" not in jobs and "table5" not in jobs
 
