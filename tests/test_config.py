@@ -201,3 +201,20 @@ def test_paper_config_runs_gsm8k_plain_5_shot_and_fastchat_temperatures():
     assert (gsm8k["num_fewshot"], gsm8k["apply_chat_template"], gsm8k["fewshot_as_multiturn"]) == (5, False, False)
     assert paper["general"]["mtbench"]["temperatures"] == "fastchat"
     assert paper["evaluation"]["translation"]["postprocess"] == "chat"
+
+
+def test_training_settings_are_typed_once_with_the_schemas_defaults(default):
+    """radis.settings.TrainingSettings: what the trainer reads, from the method's training section
+    (the LoRA rank as an attribute, not settings["lora"]["r"]); a left-out key with a schema default
+    takes it, one without is an error naming the key."""
+    from radis.settings import TrainingSettings
+
+    section = method_training(default, "radis")
+    typed = TrainingSettings.from_config({k: v for k, v in section.items() if k != "overlong"})
+    assert typed.lora.r == section["lora"]["r"] == 16 and typed.overlong == "error"
+    assert typed.micro_batch_size == section["micro_batch_size"]
+    assert TrainingSettings.from_config({**section, "finetuning": "full", "lora": None}).lora is None
+    with pytest.raises(ConfigError, match="'training.lora': required"):
+        TrainingSettings.from_config({**section, "lora": None})
+    with pytest.raises(ConfigError, match="'training.epochs': required"):
+        TrainingSettings.from_config({k: v for k, v in section.items() if k != "epochs"})

@@ -158,3 +158,58 @@ class DecodingParams:
     @property
     def greedy(self) -> bool:
         return self.sampling == "params" and self.temperature == 0
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """``training.lora``: the adapter peft builds (radis.training.trainer)."""
+
+    r: int
+    alpha: float
+    dropout: float
+    target_modules: str | list[str]
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """``training`` as one training job receives it: the method's (radis.config.method_training),
+    its hardware settings merged back in. ``lora`` is None for full fine-tuning."""
+
+    finetuning: str
+    lora: LoraSettings | None
+    epochs: float
+    learning_rate: float
+    lr_scheduler: str
+    warmup_ratio: float
+    batch_size: int
+    micro_batch_size: int
+    max_length: int
+    overlong: str
+    bf16: bool
+    gradient_checkpointing: bool
+    save_steps: int
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> "TrainingSettings":
+        flat = {k: v for k, v in section.items() if k != "lora"}
+        lora = typed(LoraSettings, section["lora"], "training.lora") if section.get("lora") else None
+        if lora is None and section.get("finetuning") == "lora":
+            raise ConfigError("config key 'training.lora': required for finetuning: lora")
+        return typed(cls, {**flat, "lora": lora}, "training")
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """What ``radis train`` is told (workflow/rules/steps.smk: train_settings): the method's training
+    section as given (the trainer types it, :class:`TrainingSettings`, and keys its checkpoints by
+    it), the chain's seed, and where the curves go (``report_to``: not a result setting)."""
+
+    training: Mapping[str, Any]
+    seed: int
+    trust_remote_code: bool
+    report_to: tuple[str, ...]
+
+    @classmethod
+    def from_step(cls, settings: Mapping[str, Any]) -> "TrainStep":
+        return cls(training=settings["training"], seed=settings["seed"], trust_remote_code=trust_remote_code(settings),
+                   report_to=tuple(settings.get("report_to") or ()))

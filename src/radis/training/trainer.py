@@ -19,7 +19,7 @@ from radis import interrupt
 from radis.config import split_hardware
 from radis.io import InputError, atomic_dir, grant_umask, write_json
 from radis.provenance import model_identity, provenance
-from radis.settings import default
+from radis.settings import TrainingSettings
 from radis.training.attention import (
     SEGMENT_ATTENTION,
     PaddingCounter,
@@ -234,56 +234,56 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
         set_seed,
     )
 
+    # typed once (radis.settings); the mapping as given keys the checkpoints and goes to the provenance
+    cfg = TrainingSettings.from_config(settings)
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    features = [build_features(tokenizer, ex["messages"], settings["max_length"]) for ex in trainset]
+    features = [build_features(tokenizer, ex["messages"], cfg.max_length) for ex in trainset]
     if not features:
         raise InputError(f"{source}: the training set is empty")
     n_read = len(features)
-    # called by train's callers outside the DAG too, whose settings may predate the key
     features = keep_whole_turns(features, [ex.get("id", f"example {i}") for i, ex in enumerate(trainset)],
-                                settings["max_length"], settings.get("overlong", default("training.overlong")), source)
+                                cfg.max_length, cfg.overlong, source)
     if not features:
-        raise InputError(f"{source}: every example is longer than training.max_length {settings['max_length']}")
+        raise InputError(f"{source}: every example is longer than training.max_length {cfg.max_length}")
     # tokenised once, kept as plain lists (a sized sequence is all the Trainer needs)
     dataset = [{"input_ids": f.input_ids, "labels": f.labels} for f in features]
 
-    dtype = torch.bfloat16 if settings["bf16"] else torch.float32
+    dtype = torch.bfloat16 if cfg.bf16 else torch.float32
     model = AutoModelForCausalLM.from_pretrained(backbone_dir, dtype=dtype, trust_remote_code=trust_remote_code)
-    if settings["finetuning"] == "lora":
+    if cfg.finetuning == "lora":
         from peft import LoraConfig, get_peft_model
 
-        lora = settings["lora"]
         model = get_peft_model(model, LoraConfig(
-            r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-            target_modules=lora["target_modules"], task_type="CAUSAL_LM"))
-    if settings["gradient_checkpointing"]:
+            r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+            target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM"))
+    if cfg.gradient_checkpointing:
         model.config.use_cache = False
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    accumulation = gradient_accumulation(settings["batch_size"], settings["micro_batch_size"], world_size)
-    steps_per_epoch = math.ceil(len(features) / (settings["micro_batch_size"] * world_size) / accumulation)
+    accumulation = gradient_accumulation(cfg.batch_size, cfg.micro_batch_size, world_size)
+    steps_per_epoch = math.ceil(len(features) / (cfg.micro_batch_size * world_size) / accumulation)
     # warmup as a step count: transformers 5 dropped TrainingArguments.warmup_ratio
-    warmup_steps = math.ceil(settings["warmup_ratio"] * steps_per_epoch * settings["epochs"])
+    warmup_steps = math.ceil(cfg.warmup_ratio * steps_per_epoch * cfg.epochs)
     args = TrainingArguments(
         output_dir=str(checkpoint_dir),
-        per_device_train_batch_size=settings["micro_batch_size"],
+        per_device_train_batch_size=cfg.micro_batch_size,
         gradient_accumulation_steps=accumulation,
-        num_train_epochs=settings["epochs"],
-        learning_rate=settings["learning_rate"],
-        lr_scheduler_type=settings["lr_scheduler"],
+        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=warmup_steps,
-        bf16=settings["bf16"],
+        bf16=cfg.bf16,
         # without CUDA (compute.device: cpu, or a CPU host) say so: accelerate then joins several
         # processes with gloo (MULTI_CPU) instead of leaving each one alone, thinking it is rank 0
         use_cpu=not torch.cuda.is_available(),
-        activation_checkpointing=settings["gradient_checkpointing"],
+        activation_checkpointing=cfg.gradient_checkpointing,
         # reentrant checkpointing computes no gradients for LoRA (frozen inputs): use the non-reentrant one
         activation_checkpointing_kwargs={"use_reentrant": False},
         save_strategy="steps",
-        save_steps=settings["save_steps"],
+        save_steps=cfg.save_steps,
         save_total_limit=2,
         logging_steps=1,
         seed=seed,
@@ -298,7 +298,7 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
     )
     collator = TargetCollator(DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX,
                                                      pad_to_multiple_of=8 if torch.cuda.is_available() else None))
-    sampler = WindowSortedBatchSampler([len(f.input_ids) for f in features], settings["micro_batch_size"],
+    sampler = WindowSortedBatchSampler([len(f.input_ids) for f in features], cfg.micro_batch_size,
                                        accumulation, seed, world_size)
     with _tensorboard_dir(runs_dir):  # read when the Trainer makes its TensorBoard callback
         trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, data_collator=collator,
@@ -377,10 +377,11 @@ def fine_tune(backbone: str, trainset: str, out: str, checkpoints: str, runs_dir
 
     from radis.device import enforce_device
     from radis.io import read_jsonl
-    from radis.settings import trust_remote_code
+    from radis.settings import TrainStep
 
     enforce_device("train", settings)
-    summary = train(Path(backbone), read_jsonl(trainset), settings["training"], Path(out), Path(checkpoints),
-                    seed=settings["seed"], trust_remote_code=trust_remote_code(settings), source=trainset,
-                    report_to=settings.get("report_to"), runs_dir=Path(runs_dir) if runs_dir else None)
+    step = TrainStep.from_step(settings)
+    summary = train(Path(backbone), read_jsonl(trainset), step.training, Path(out), Path(checkpoints),
+                    seed=step.seed, trust_remote_code=step.trust_remote_code, source=trainset,
+                    report_to=list(step.report_to), runs_dir=Path(runs_dir) if runs_dir else None)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
