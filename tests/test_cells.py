@@ -116,3 +116,10 @@ def test_a_cell_of_each_seeds_chain_is_a_planned_file(tmp_path):
     out = subprocess.run([sys.executable, "-m", "radis", "cell", "1", "smollm2-135m", "radis", "Czech",
                           "--configfile", str(overlay), "--seed", "3"], capture_output=True, text=True, cwd=REPO)
     assert out.returncode != 0 and "seed 3 is not in experiment.seeds (42, 7)" in out.stderr
+    # without --seed: the cell is the mean of both seeds, so both files and one command for them
+    out = subprocess.run([sys.executable, "-m", "radis", "cell", "1", "smollm2-135m", "radis", "Czech",
+                          "--configfile", str(overlay)], capture_output=True, text=True, cwd=REPO)
+    lines = out.stdout.splitlines()
+    assert lines[0].endswith("(the mean of seeds 42, 7)") and lines[1:3] == [
+        "results/eval/smollm2-135m/radis/translation/en-cs.json", "results/eval/smollm2-135m/radis@7/translation/en-cs.json"]
+    assert lines[3].count("translation/en-cs.json") == 2

@@ -110,34 +110,37 @@ def format_command(cmd: list[str]) -> str:
     return shlex.join(cmd)
 
 
-def seed_variant(method: str, seed: int | None, seeds: list[int]) -> str:
-    """The model of ``method``'s chain with ``seed`` (radis.seeds): a table cell of a run with several
-    seeds is their mean, and each seed's chain is addressed by its seed; the backbone has one."""
-    from radis.seeds import variant
+def seed_variants(method: str, seed: int | None, seeds: list[int]) -> list[str]:
+    """The models behind ``method``'s cell (radis.seeds): a table cell of a run with several seeds is
+    their mean, so every seed's chain; with ``seed``, that seed's alone. The backbone has one."""
+    from radis.seeds import variant, variants
 
+    if method in ("base", "-"):
+        if seed is not None:
+            raise ValueError(f"{method!r} is not trained: it has no chain per seed")
+        return [method]
     if seed is None:
-        return method
+        return variants(method, seeds)
     if seed not in seeds:
         raise ValueError(f"seed {seed} is not in experiment.seeds ({', '.join(map(str, seeds))})")
-    if method in ("base", "-"):
-        raise ValueError(f"{method!r} is not trained: it has no chain per seed")
-    return variant(method, seed, seeds)
+    return [variant(method, seed, seeds)]
 
 
 def cell(table: int, backbone: str, method: str, column: str, configfile: list[str], config_base: str, profile: str,
          force: bool, run: bool, seed: int | None = None) -> None:
     """``radis cell``: print (or run) the file target(s) and Snakemake command of one table cell
-    (of one seed's chain with ``seed``; without it, the first seed's)."""
+    (every seed's files, or one seed's chain with ``seed``)."""
     import subprocess
 
     from radis.config import load_config
     from radis.seeds import chain_seeds
 
     config = load_config(config_base, *configfile)
-    model = seed_variant(method, seed, chain_seeds(config))
-    targets = cell_targets(table, backbone, model, column, config["experiment"]["directions"])
+    models = seed_variants(method, seed, chain_seeds(config))
+    targets = [t for m in models for t in cell_targets(table, backbone, m, column, config["experiment"]["directions"])]
     cmd = snakemake_command(targets, profile=profile, configfiles=[str(p) for p in configfile] or None, force=force)
-    print(describe(table, backbone, model, column))
+    print(describe(table, backbone, method if seed is None else models[0], column)
+          + (f" (the mean of seeds {', '.join(map(str, chain_seeds(config)))})" if len(models) > 1 else ""))
     print("\n".join(targets))
     print(format_command(cmd))
     if run:

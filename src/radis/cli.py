@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         (["--profile"], {"default": "profiles/local"}),
         (["--force"], {"action": "store_true", "help": "recompute the cell even if it is up to date"}),
         (["--run"], {"action": "store_true", "help": "run the command"}),
-        (["--seed"], {"type": int, "help": "the chain of this seed of experiment.seeds (default: the first)"}))
+        (["--seed"], {"type": int, "help": "this seed's chain alone (default: every seed of experiment.seeds)"}))
     return parser
 
 
