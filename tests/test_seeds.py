@@ -72,3 +72,10 @@ def test_a_seed_without_a_number_makes_the_mean_na_and_a_missing_seed_is_named()
     assert pool_seeds(records, ("direction",), [42, 7])[0]["metrics"]["chrf"] == "n/a: no answer"
     with pytest.raises(ValueError, match=r"backbone=b method=radis direction=en-de: no result for seed\(s\) 1 "):
         pool_seeds(records, ("direction",), [42, 7, 1])
+
+
+def test_a_seeds_chain_is_named_with_its_seed():
+    """The loss curves show each seed's chain: the method's paper name and the seed."""
+    from radis.tables import method_name
+
+    assert method_name("vanilla@43") == "w/ Vanilla-FT (seed 43)" and method_name("vanilla") == "w/ Vanilla-FT"

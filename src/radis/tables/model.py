@@ -78,7 +78,11 @@ class Table:
 
 
 def method_name(method: str) -> str:
-    return METHOD_NAMES.get(method, method)
+    """The paper's name of a method; a seed's chain (radis.seeds: ``radis@7``) says its seed."""
+    from radis.seeds import split_variant
+
+    name, seed = split_variant(method)
+    return METHOD_NAMES.get(name, name) + ("" if seed is None else f" (seed {seed})")
 
 
 def uncertainty_notes(groups: list[Group], bootstrap: dict | None, reference: str | None,
