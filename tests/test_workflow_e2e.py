@@ -226,24 +226,31 @@ def test_changing_one_method_reruns_only_that_method(finished_run):
 
 @pytest.mark.e2e
 def test_a_second_seed_is_its_own_chain_and_the_tables_pool_the_seeds(finished_run):
-    """experiment.seeds [42, 7] on the finished run (two methods, AdvBench only, to keep it short):
-    the first seed's chain is finished and reruns nothing; seed 7 builds, trains, merges and
-    evaluates its own models (greedy synthesis is shared); the tables show each cell's mean over
-    the two seeds with its spread, and `radis cell --seed 7` names a file the run wrote.
+    """experiment.seeds [42, 7] on the finished run: planned, the first seed's chains are finished
+    and rerun nothing, seed 7 gets its own chain of every method (greedy synthesis shared, Table 5's
+    rationales from seed 7's own Vanilla-FT). Run (two methods, AdvBench only, to keep it short):
+    seed 7 builds, trains, merges and evaluates its own models; the tables show each cell's mean
+    over the two seeds with its spread, and `radis cell --seed 7` names a file the run wrote.
     Runs last in this module: it rewrites the tables."""
+    (finished_run / "seeds-only.yaml").write_text(yaml.safe_dump({"experiment": {"seeds": [42, 7]}}))
+    plan = snakemake(finished_run, "-n", "-p", "all", "--configfile", str(finished_run / "overlay.yaml"),
+                     str(finished_run / "seeds-only.yaml"))
+    out = plan.stdout + plan.stderr
+    assert plan.returncode == 0, out
+    outputs = " ".join(re.findall(r"output: ([^\n]+)", out))
+    # nothing of the first seed's chains, nor of the backbone's and the prior model's evaluation
+    assert not re.search(r"results/(models|eval|trainsets|synth)/[^/ ]+/(base|[a-z-]+)[/.]", outputs), outputs
+    # seed 7's own chain of every method; greedy synthesis shared, but Table 5's generator is trained
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    assert jobs["train"] == jobs["merge"] == "5" and jobs["synthesize"] == "1"
+    assert "output: results/synth/smollm2-135m/rationale-radis-vanilla@7/" in out
+    assert "synthesize --kind rationale --model results/models/smollm2-135m/vanilla@7/merged " in out  # its own
+
+    # the run itself on two methods and AdvBench only, to keep it short
     seeds = {"experiment": {"seeds": [42, 7], "methods": ["vanilla", "radis"], "external_rationales": []},
              "general": {"benchmarks": ["advbench"]}}
     (finished_run / "seeds.yaml").write_text(yaml.safe_dump(seeds))
     overlays = ["--configfile", str(finished_run / "overlay.yaml"), str(finished_run / "seeds.yaml")]
-    plan = snakemake(finished_run, "-n", "all", *overlays)
-    out = plan.stdout + plan.stderr
-    assert plan.returncode == 0, out
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
-    assert jobs["train"] == jobs["merge"] == jobs["build_trainset"] == "2" and "synthesize" not in jobs
-    assert sorted(re.findall(r"output: results/models/[^/]+/([\w@]+)/adapter", out)) == ["radis@7", "vanilla@7"]
-    outputs = " ".join(re.findall(r"output: ([^\n]+)", out))
-    assert not re.search(r"results/(models|eval|trainsets)/smollm2-135m/(vanilla|radis)[/.]", outputs), outputs
-
     run = snakemake(finished_run, "all", *overlays)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
     models = finished_run / "results/models/smollm2-135m"
@@ -255,7 +262,7 @@ def test_a_second_seed_is_its_own_chain_and_the_tables_pool_the_seeds(finished_r
         rows = {r["method"]: r for r in table[:3]}
         for m in ("vanilla", "radis"):
             first, second = (json.loads((finished_run / f"results/eval/smollm2-135m/{v}/translation/"
-                                         f"{'en-de' if n == 1 else 'cs-en'}.json").read_text())["metrics"]["chrf"]
+                                         f"{'en-de' if n == 1 else 'cs-en'}.json").read_text())["metrics"][rows[m]["metric"]]
                              for v in (m, f"{m}@7"))
             assert float(rows[m][column]) == pytest.approx((first + second) / 2, abs=0.006)
             assert float(rows[m][f"{column} seed sd"]) == pytest.approx(abs(first - second) / 2 ** 0.5, abs=0.01)
