@@ -1,6 +1,6 @@
 # What each step is told, per stage: its settings (radis.config; the params and the hardware
 # resource), its inputs and its GPUs. Functions only (Snakemake's lint: rules and functions apart);
-# the rule files include nothing else. Included after common.smk, before every rule file.
+# the rule files hold rules only. Included after common.smk, before every rule file.
 
 
 # ---- data ----------------------------------------------------------------------------------------
