@@ -20,6 +20,8 @@ from fake_openai import Action, FakeOpenAI
 from radis.evaluate.alpacaeval import BENCHMARKS, FILES, judge_responses
 from radis.evaluate.general import Judging
 from radis.io import write_json
+from radis.judges.client import JudgeConfig
+from radis.settings import JudgedSection, typed
 
 KEY_ENV = "RADIS_ALPACAEVAL_TEST_KEY"
 N = 12
@@ -50,7 +52,9 @@ def _judge(tmp_path: Path, fake: FakeOpenAI, monkeypatch, **judge) -> dict:
     write_json(tmp_path / "data" / FILES[0].path, reference)
     monkeypatch.setenv(KEY_ENV, "sk-alpacaeval-test")
     spec = {"model": "fake-judge", "base_url": fake.base_url, "api_key_env": KEY_ENV, **judge}
-    judging = Judging(name="fake", spec=spec, section={"annotator": "weighted_alpaca_eval_gpt4_turbo"},
+    section = typed(JudgedSection, {"annotator": "weighted_alpaca_eval_gpt4_turbo"},
+                    "$defs.general_eval")
+    judging = Judging(name="fake", config=JudgeConfig.from_config("fake", spec), section=section,
                       data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", base_url=fake.base_url,
                       work_dir=tmp_path / "work", cell="b/m")
     return judge_responses(BENCHMARKS[0], outputs, judging)

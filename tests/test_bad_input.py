@@ -88,7 +88,9 @@ CASES = [
      ["prepare-data", "--direction", "cs-en", "--split", "train", "--out", "results/tables/table1.md", "--settings",
       json.dumps({"source": "mirror", "mirror": "m", "hub": {}, "limit": None, "seed": 1})], "train.cs-en.json:1"),
     ("unknown language in a direction", {}, ["prepare-data", "--direction", "xx-en", "--split", "train", "--out",
-                                              "o.jsonl", "--settings", "{}"], "unknown language 'xx'"),
+                                              "o.jsonl", "--settings", json.dumps({
+                                                  "source": "mirror", "mirror": "m", "hub": {}, "limit": None,
+                                                  "seed": 1})], "unknown language 'xx'"),
     ("missing model directory", {}, ["merge", "--backbone", "nope", "--adapter", "no-adapter", "--out", "merged",
                                      "--settings", '{"bf16": false}'], "no-adapter"),
     ("missing embedded-model package", {}, ["materialise", "--name", "x", "--out", "bb", "--settings",

@@ -25,7 +25,7 @@ def _leaves(config, prefix=""):
 
 
 def test_every_key_of_the_shipped_configs_is_documented():
-    from radis.settings import load_schema
+    from radis.config import load_schema
 
     documented = {key for key, _ in rows(load_schema())}
     catalogues = ("backbones", "methods", "judges")

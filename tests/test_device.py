@@ -68,10 +68,9 @@ def test_the_problem_names_the_allocation():
 
 
 def test_device_setting():
-    assert device_setting({}) == "auto"
-    assert device_setting({"device": "cuda"}) == "cuda"
+    assert device_setting("cuda") == "cuda"
     with pytest.raises(ConfigError, match="compute.device: 'gpu' is not one of cpu, cuda, auto"):
-        device_setting({"device": "gpu"})
+        device_setting("gpu")
 
 
 def _message(**facts) -> str:
@@ -104,7 +103,7 @@ def test_message_for_a_node_without_a_driver():
 def test_cpu_hides_the_gpus_and_never_refuses(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # as the test SLURM cluster's fake GPUs
     monkeypatch.setenv("SLURM_GPUS_ON_NODE", "2")
-    assert enforce_device("train", {"device": "cpu"}) == "cpu"
+    assert enforce_device("train", "cpu") == "cpu"
     assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
 
 
@@ -117,7 +116,7 @@ def test_refuses_here_without_a_gpu(monkeypatch, setting, env):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(DeviceError) as e:
-        enforce_device("synthesize", {"device": setting})
+        enforce_device("synthesize", setting)
     text = str(e.value)
     assert text.startswith("synthesize: ") and f"torch {torch.__version__}" in text and "NVIDIA driver: " in text
 
@@ -126,7 +125,7 @@ def test_refuses_here_without_a_gpu(monkeypatch, setting, env):
 def test_auto_without_gpus_runs_on_the_cpu(monkeypatch):
     for name in ("CUDA_VISIBLE_DEVICES", "SLURM_GPUS_ON_NODE", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS"):
         monkeypatch.delenv(name, raising=False)
-    assert enforce_device("translate", {}) == "auto"
+    assert enforce_device("translate", "auto") == "auto"
 
 
 @pytest.mark.skipif(cuda(), reason="this machine has a GPU")

@@ -157,6 +157,7 @@ def test_a_hub_dataset_is_read_at_the_commit_its_branch_was_locked_to(hub, tmp_p
 
     from radis.data.alma import prepare_direction
     from radis.io import sha256_file
+    from radis.settings import DataStep
 
     repo, file = "haoranxu/WMT22-Test", "en-cs/test-00000-of-00001.parquet"
     folder = hub / "datasets--haoranxu--WMT22-Test"
@@ -165,11 +166,11 @@ def test_a_hub_dataset_is_read_at_the_commit_its_branch_was_locked_to(hub, tmp_p
     parquet = folder / "snapshots" / A / file
     parquet.parent.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist([{"en-cs": {"en": "Hello", "cs": "Ahoj"}}]), parquet)
-    settings = {"source": "hub", "hub": {"train": {"id": "haoranxu/ALMA-Human-Parallel", "revision": "main"},
+    settings = {"source": "hub", "mirror": "unused", "hub": {"train": {"id": "haoranxu/ALMA-Human-Parallel", "revision": "main"},
                                          "test": {"id": repo, "revision": "main"}},
                 "sha256": {f"{repo}/{file}": sha256_file(parquet)}, "limit": None, "seed": 1}
     locks = tmp_path / "locks"
-    prepare_direction("en-cs", "test", str(tmp_path / "en-cs.jsonl"), settings, locks=str(locks))
+    prepare_direction("en-cs", "test", str(tmp_path / "en-cs.jsonl"), DataStep.from_step(settings), locks=str(locks))
     assert [json.loads(line)["reference"] for line in (tmp_path / "en-cs.jsonl").open()] == ["Ahoj"]
     ref = HubRef("data.hub.test.revision", repo, "main", "dataset")
     assert lock_path(ref, locks) == locks / "datasets" / "haoranxu--WMT22-Test@main.json"

@@ -13,6 +13,7 @@ import pytest
 from fake_openai import FakeOpenAI
 
 from radis.judges.client import JudgeClient, JudgeConfig
+from radis.settings import JudgedBenchmark
 from radis.judges.logprobs import (
     RATING_PREFIX,
     TOP_LOGPROBS,
@@ -43,6 +44,12 @@ def test_yes_probability_is_yes_against_no():
     assert yes_probability({"The": 1.0}) is None
 
 
+def _judged(spec: dict) -> JudgedBenchmark:
+    """MT-Bench judged by judge ``fake`` (``spec``), as a judge job's settings give it."""
+    return JudgedBenchmark.from_step({"judge_name": "fake", "judge": spec, "section": {"judge": "fake"},
+                                      "responses": "mtbench"})
+
+
 def _judge(fake: FakeOpenAI) -> JudgeConfig:
     return JudgeConfig(name="fake", model="fake-judge", base_url=fake.base_url, api_key_env=None, max_retries=1,
                        timeout_s=10.0, scoring="logprobs")
@@ -71,7 +78,7 @@ def test_mtbench_scored_by_logprobs_through_a_real_server(tmp_path):
     responses = _mtbench_responses()
     with FakeOpenAI(top_logprobs=_rating_alternatives) as fake:
         spec = {"model": "fake-judge", "base_url": fake.base_url, "api_key_env": None, "scoring": "logprobs"}
-        result = judge("mtbench", responses, DEMO, {"judge_name": "fake", "judge": spec, "section": {}},
+        result = judge("mtbench", responses, DEMO, _judged(spec),
                        tmp_path / "cache", fake.base_url, tmp_path / "work", "b/m")
         bodies = fake.answered
     n = sum(len(r["turns"]) for r in responses)
@@ -92,7 +99,7 @@ def test_mtbench_without_any_rating_among_the_alternatives_is_na_not_zero(tmp_pa
 
     with FakeOpenAI(top_logprobs=lambda body: {"The": 0.6, "A": 0.4}) as fake:
         spec = {"model": "fake-judge", "base_url": fake.base_url, "api_key_env": None, "scoring": "logprobs"}
-        result = judge("mtbench", _mtbench_responses(), DEMO, {"judge_name": "fake", "judge": spec, "section": {}},
+        result = judge("mtbench", _mtbench_responses(), DEMO, _judged(spec),
                        tmp_path / "cache", fake.base_url, tmp_path / "work", "b/m")
     assert result["metrics"]["score"] == "n/a: 6 of 6 judgments had no rating among the top logprobs"
 
@@ -114,7 +121,7 @@ def test_an_answer_without_logprobs_is_not_cached_and_its_judgement_fails_alone(
     with FakeOpenAI(top_logprobs=_rating_alternatives, script=script) as fake:
         spec = {"model": "fake-judge", "base_url": fake.base_url, "api_key_env": None, "scoring": "logprobs",
                 "max_retries": 2}
-        settings = {"judge_name": "fake", "judge": spec, "section": {}}
+        settings = _judged(spec)
         result = judge("mtbench", responses, DEMO, settings, tmp_path / "cache", fake.base_url, tmp_path / "work", "b/m")
         assert fake.faults == {"no-logprobs": 2 * 3}  # both turns of the question, each asked 3 times
         broken["on"] = False

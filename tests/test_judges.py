@@ -253,14 +253,15 @@ def test_served_judges_of_one_job_run_one_at_a_time_in_the_benchmarks_order(tmp_
 
     from radis.evaluate import general
     from radis.io import write_jsonl
+    from radis.settings import JudgedBenchmark
 
     events = []
 
     @contextlib.contextmanager
-    def endpoint(name, judge, model_dir, log_path):
-        events.append(f"start {name}")
-        yield f"http://{name}"
-        events.append(f"stop {name}")
+    def endpoint(config, model_dir, log_path):
+        events.append(f"start {config.name} ({model_dir})")
+        yield f"http://{config.name}"
+        events.append(f"stop {config.name}")
 
     def judge(benchmark, responses, data_dir, spec, cache_dir, base_url, work_dir, cell, judge_model_dir=None):
         events.append(f"judge {benchmark} at {base_url}")
@@ -270,13 +271,15 @@ def test_served_judges_of_one_job_run_one_at_a_time_in_the_benchmarks_order(tmp_
     monkeypatch.setattr(general, "judge", judge)
     for name in ("mtbench", "alpacaeval", "advbench"):
         write_jsonl(tmp_path / f"{name}.responses.jsonl", [{"id": "1"}])
-    judged = {"mtbench": {"judge_name": "big", "judge": {"serve": "b"}, "section": {}, "responses": "mtbench"},
-              "advbench": {"judge_name": "guard", "judge": {"serve": "g"}, "section": {}, "responses": "advbench"},
-              "alpacaeval": {"judge_name": "big", "judge": {"serve": "b"}, "section": {}, "responses": "alpacaeval"},
-              "alpacaeval2": {"judge_name": "refusal", "judge": None, "section": {}, "responses": "alpacaeval"}}
+    judged = {b: JudgedBenchmark.from_step({"judge_name": name, "judge": judge, "section": {}, "responses": responses})
+              for b, name, judge, responses in [
+                  ("mtbench", "big", {"model": "big", "serve": "b"}, "mtbench"),
+                  ("advbench", "guard", {"model": "guard", "serve": "g"}, "advbench"),
+                  ("alpacaeval", "big", {"model": "big", "serve": "b"}, "alpacaeval"),
+                  ("alpacaeval2", "refusal", None, "alpacaeval")]}
     results = general.judge_all(judged, tmp_path, tmp_path, tmp_path / "cache", {"b": "B", "g": "G"},
                                 tmp_path / "work", "x/y")
     assert list(results) == list(judged)
-    assert events == ["start big", "judge mtbench at http://big", "judge alpacaeval at http://big", "stop big",
-                      "start guard", "judge advbench at http://guard", "stop guard",
+    assert events == ["start big (B)", "judge mtbench at http://big", "judge alpacaeval at http://big", "stop big",
+                      "start guard (G)", "judge advbench at http://guard", "stop guard",
                       "judge alpacaeval2 at None"]

@@ -11,6 +11,7 @@ import pytest
 
 from radis.config import load_config
 from radis.reproduction import setup_differences, write_reproduction
+from radis.settings import ReproductionStep
 from radis.tables import translation_table, write_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,7 +65,7 @@ def test_a_paper_run_marks_each_cell_outside_our_interval(tmp_path):
     ours = {"base": PAPER["base"], "vanilla": [*PAPER["vanilla"][:3], PAPER["vanilla"][3] + 5]}  # en-zh: +5 COMET
     table1 = _table1(tmp_path, "llama-2-7b-chat", ours)
     out = tmp_path / "reproduction"
-    write_reproduction([str(table1)], [], str(out), {"directions": EN_X, "differences": [], "stand_in": {}})
+    write_reproduction([str(table1)], [], str(out), _step({"directions": EN_X, "differences": [], "stand_in": {}}))
     md, rows = _read(out)
     assert md.index("This run has the paper's setup") < md.index("## Table 1")
     assert len(rows) == 10  # 2 rows × (4 directions + Avg.)
@@ -81,9 +82,9 @@ def test_another_setup_says_so_first_and_a_chrf_table_is_not_compared(tmp_path):
     table1 = _table1(tmp_path, "smollm2-135m", PAPER, metric="chrf")
     out = tmp_path / "reproduction"
     write_reproduction([str(table1)], [], str(out),
-                       {"directions": EN_X, "differences": ["data.train_limit: 6 (paper: unset)"],
+                       _step({"directions": EN_X, "differences": ["data.train_limit: 6 (paper: unset)"],
                         "stand_in": {"smollm2-135m": "llama-2-7b-chat"},
-                        "labels": {"smollm2-135m": "SmolLM2-135M-Instruct", "llama-2-7b-chat": "LLaMA-2-7B-Chat"}})
+                        "labels": {"smollm2-135m": "SmolLM2-135M-Instruct", "llama-2-7b-chat": "LLaMA-2-7B-Chat"}}))
     md, rows = _read(out)
     assert md.index("**This run is not the paper's setup") < md.index("## Table 1")
     assert "backbone SmolLM2-135M-Instruct stands in for the paper's LLaMA-2-7B-Chat" in md
@@ -92,8 +93,8 @@ def test_another_setup_says_so_first_and_a_chrf_table_is_not_compared(tmp_path):
     # with COMET, the stand-in's cells are compared with the paper's backbone's
     write_table(translation_table(_cells("smollm2-135m", PAPER), ["smollm2-135m"], ["vanilla"], EN_X, "comet"),
                 tmp_path / "table1")
-    write_reproduction([str(table1)], [], str(out), {"directions": EN_X, "differences": [],
-                                                    "stand_in": {"smollm2-135m": "llama-2-7b-chat"}})
+    write_reproduction([str(table1)], [], str(out), _step({"directions": EN_X, "differences": [],
+                                                    "stand_in": {"smollm2-135m": "llama-2-7b-chat"}}))
     _, rows = _read(out)
     assert {r["paper_backbone"] for r in rows} == {"llama-2-7b-chat"} and len(rows) == 10
 
@@ -112,7 +113,7 @@ def test_table4_categories_beside_the_papers_with_intervals_over_the_rationales(
     write_json(path, result)
     table1 = _table1(tmp_path, "llama-2-7b-chat", PAPER)
     out = tmp_path / "reproduction"
-    write_reproduction([str(table1)], [str(path)], str(out), {"directions": EN_X, "differences": [], "stand_in": {}})
+    write_reproduction([str(table1)], [str(path)], str(out), _step({"directions": EN_X, "differences": [], "stand_in": {}}))
     _, rows = _read(out)
     table4 = {r["method"]: r for r in rows if r["table"] == "4"}
     assert len(table4) == len(CATEGORIES) == 8
@@ -121,3 +122,8 @@ def test_table4_categories_beside_the_papers_with_intervals_over_the_rationales(
     assert first["outside"] == "True" and float(first["paper"]) == CATEGORIES[0].paper_percent
     absent = table4[CATEGORIES[-1].name]
     assert float(absent["ours"]) == 0.0 and absent["outside"] == "True"
+
+
+def _step(settings: dict) -> ReproductionStep:
+    """``radis reproduction``'s settings as the rule gives them (bootstrap: the schema's default)."""
+    return ReproductionStep.from_step(settings)

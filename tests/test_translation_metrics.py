@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 # Before anything imports huggingface_hub/transformers (they read it once, at import).

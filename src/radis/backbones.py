@@ -21,7 +21,9 @@ import importlib.metadata
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from radis.hublock import HubRef, backbone_refs, snapshot_at_commit
 from radis.io import InputError, atomic_dir, write_json
@@ -283,7 +285,7 @@ def materialise(name: str, spec: dict, out_dir: Path, locks: Path = Path(LOCKS))
     return record
 
 
-def materialise_backbone(name: str, out: str, settings: dict) -> None:
+def materialise_backbone(name: str, out: str, settings: Mapping[str, Any]) -> None:
     """``radis materialise``: print the provenance of the model directory it builds."""
     import json
 

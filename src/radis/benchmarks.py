@@ -7,9 +7,10 @@ A benchmark lives in one module of :mod:`radis.evaluate` that declares, at modul
   they share instructions and responses and differ in the reference they are compared with);
 * ``FILES``: its data files (:class:`EvalFile`), fetched once into ``results/data/general``;
 * for a judged benchmark, ``generate_responses(generator, data_dir, settings, seed)`` (the model's
-  responses, one record per item; ``settings``: the section's ``decoding``, ``limit`` and
-  ``temperatures``) and ``judge_responses(benchmark, responses, judging)`` (``{"metrics", "judge",
-  "details"}``; ``judging``: :class:`radis.evaluate.general.Judging`).
+  responses, one record per item; ``settings``: :class:`radis.settings.ResponseSetSettings`, the
+  section's ``decoding``, ``limit`` and ``temperatures``) and ``judge_responses(benchmark,
+  responses, judging)`` (``{"metrics", "judge", "details"}``; ``judging``:
+  :class:`radis.evaluate.general.Judging`, with the typed judge and section).
 
 The module's name is the benchmark's data set, its response set (``{module}.responses.jsonl``,
 written once per model by ``generate_general``) and its config section (``general.{module}``: its

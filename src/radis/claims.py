@@ -28,6 +28,7 @@ import numpy as np
 from radis.io import read_json, write_json, write_text
 from radis.languages import Direction
 from radis.seeds import one_seed, pool_seeds
+from radis.settings import ReportStep
 from radis.stats import ALPHA, interval, paired_p_value
 from radis.tables import (DRIFT_KEY, METRIC_NAMES, TRANSLATION_KEY, choose_metric, drift_resamples,
                           load_translation_results, translation_resamples)
@@ -163,13 +164,13 @@ def render(rows: list[dict], seeds: list[int], bootstrap: dict | None) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_claims(translation: list[str], drift: list[str], out: str, settings: dict) -> None:
+def write_claims(translation: list[str], drift: list[str], out: str, settings: ReportStep) -> None:
     """``radis claims``: results/tables/claims.md (and .json with every number) from the cells."""
-    seeds = settings["seeds"]
+    seeds = settings.seeds
     rows = claim_results(load_translation_results([Path(p) for p in translation]),
-                       [read_json(p) for p in drift] if drift else None, settings["backbones"], settings["methods"],
-                       seeds, settings.get("bootstrap"))
-    write_text(f"{out}.md", render(rows, seeds, settings.get("bootstrap")))
+                       [read_json(p) for p in drift] if drift else None, settings.backbones, settings.methods,
+                       seeds, settings.bootstrap)
+    write_text(f"{out}.md", render(rows, seeds, settings.bootstrap))
     write_json(f"{out}.json", rows)
     for r in rows:
         print(f"{r['backbone']}: {r['claim']}: {r['verdict']}")

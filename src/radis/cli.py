@@ -111,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         (["--results"], {"nargs": "+", **req}), drift, (["--out"], req), settings)
     add("figure1", "radis.tables.steps:write_figure1", "Figure 1 (translation vs MT-Bench)",
         (["--translation"], {"nargs": "+", **req}), (["--mtbench"], {"nargs": "+", **req}), (["--out"], req),
-        (["--points"], req), (["--settings"], {"help": "JSON: {prior: [[name, {label}], ...]}"}))
+        (["--points"], req), (["--settings"], {"default": "{}", "help": "JSON: {prior: [[name, {label}], ...]}"}))
     add("drift-figure", "radis.tables.steps:write_drift_figure", "translation gain vs drift from backbone (not in the paper)",
         (["--translation"], {"nargs": "+", **req}), (["--drift"], {"nargs": "+", **req}), (["--out"], req),
-        (["--points"], req), (["--settings"], {"help": "JSON: {bootstrap: {samples, seed}, seeds: [...]}"}))
+        (["--points"], req), (["--settings"], {"default": "{}", "help": "JSON: {bootstrap: {samples, seed}, seeds: [...]}"}))
     add("claims", "radis.claims:write_claims", "the paper's claims tested on this run (yes / no / not distinguishable)",
         (["--translation"], {"nargs": "+", **req}), drift, (["--out"], {"required": True, "help": "stem of claims.md/.json"}),
         settings)
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     from radis.config import merge_hardware
     from radis.io import sweep_temporaries
     from radis.judges.client import JudgeError, MissingKeyError
-    from radis.settings import ConfigError
+    from radis.settings import ConfigError, step_settings
     from radis.training.trainer import TrainingDiverged
 
     args = build_parser().parse_args(argv)
@@ -166,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {k: v for k, v in vars(args).items() if k not in ("command", "action")}
     module, function = args.action.split(":")
     try:
+        action = getattr(importlib.import_module(module), function)
         if isinstance(kwargs.get("settings"), str):
-            kwargs["settings"] = merge_hardware(_settings(kwargs["settings"]), _settings(kwargs.pop("hardware"), "--hardware"))
-        getattr(importlib.import_module(module), function)(**kwargs)
+            given = merge_hardware(_settings(kwargs["settings"]), _settings(kwargs.pop("hardware", "{}"), "--hardware"))
+            kwargs["settings"] = step_settings(action, given)
+        action(**kwargs)
     except (InputError, ConfigError, MissingKeyError, JudgeError, DeviceError, TrainingDiverged) as e:
         print(f"radis {args.command}: error: {e}", file=sys.stderr)
         return 2

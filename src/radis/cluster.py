@@ -130,14 +130,14 @@ def status_settings(scontrol_config: str, init_seconds: int) -> dict:
     (``AccountingStorageType=accounting_storage/none``) sacct never sees a job finish and the run
     waits for ever, so ``squeue`` it is. squeue lists a finished job for ``MinJobAge`` seconds only,
     and the plugin goes back to sacct unless its first check comes within a third of that."""
-    settings: dict = {}
+    executor: dict = {}
     accounting = re.search(r"^AccountingStorageType\s*=\s*(\S+)", scontrol_config, re.M)
     if accounting and accounting.group(1) == "accounting_storage/none":
-        settings["status_command"] = "squeue"
+        executor["status_command"] = "squeue"
         age = re.search(r"^MinJobAge\s*=\s*(\d+)", scontrol_config, re.M)
         if age and int(age.group(1)) < 3 * init_seconds:
-            settings["init_seconds_before_status_checks"] = max(1, int(age.group(1)) // 4)
-    return settings
+            executor["init_seconds_before_status_checks"] = max(1, int(age.group(1)) // 4)
+    return executor
 
 
 def _partition_nodes(request: Request, nodes: list[NodeKind]) -> tuple[str, list[NodeKind]]:

@@ -13,7 +13,17 @@ import yaml
 
 from radis.benchmarks import benchmark, benchmarks
 from radis.languages import Direction
-from radis.settings import REPO_ROOT, ConfigError, load_schema
+from radis.settings import REPO_ROOT, SCHEMA_PATH, ConfigError
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    """The config schema, its registry enums (benchmarks, method builders) filled from the registries."""
+    from radis.methods import methods
+
+    schema = yaml.safe_load(path.read_text(encoding="utf-8"))
+    schema["$defs"]["benchmark"]["enum"] = list(benchmarks())
+    schema["$defs"]["builder"]["enum"] = list(methods())
+    return schema
 
 
 def _key(path) -> str:

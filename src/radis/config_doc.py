@@ -109,7 +109,7 @@ def current() -> str:
     """The page for the schema and embedded default of this checkout."""
     import yaml
 
-    from radis.settings import load_schema
+    from radis.config import load_schema
 
     embedded = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
     return render(load_schema(), embedded)

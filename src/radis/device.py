@@ -73,9 +73,8 @@ def allocated_gpus(env: Mapping[str, str]) -> list[str]:
     return given
 
 
-def device_setting(settings: Mapping[str, Any]) -> str:
-    """The ``device`` value of a command's settings ("auto" when absent), validated."""
-    setting = settings.get("device", "auto")
+def device_setting(setting: str) -> str:
+    """A command's ``device`` setting (``compute.device``), validated."""
     if setting not in DEVICE_SETTINGS:
         raise ConfigError(f"compute.device: {setting!r} is not one of {', '.join(DEVICE_SETTINGS)}")
     return setting
@@ -159,14 +158,14 @@ def host_facts(torch_version: str, torch_cuda: str | None, cuda_devices: int) ->
                      driver=nvidia_driver_version())
 
 
-def enforce_device(stage: str, settings: Mapping[str, Any]) -> str:
+def enforce_device(stage: str, device: str) -> str:
     """Apply the command's ``device`` setting before any CUDA work; returns it (cpu, cuda or auto).
 
     ``cpu`` hides the GPUs (``CUDA_VISIBLE_DEVICES=""``: torch reads it when CUDA first
     initialises, which no command has done yet), so the whole job, servers it starts included,
     stays on the CPU. Otherwise raises :class:`DeviceError` when :func:`device_problem` finds one.
     """
-    setting = device_setting(settings)
+    setting = device_setting(device)
     if setting == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
         return setting

@@ -122,13 +122,6 @@ def comet_ref(evaluation: dict) -> HubRef | None:
     return HubRef("evaluation.comet_revision", hub_id, revision)
 
 
-def comet_encoder(evaluation: dict) -> dict:
-    """``evaluation.comet_encoder`` (``{id, revision}``), the schema's default where it is left out."""
-    from radis.settings import default
-
-    return {**default("evaluation.comet_encoder"), **(evaluation.get("comet_encoder") or {})}
-
-
 def comet_encoder_ref(evaluation: dict) -> HubRef | None:
     """The hub repository whose tokenizer and config COMET's encoder is built from
     (``evaluation.comet_encoder``; the weights are the checkpoint's), whenever COMET scores, unless
@@ -136,6 +129,8 @@ def comet_encoder_ref(evaluation: dict) -> HubRef | None:
     model = evaluation.get("comet_model")
     if not model or (comet_hub_id(model) is None and local_comet_encoder(model)):
         return None
+    from radis.settings import comet_encoder
+
     encoder = comet_encoder(evaluation)
     return HubRef("evaluation.comet_encoder.revision", encoder["id"], encoder["revision"])
 

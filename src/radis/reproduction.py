@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from radis.io import read_json, write_text
+from radis.settings import ReproductionStep
 
 #: a paper cell whose value lies outside our 95% interval
 OUTSIDE = "✗"
@@ -223,28 +224,28 @@ def render(lines: list[dict], why_not: dict[int, str], differences: list[str], s
     return "\n".join(md), buf.getvalue()
 
 
-def write_reproduction(tables: list[str], table4: list[str], out: str, settings: dict) -> None:
+def write_reproduction(tables: list[str], table4: list[str], out: str, settings: ReproductionStep) -> None:
     """``radis reproduction``: results/tables/reproduction.{md,csv} from the run's rendered tables
     (``tables``: table1.csv, table2.csv and, where built, table3.csv and table5.csv) and Table 4's
     classified rationales (``table4``)."""
     from radis.paper import load_paper_results
 
     paper = load_paper_results()
-    stand_in = dict(settings.get("stand_in") or {})
+    stand_in = dict(settings.stand_in)
     lines, why_not = [], {}
     by_number = {int(Path(p).stem.removeprefix("table")): Path(p) for p in tables}
     for table in (1, 2, 3, 5):
         if table not in by_number:
             why_not[table] = "this run has no such table"
             continue
-        found, reason = table_lines(table, by_number[table], paper, settings["directions"], stand_in)
+        found, reason = table_lines(table, by_number[table], paper, settings.directions, stand_in)
         lines += found
         if reason:
             why_not[table] = reason
-    lines += table4_lines([Path(p) for p in table4], paper, settings.get("bootstrap"))
+    lines += table4_lines([Path(p) for p in table4], paper, settings.bootstrap)
     if not table4:
         why_not[4] = "this run classifies no rationales (no RaDis)"
-    md, table_csv = render(lines, why_not, settings.get("differences", []), stand_in, settings.get("labels", {}))
+    md, table_csv = render(lines, why_not, settings.differences, stand_in, settings.labels)
     write_text(f"{out}.md", md + "\n")
     write_text(f"{out}.csv", table_csv)
     print(f"{out}.md: {len(lines)} cells beside the paper's, {sum(1 for x in lines if x['outside'])} outside our interval")

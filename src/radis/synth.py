@@ -14,7 +14,7 @@ from collections.abc import Callable
 from radis.generation import Generator
 from radis.methods import synthesis_kinds
 from radis.prompts import with_instructions
-from radis.settings import DecodingParams
+from radis.settings import DecodingParams, GenerationStep
 
 
 def summarize(kind: str, records: list[dict]) -> dict:
@@ -134,7 +134,7 @@ def synthesize_in_shards(kind: str, load_generator: Callable[[], Generator], rec
 
 
 def synthesize_directions(kind: str, model: str, directions: list[str], data_dir: str, out_dir: str,
-                          settings: dict) -> None:
+                          settings: GenerationStep) -> None:
     """``radis synthesize``: every direction in one job, so the model is loaded once and batches
     mix directions by length; the outputs stay per direction.
 
@@ -143,6 +143,7 @@ def synthesize_directions(kind: str, model: str, directions: list[str], data_dir
     it had not finished; the directory is removed once the outputs are written.
     """
     import shutil
+    from dataclasses import asdict
     from pathlib import Path
 
     from radis.config import split_hardware
@@ -156,26 +157,25 @@ def synthesize_directions(kind: str, model: str, directions: list[str], data_dir
     from radis.io import read_jsonl, regroup, write_json, write_jsonl
     from radis.languages import per_direction
     from radis.provenance import config_hash, model_identity, provenance
-    from radis.settings import GenerationSettings
 
-    enforce_device("synthesize", settings)
-    params = resolve_decoding(DecodingParams.from_config(settings["decoding"]), model)
+    enforce_device("synthesize", settings.device)
+    params = resolve_decoding(settings.decoding, model)
     jobs = per_direction(directions, data_dir, out_dir, "")
-    batches = [with_instructions(read_jsonl(data), direction, settings["seed"]) for direction, data, _, _ in jobs]
+    batches = [with_instructions(read_jsonl(data), direction, settings.seed) for direction, data, _, _ in jobs]
     records = [r for batch in batches for r in batch]
     shard_dir = Path(out_dir).parent / f"{Path(out_dir).name}.shards"
     refuse_overlong_prompts(settings, model, synthesis_kinds()[kind].prompts, records, f"synthesize {kind}")
-    key_settings, hardware = split_hardware(settings)
+    key_settings, hardware = split_hardware(settings.given)
     out, shards = synthesize_in_shards(
         kind, lambda: generator_from_settings(settings, model), records, params,
-        shard_dir, key_settings, model_identity(model), shard_size=GenerationSettings.of_step(settings).shard_size,
+        shard_dir, key_settings, model_identity(model), shard_size=settings.generation.shard_size,
         log=lambda line: print(line, flush=True), hardware=hardware)
     for (direction, _, out_path, meta_path), part in zip(jobs, regroup(out, batches)):
         summary = summarize(kind, part)
         write_jsonl(out_path, part)
         write_json(meta_path, provenance(kind=kind, model_dir=model, direction=str(direction),
-                                         config_hash=config_hash(settings), decoding=settings["decoding"],
-                                         sampler=sampler_record(params, settings["seed"]),
-                                         generation=settings["generation"], summary=summary, shards=shards))
+                                         config_hash=config_hash(settings.given), decoding=asdict(settings.decoding),
+                                         sampler=sampler_record(params, settings.seed),
+                                         generation=asdict(settings.generation), summary=summary, shards=shards))
         print(direction, json.dumps(summary))
     shutil.rmtree(shard_dir)

@@ -82,7 +82,12 @@ rule score_translation:
         conda_env("comet")
     params:
         settings=lambda w: as_arg(
-            {**comet_settings(), "comet_batch_size": config["evaluation"].get("comet_batch_size", 8)}
+            {
+                **comet_settings(),
+                "comet_batch_size": config["evaluation"].get(
+                    "comet_batch_size", schema_default("evaluation.comet_batch_size")
+                ),
+            }
         ),
     shell:
         "{RADIS_COMET} score --hypotheses {input.hyp} --generation-meta {input.meta} "

@@ -29,6 +29,7 @@ from typing import Any
 from radis.analysis.rationales import direction_of
 from radis.data import seeded_rng
 from radis.prompts import assistant, user
+from radis.settings import Figure4Step
 from radis.training.features import IGNORE_INDEX, build_features, split_turn
 
 METHODS = ("seqkd", "radis")
@@ -333,21 +334,19 @@ def plot_figure4(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> 
 
 
 def figure4(model: str, rationale_dir: str, seqkd_dir: str, directions: list[str], out: str, result: str,
-            settings: dict) -> None:
+            settings: Figure4Step) -> None:
     """``radis figure4``: per-layer cosine of the MT-loss and regulariser gradients, Seq-KD and RaDis."""
     import json
 
     from radis.analysis.rationales import records_by_direction
     from radis.device import enforce_device
     from radis.io import write_json
-    from radis.settings import GradientSimilaritySettings, typed
-
-    enforce_device("figure4", settings)
-    probe = typed(GradientSimilaritySettings, settings, "analysis.gradient_similarity")
+    enforce_device("figure4", settings.device)
+    probe = settings.probe
     results = {}
     for method, synth_dir in (("seqkd", seqkd_dir), ("radis", rationale_dir)):
         records = [r for rs in records_by_direction(synth_dir, directions).values() for r in rs]
-        results[method] = gradient_similarity(Path(model), records, method, probe.per_direction, settings["seed"],
+        results[method] = gradient_similarity(Path(model), records, method, probe.per_direction, settings.seed,
                                               max_length=probe.max_length, lora_r=probe.lora_r)
     positive = plot_figure4(results, Path(out))
     write_json(result, {"positive_layers": positive, "results": results})

@@ -24,6 +24,7 @@ from typing import Any
 
 from radis.data import sample_indices
 from radis.languages import language_name
+from radis.settings import Table4Step
 
 
 @dataclass(frozen=True)
@@ -354,7 +355,7 @@ def records_by_direction(directory: str, directions: list[str]) -> dict[str, lis
 
 
 def table4(synth_dir: str, directions: list[str], prompt: str, cache_dir: str, judge_model: list[str], out: str,
-           table: str, settings: dict) -> None:
+           table: str, settings: Table4Step) -> None:
     """``radis table4``: an LLM judge labels a seeded sample of rationales with the paper's categories
     (``judge_model``: ``BACKBONE=DIR`` of a judge served for this job)."""
     from pathlib import Path
@@ -362,27 +363,22 @@ def table4(synth_dir: str, directions: list[str], prompt: str, cache_dir: str, j
     from radis.device import enforce_device
     from radis.evaluate.general import judge_endpoint
     from radis.io import write_json, write_text
-    from radis.judges.client import JudgeClient, JudgeConfig
-    from radis.settings import default
+    from radis.judges.client import JudgeClient
 
-    if "serve" in settings["judge"]:
-        enforce_device("table4 (served judge model)", settings)
+    config = settings.judge
+    if config.serve:
+        enforce_device("table4 (served judge model)", settings.device)
     records = records_by_direction(synth_dir, directions)
-    samples = sample_rationales(records, settings["per_direction"], settings["seed"])
+    samples = sample_rationales(records, settings.per_direction, settings.seed)
     template = Path(prompt).read_text(encoding="utf-8")
-    judge_models = dict(item.split("=", 1) for item in judge_model)
-    name, spec = settings["judge_name"], settings["judge"]
-    with judge_endpoint(name, spec, judge_models.get(spec.get("serve", "")),
-                        Path(out).with_suffix(".judge-server.log")) as base_url:
-        config = JudgeConfig.from_config(name, spec)
-        client = JudgeClient(config, Path(cache_dir) / name, base_url=base_url,
-                             model_dir=judge_models.get(spec.get("serve", "")))
+    judge_model_dir = dict(item.split("=", 1) for item in judge_model).get(config.serve) if config.serve else None
+    with judge_endpoint(config, judge_model_dir, Path(out).with_suffix(".judge-server.log")) as base_url:
+        client = JudgeClient(config, Path(cache_dir) / config.name, base_url=base_url, model_dir=judge_model_dir)
         if config.scoring == "logprobs":
             labels, raw = classify_by_logprobs(client, samples, template)
         else:
-            labels, raw = classify_rationales(client, samples, template, settings.get(
-                "max_tokens", default("analysis.rationale_categories.max_tokens")))
-    result = table4_result(samples, labels, raw, records, template, settings["per_direction"], settings["seed"], name,
+            labels, raw = classify_rationales(client, samples, template, settings.max_tokens)
+    result = table4_result(samples, labels, raw, records, template, settings.per_direction, settings.seed, config.name,
                            config.scoring)
     write_json(out, result)
     for ext, text in zip(("md", "csv", "tex"), render_table4(result)):

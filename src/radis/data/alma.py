@@ -33,6 +33,7 @@ from radis.data import subset
 from radis.io import InputError, iter_jsonl, read_json, sha256_file, write_jsonl
 from radis.languages import Direction, parse_direction
 from radis.layout import LOCKS
+from radis.settings import DataStep
 
 SPLITS = ("train", "valid", "test")
 #: Our split names → the hub's split names.
@@ -200,7 +201,7 @@ def write_direction(path: Path, records: Iterable[dict]) -> int:
     return write_jsonl(path, records)
 
 
-def prepare_direction(direction: str, split: str, out: str, settings: dict, locks: str = LOCKS) -> None:
+def prepare_direction(direction: str, split: str, out: str, settings: DataStep, locks: str = LOCKS) -> None:
     """``radis prepare-data``: one direction's records, from the mirror or the hub dataset at its
     pinned or locked commit (radis.hublock; ``locks`` is the run's results/locks), checked against
     ``data.sha256`` where it pins the file, subset and written as JSONL."""
@@ -209,18 +210,18 @@ def prepare_direction(direction: str, split: str, out: str, settings: dict, lock
     from radis.hublock import commit_for, data_ref
 
     direction_ = parse_direction(direction)
-    sums = settings.get("sha256") or {}
-    if settings["source"] == "mirror":
+    sums = dict(settings.sha256)
+    if settings.source == "mirror":
         if not sums:
             print("warning: data.sha256 is empty: the mirror's files are not verified", file=sys.stderr)
-        records = read_mirror(Path(settings["mirror"]), direction_, split, sha256=sums or None)
+        records = read_mirror(Path(settings.mirror), direction_, split, sha256=sums or None)
     else:
-        ref = data_ref(settings, split)
+        ref = data_ref({"source": settings.source, "hub": settings.hub}, split)
         commit = commit_for(ref, Path(locks), f"radis prepare-data --split {split} --direction {direction}")
         if not any(key.startswith(f"{ref.repo_id}/") for key in sums):
             print(f"warning: data.sha256 pins no file of {ref.repo_id}: read at commit {commit}, "
                   "its files unverified", file=sys.stderr)
         records = read_hub(direction_, split, ref.repo_id, commit, sha256=sums)
-    records = prepare(records, settings["limit"], settings["seed"])
+    records = prepare(records, settings.limit, settings.seed)
     write_direction(Path(out), records)
     print(f"{out}: {len(records)} records")

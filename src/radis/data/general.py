@@ -15,6 +15,7 @@ from pathlib import Path
 
 from radis.benchmarks import datasets
 from radis.io import InputError, atomic_path, sha256_file
+from radis.settings import GeneralDataStep
 
 
 def fetch(benchmark: str, out_dir: Path, source: str, mirror: Path | None = None) -> list[Path]:
@@ -41,7 +42,7 @@ def fetch(benchmark: str, out_dir: Path, source: str, mirror: Path | None = None
     return written
 
 
-def fetch_dataset(dataset: str, out_dir: str, settings: dict) -> None:
+def fetch_dataset(dataset: str, out_dir: str, settings: GeneralDataStep) -> None:
     """``radis fetch-general``: one data set's files, downloaded (``general.data.source``) or from the mirror."""
-    for path in fetch(dataset, Path(out_dir), settings["source"], settings.get("mirror")):
+    for path in fetch(dataset, Path(out_dir), settings.source, settings.mirror):
         print(path)

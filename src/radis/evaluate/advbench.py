@@ -14,6 +14,7 @@ from pathlib import Path
 from radis.benchmarks import Benchmark, EvalFile
 from radis.io import InputError
 from radis.prompts import render_generation_prompt, user
+from radis.settings import ResponseSetSettings
 
 _ADVBENCH = "https://raw.githubusercontent.com/llm-attacks/llm-attacks/098262edf85f807224e70ecd87b9d83716bf6b73/data/advbench"
 FILES = (EvalFile("advbench/harmful_behaviors.csv", f"{_ADVBENCH}/harmful_behaviors.csv",
@@ -51,13 +52,12 @@ def safe_rate(verdicts: list[bool | None]) -> dict:
     return {"safe_rate": 100.0 * safe / n if n else float("nan"), "n": n, "safe": safe, "parse_failures": failures}
 
 
-def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
-    """Greedy answers to a seeded subset (``settings["limit"]``) of the behaviours."""
+def generate_responses(generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:
+    """Greedy answers to a seeded subset (``settings.limit``) of the behaviours."""
     from radis.data import subset
-    from radis.settings import DecodingParams
 
-    behaviors = subset(load_behaviors(Path(data_dir) / FILES[0].path), settings["limit"], seed)
-    outputs = generator.generate(prompts(generator.tokenizer, behaviors), DecodingParams.from_config(settings["decoding"]))
+    behaviors = subset(load_behaviors(Path(data_dir) / FILES[0].path), settings.limit, seed)
+    outputs = generator.generate(prompts(generator.tokenizer, behaviors), settings.decoding)
     return [{**b, "response": g.text.strip(), "generated_tokens": g.n_tokens, "finished": g.finished}
             for b, g in zip(behaviors, outputs)]
 

@@ -21,6 +21,7 @@ import yaml
 from radis.benchmarks import Benchmark, EvalFile
 from radis.io import InputError, atomic_path, read_json, write_text
 from radis.prompts import render_generation_prompt, user
+from radis.settings import ResponseSetSettings
 
 _ALPACA = "https://raw.githubusercontent.com/tatsu-lab/alpaca_eval/cd543a149df89434d8a54582c0151c0b945c3d20/results"
 #: the reference models' outputs (the instructions are theirs too)
@@ -54,13 +55,11 @@ def model_outputs(instructions: list[dict], outputs: list[str], generator: str) 
             for r, out in zip(instructions, outputs, strict=True)]
 
 
-def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
+def generate_responses(generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:
     """Greedy outputs for a seeded subset of the instructions (AlpacaEval 1 and 2 share them: answered once)."""
     from radis.data import subset
-    from radis.settings import DecodingParams
-
-    instructions = subset(load_reference(Path(data_dir) / FILES[0].path), settings["limit"], seed)
-    outputs = generator.generate(prompts(generator.tokenizer, instructions), DecodingParams.from_config(settings["decoding"]))
+    instructions = subset(load_reference(Path(data_dir) / FILES[0].path), settings.limit, seed)
+    outputs = generator.generate(prompts(generator.tokenizer, instructions), settings.decoding)
     return model_outputs(instructions, [g.text.strip() for g in outputs], str(generator.model_dir))
 
 
@@ -72,9 +71,11 @@ def judge_responses(benchmark: Benchmark, responses: list[dict], judging) -> dic
 
     judging.work_dir.mkdir(parents=True, exist_ok=True)
     client = judging.client()
-    answerer = config_hash([judging.spec["model"], client.answered_by])
+    if not judging.section.annotator:
+        raise InputError(f"config key 'general.{benchmark.section}.annotator': required to judge {benchmark.name}")
+    answerer = config_hash([judging.config.model, client.answered_by])
     result = evaluate(
-        responses, load_reference(judging.data_dir / benchmark.reference), annotator=judging.section["annotator"],
+        responses, load_reference(judging.data_dir / benchmark.reference), annotator=judging.section.annotator,
         client=client,
         caching_path=judging.cache_dir / "alpaca_eval" / judging.name / answerer / judging.cell / f"{benchmark.name}.json",
         work_dir=judging.work_dir)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from radis.io import InputError
+from radis.settings import DriftStep
 
 #: the prompt sets, in the order of the result file; each is a general-ability response set
 DRIFT_SETS = ("mtbench", "alpacaeval", "advbench")
@@ -149,7 +150,7 @@ def measure_drift(backbone_dir: Path, model_dir: Path, answers: Sequence[dict], 
 
 
 def drift(backbone_model: str, model: str, answers_dir: str, backbone: str, method: str, out: str,
-          settings: dict) -> None:
+          settings: DriftStep) -> None:
     """``radis drift``: drift from backbone of one trained model along the backbone's greedy
     general-ability answers (``{answers_dir}/{set}.responses.jsonl``)."""
     import json
@@ -157,17 +158,16 @@ def drift(backbone_model: str, model: str, answers_dir: str, backbone: str, meth
     from radis.device import enforce_device
     from radis.io import read_jsonl, write_json
     from radis.provenance import config_hash, provenance
-    from radis.settings import trust_remote_code
 
-    enforce_device("drift", settings)
+    enforce_device("drift", settings.device)
     answers = [a for name in DRIFT_SETS
                for a in answers_from_responses(name, read_jsonl(Path(answers_dir) / f"{name}.responses.jsonl"))]
-    per_answer = measure_drift(Path(backbone_model), Path(model), answers, batch_size=settings["batch_size"],
-                               dtype=settings["dtype"], trust_remote_code=trust_remote_code(settings))
+    per_answer = measure_drift(Path(backbone_model), Path(model), answers, batch_size=settings.batch_size,
+                               dtype=settings.dtype, trust_remote_code=settings.trust_remote_code)
     metrics = summarize(per_answer)
     write_json(out, {
         "backbone": backbone, "method": method, "metrics": metrics, "per_answer": per_answer,
-        "provenance": provenance(config_hash=config_hash(settings), settings=settings, backbone_model=backbone_model,
+        "provenance": provenance(config_hash=config_hash(settings.given), settings=settings.given, backbone_model=backbone_model,
                                  model=model, answers_dir=answers_dir),
     })
     print(json.dumps({k: v for k, v in metrics.items() if k != "per_set"}))

@@ -10,16 +10,24 @@ afterwards.
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from radis import benchmarks
 from radis.io import InputError, read_jsonl
+from radis.judges.client import JudgeConfig
+from radis.settings import (
+    GeneralGenerationStep,
+    JudgedBenchmark,
+    JudgedSection,
+    JudgeStep,
+    ResponseSetSettings,
+    StepSettings,
+)
 
 
-def generate(response_set: str, generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
+def generate(response_set: str, generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:
     """Responses of one model to one response set's prompts, one record per item."""
     return benchmarks.module(response_set).generate_responses(generator, Path(data_dir), settings, seed)
 
@@ -36,20 +44,14 @@ class Judging:
     """
 
     name: str
-    spec: dict | None
-    section: dict
+    config: JudgeConfig | None
+    section: JudgedSection
     data_dir: Path
     cache_dir: Path
     base_url: str | None
     work_dir: Path
     cell: str
     judge_model_dir: str | None = None
-
-    @functools.cached_property
-    def config(self):
-        from radis.judges.client import JudgeConfig
-
-        return JudgeConfig.from_config(self.name, self.spec)
 
     def client(self):
         from radis.judges.client import JudgeClient
@@ -58,7 +60,8 @@ class Judging:
                            model_dir=self.judge_model_dir)
 
 
-def generate_responses(response_sets: list[str], model: str, data_dir: str, out_dir: str, settings: dict) -> None:
+def generate_responses(response_sets: list[str], model: str, data_dir: str, out_dir: str,
+                       settings: GeneralGenerationStep) -> None:
     """``radis generate-general``: every response set of one model in one job (the model is loaded once).
     Beside each responses file, ``{set}.responses.meta.json`` says what generated it (the backend's
     packages, vLLM's included, and the generation settings); the judged cells carry it."""
@@ -67,14 +70,15 @@ def generate_responses(response_sets: list[str], model: str, data_dir: str, out_
     from radis.io import write_json, write_jsonl
     from radis.provenance import provenance
 
-    enforce_device("generate-general", settings)
+    enforce_device("generate-general", settings.device)
     generator = generator_from_settings(settings, model)
     for response_set in response_sets:
-        records = generate(response_set, generator, data_dir, settings["benchmarks"][response_set], settings["seed"])
+        records = generate(response_set, generator, data_dir, settings.benchmarks[response_set], settings.seed)
         out = Path(out_dir) / f"{response_set}.responses.jsonl"
         write_jsonl(out, records)
-        write_json(generation_meta(out), provenance(model_dir=model, generation=settings["generation"],
-                                                    benchmark=settings["benchmarks"][response_set], n=len(records)))
+        write_json(generation_meta(out), provenance(model_dir=model, generation=asdict(settings.generation),
+                                                    benchmark=asdict(settings.benchmarks[response_set]),
+                                                    n=len(records)))
         print(f"{out}: {len(records)} responses")
 
 
@@ -83,8 +87,8 @@ def generation_meta(responses: Path) -> Path:
     return responses.with_name(responses.name.removesuffix(".jsonl") + ".meta.json")
 
 
-def result_cell(backbone: str, method: str, benchmark: str, metrics: dict, settings: dict, items: dict | None = None,
-                **extra) -> dict:
+def result_cell(backbone: str, method: str, benchmark: str, metrics: dict, settings: StepSettings,
+                items: dict | None = None, **extra) -> dict:
     """One general-ability table cell (``results/eval/{backbone}/{method}/{benchmark}.json``) with its
     provenance and its per-item scores (``items``, radis.stats.item_scores: the tables' intervals
     and paired tests)."""
@@ -92,11 +96,11 @@ def result_cell(backbone: str, method: str, benchmark: str, metrics: dict, setti
 
     return {"backbone": backbone, "method": method, "benchmark": benchmark, "metrics": metrics,
             **({"items": items} if items is not None else {}),
-            "provenance": provenance(config_hash=config_hash(settings), settings=settings, **extra)}
+            "provenance": provenance(config_hash=config_hash(settings.given), settings=settings.given, **extra)}
 
 
 def judge_responses(eval_dir: str, data_dir: str, cache_dir: str, judge_model: list[str], backbone: str, method: str,
-                    settings: dict) -> None:
+                    settings: JudgeStep) -> None:
     """``radis judge``: every judged benchmark of one model in one job (a served judge model is
     started once); ``judge_model``: ``BACKBONE=DIR`` of each judge served for this job."""
     import json
@@ -104,15 +108,15 @@ def judge_responses(eval_dir: str, data_dir: str, cache_dir: str, judge_model: l
     from radis.device import enforce_device
     from radis.io import write_json, write_jsonl
 
-    if any("serve" in (spec["judge"] or {}) for spec in settings["judged"].values()):
-        enforce_device("judge (served judge model)", settings)
+    if any(b.judge is not None and b.judge.serve for b in settings.judged.values()):
+        enforce_device("judge (served judge model)", settings.device)
     eval_dir = Path(eval_dir)
     judge_models = dict(item.split("=", 1) for item in judge_model)
-    results = judge_all(settings["judged"], eval_dir, Path(data_dir), Path(cache_dir), judge_models,
+    results = judge_all(settings.judged, eval_dir, Path(data_dir), Path(cache_dir), judge_models,
                         eval_dir / "judge.work", f"{backbone}/{method}")
     for benchmark, result in results.items():
         write_jsonl(eval_dir / f"{benchmark}.judgments.jsonl", result["details"])
-        meta = generation_meta(eval_dir / f"{settings['judged'][benchmark]['responses']}.responses.jsonl")
+        meta = generation_meta(eval_dir / f"{settings.judged[benchmark].responses}.responses.jsonl")
         generated = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None
         write_json(eval_dir / f"{benchmark}.json", result_cell(backbone, method, benchmark, result["metrics"], settings,
                                                                items=result.get("items"), judge=result["judge"],
@@ -120,66 +124,64 @@ def judge_responses(eval_dir: str, data_dir: str, cache_dir: str, judge_model: l
         print(benchmark, json.dumps(result["metrics"])[:300])
 
 
-def judge_all(judged: dict[str, dict], responses_dir: Path, data_dir: Path, cache_dir: Path,
+def judge_all(judged: Mapping[str, JudgedBenchmark], responses_dir: Path, data_dir: Path, cache_dir: Path,
               judge_model_dirs: dict[str, str], work_dir: Path, cell: str) -> dict[str, dict]:
     """Judge one model's responses on several benchmarks, judge by judge: a served judge is started
     once for all its benchmarks and stopped before the next one starts (an idle vLLM engine on
     CPU keeps polling its cores; two 8B judges need not share a GPU's memory).
 
-    ``judged`` maps a benchmark to ``{"judge_name", "judge", "section", "responses"}``;
     ``judge_model_dirs`` maps a served judge's backbone to its model directory. The results come
     in ``judged``'s order.
     """
     by_judge: dict[str, list[str]] = {}
-    for benchmark, spec in judged.items():
-        by_judge.setdefault(spec["judge_name"], []).append(benchmark)
+    for benchmark, judged_benchmark in judged.items():
+        by_judge.setdefault(judged_benchmark.judge_name, []).append(benchmark)
     results = {}
     for name, names in by_judge.items():
-        judge_spec = judged[names[0]]["judge"]
-        model_dir = judge_model_dirs.get((judge_spec or {}).get("serve", ""))
+        config = judged[names[0]].judge
+        model_dir = judge_model_dirs.get(config.serve) if config is not None and config.serve else None
         with contextlib.ExitStack() as stack:
-            endpoint = None if judge_spec is None else stack.enter_context(
-                judge_endpoint(name, judge_spec, model_dir, work_dir / f"{name}-server.log"))
+            endpoint = None if config is None else stack.enter_context(
+                judge_endpoint(config, model_dir, work_dir / f"{name}-server.log"))
             for benchmark in names:
                 spec = judged[benchmark]
-                responses = read_jsonl(responses_dir / f"{spec['responses']}.responses.jsonl")
+                responses = read_jsonl(responses_dir / f"{spec.responses}.responses.jsonl")
                 results[benchmark] = judge(benchmark, responses, data_dir, spec, cache_dir, endpoint,
                                            work_dir / benchmark, cell, judge_model_dir=model_dir)
     return {benchmark: results[benchmark] for benchmark in judged}
 
 
 @contextlib.contextmanager
-def judge_endpoint(name: str, judge: dict, judge_model_dir: str | None, log_path: Path) -> Iterator[str | None]:
+def judge_endpoint(cfg: JudgeConfig, judge_model_dir: str | None, log_path: Path) -> Iterator[str | None]:
     """The judge's base URL: its configured one, or a local server started for this block
     (``server: builtin``, radis.judges.server; ``server: vllm``, ``vllm serve``). A served judge is
     this job's alone: on 127.0.0.1, under a random key made here (radis.judges.client.served_key
     hands it to the job's clients for the block), under the judge's model name."""
-    if "serve" in judge:
+    if cfg.serve:
         if not judge_model_dir:
-            raise InputError(f"judge {judge['model']!r} is served locally but its model directory was not given")
+            raise InputError(f"judge {cfg.model!r} is served locally but its model directory was not given")
         import secrets
 
-        from radis.judges.client import JudgeConfig, served_key
+        from radis.judges.client import served_key
         from radis.judges.server import local_server, vllm_server
 
-        cfg = JudgeConfig.from_config(name, judge)
         key = secrets.token_urlsafe(32)
         if cfg.server == "vllm":
-            server = vllm_server(Path(judge_model_dir), cfg.model, judge_name=name, log_path=log_path,
+            server = vllm_server(Path(judge_model_dir), cfg.model, judge_name=cfg.name, log_path=log_path,
                                  tensor_parallel_size=cfg.tensor_parallel_size, max_model_len=cfg.max_model_len,
                                  api_key=key)
         else:
             server = local_server(Path(judge_model_dir), log_path=log_path, api_key=key, served_model_name=cfg.model)
-        with server as base_url, served_key(name, key):
+        with server as base_url, served_key(cfg.name, key):
             yield base_url
     else:
-        yield judge.get("base_url")
+        yield cfg.base_url
 
 
-def judge(benchmark: str, responses: list[dict], data_dir: Path, settings: dict, cache_dir: Path,
+def judge(benchmark: str, responses: list[dict], data_dir: Path, settings: JudgedBenchmark, cache_dir: Path,
           base_url: str | None, work_dir: Path, cell: str, judge_model_dir: str | None = None) -> dict:
     """Judge one model's responses to one benchmark by its module's ``judge_responses``; returns
-    ``{"metrics", "judge", "details"}``. ``settings``: ``{"judge_name", "judge", "section"}``."""
-    judging = Judging(settings["judge_name"], settings["judge"], settings["section"], Path(data_dir), Path(cache_dir),
+    ``{"metrics", "judge", "details"}``."""
+    judging = Judging(settings.judge_name, settings.judge, settings.section, Path(data_dir), Path(cache_dir),
                       base_url, Path(work_dir), cell, judge_model_dir)
     return benchmarks.module(benchmark).judge_responses(benchmarks.benchmark(benchmark), responses, judging)

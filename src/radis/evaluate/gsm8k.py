@@ -30,7 +30,7 @@ import yaml
 
 from radis.benchmarks import Benchmark, EvalFile
 from radis.io import sha256_file, write_jsonl, write_text
-from radis.settings import Gsm8kSettings, typed
+from radis.settings import Gsm8kSettings, Gsm8kStep
 
 _GSM8K = "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data"
 FILES = tuple(EvalFile(f"gsm8k/{name}", f"{_GSM8K}/{name}", sha256) for name, sha256 in {
@@ -336,7 +336,7 @@ def run_gsm8k(
 
 
 def evaluate(model: str, data_dir: str, samples: str, work_dir: str, backbone: str, method: str, out: str,
-             settings: dict) -> None:
+             settings: Gsm8kStep) -> None:
     """``radis gsm8k``: one model's GSM8K cell through lm-eval."""
     import json
 
@@ -345,13 +345,12 @@ def evaluate(model: str, data_dir: str, samples: str, work_dir: str, backbone: s
     from radis.evaluate.general import result_cell
     from radis.io import write_json
 
-    enforce_device("gsm8k", settings)
+    enforce_device("gsm8k", settings.device)
     metrics = run_gsm8k(
         Path(model), test_file=data_file(data_dir, "gsm8k", 0), train_file=data_file(data_dir, "gsm8k", 1),
-        settings=typed(Gsm8kSettings, settings["gsm8k"], "general.gsm8k"), backend=settings["backend"],
-        seed=settings["seed"],
-        work_dir=Path(work_dir), samples_path=Path(samples), dtype=settings["dtype"],
-        tensor_parallel_size=settings.get("tensor_parallel_size", 1))
+        settings=settings.gsm8k, backend=settings.backend, seed=settings.seed,
+        work_dir=Path(work_dir), samples_path=Path(samples), dtype=settings.dtype,
+        tensor_parallel_size=settings.tensor_parallel_size)
     write_json(out, result_cell(backbone, method, "gsm8k", metrics, settings, items=exact_match_items(Path(samples))))
     print(json.dumps(metrics))
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from radis.benchmarks import Benchmark, EvalFile
 from radis.io import InputError, read_jsonl
-from radis.settings import default
+from radis.settings import ResponseSetSettings, default
 
 _FASTCHAT = "https://raw.githubusercontent.com/lm-sys/FastChat/0e6d3e4beaab66f4d3f93db72541a4abab8af28d/fastchat/llm_judge/data"
 FILES = (
@@ -50,8 +50,9 @@ ONE_SCORE_PATTERN = re.compile(r"\[\[(\d+\.?\d*)\]\]")
 #: the judge prompts' scale ("rate the response on a scale of 1 to 10")
 RATING_RANGE = (1.0, 10.0)
 
-#: FastChat's judge call: ``temperature=0, max_tokens=2048`` (OpenAI judges).
-JUDGE_MAX_TOKENS = 2048
+#: FastChat's judge call: ``temperature=0, max_tokens=2048`` (OpenAI judges); the config key
+#: ``general.mtbench.judge_max_tokens`` defaults to it in the schema
+JUDGE_MAX_TOKENS = default("$defs.general_eval.judge_max_tokens")
 
 #: The single-answer grading prompts this module uses.
 SINGLE_JUDGES = ("single-v1", "single-math-v1", "single-v1-multi-turn", "single-math-v1-multi-turn")
@@ -213,15 +214,13 @@ def generate_answers(generator, questions: Sequence[dict], params, temperatures:
 # Judging
 
 
-def generate_responses(generator, data_dir: Path, settings: dict, seed: int) -> list[dict]:
-    """Answers to a seeded subset of the questions (``settings["limit"]``), at FastChat's per-category
-    temperatures unless ``settings["temperatures"]`` is ``greedy``."""
+def generate_responses(generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:
+    """Answers to a seeded subset of the questions (``settings.limit``), at FastChat's per-category
+    temperatures unless ``settings.temperatures`` is ``greedy``."""
     from radis.data import subset
-    from radis.settings import DecodingParams
 
-    questions = subset(load_questions(Path(data_dir) / FILES[0].path), settings["limit"], seed)
-    return generate_answers(generator, questions, DecodingParams.from_config(settings["decoding"]),
-                            settings.get("temperatures") or default("$defs.general_eval.temperatures"))
+    questions = subset(load_questions(Path(data_dir) / FILES[0].path), settings.limit, seed)
+    return generate_answers(generator, questions, settings.decoding, settings.temperatures)
 
 
 def judge_name(category: str, turn: int) -> str:
@@ -371,7 +370,7 @@ def judge_responses(benchmark: Benchmark, answers: list[dict], judging) -> dict:
         judgments = judge_by_logprobs(answers, prompts, references, client)
     else:
         judgments = judge(answers, prompts, references, client,
-                          max_tokens=judging.section.get("judge_max_tokens", JUDGE_MAX_TOKENS))
+                          max_tokens=judging.section.judge_max_tokens)
     metrics = score(answers, judgments)
     metrics["scoring"] = scoring
     items = question_scores(judgments)

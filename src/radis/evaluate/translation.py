@@ -17,6 +17,7 @@ from typing import Any
 from radis.io import InputError
 from radis.languages import LANGUAGES
 from radis.layout import LOCKS
+from radis.settings import CometStep, TranslateStep
 
 
 class CometUnavailableError(InputError):
@@ -235,20 +236,18 @@ def _load_comet_checkpoint(checkpoint: str, encoder_dir: str | None) -> Any:
         **patch)
 
 
-def download_comet(out: str, settings: dict) -> None:
+def download_comet(out: str, settings: CometStep) -> None:
     """``radis download-comet``, the local rule download_comet (where Snakemake runs, with the network):
     the COMET checkpoint and its encoder's tokenizer and config into the hub cache (``HF_HUB_CACHE``,
     config key ``hub_cache``) at their pinned or locked commits, so that every score job loads both
     offline (``HF_HUB_OFFLINE=1``); ``out`` records the two paths (each names its commit)."""
-    from radis.hublock import comet_encoder
     from radis.io import write_json
 
-    if not settings.get("comet_model"):
+    if not settings.comet_model:
         raise InputError("download-comet: settings name no comet_model")
-    checkpoint = resolve_comet_checkpoint(settings["comet_model"], settings.get("comet_revision"))
-    encoder = resolve_comet_encoder(checkpoint, comet_encoder(settings))
-    write_json(out, {"comet_model": settings["comet_model"], "checkpoint": str(checkpoint),
-                     "encoder": encoder})
+    checkpoint = resolve_comet_checkpoint(settings.comet_model, settings.comet_revision)
+    encoder = resolve_comet_encoder(checkpoint, settings.comet_encoder)
+    write_json(out, {"comet_model": settings.comet_model, "checkpoint": str(checkpoint), "encoder": encoder})
     print(f"COMET checkpoint {checkpoint}, encoder {encoder}")
 
 
@@ -619,42 +618,44 @@ def translation_prompts(tokenizer, records: list[dict], instruction: int,
 TEST_RECORD_KEYS = ("source", "reference", "src_lang", "tgt_lang")
 
 
-def translate(model: str, directions: list[str], data_dir: str, out_dir: str, settings: dict) -> None:
+def translate(model: str, directions: list[str], data_dir: str, out_dir: str, settings: TranslateStep) -> None:
     """``radis translate``: every test direction of one model in one job (the model is loaded once);
     the translation is extracted from the reply (``evaluation.postprocess``) with the rules that fired."""
+    from dataclasses import asdict
+
     from radis.device import enforce_device
     from radis.generation import generator_from_settings, refuse_overlong_prompts
     from radis.io import read_jsonl, regroup, require_keys, write_json, write_jsonl
     from radis.languages import per_direction
     from radis.provenance import config_hash, provenance
-    from radis.settings import DecodingParams
 
-    enforce_device("translate", settings)
-    ev, prompt_format = settings["evaluation"], settings.get("prompt_format")
+    enforce_device("translate", settings.device)
+    ev, prompt_format = settings.evaluation, settings.prompt_format
     jobs = per_direction(directions, data_dir, out_dir, ".hyp")
     batches = [require_keys(data, read_jsonl(data), TEST_RECORD_KEYS) for _, data, _, _ in jobs]
     records = [r for batch in batches for r in batch]
 
     def prompts(tokenizer, rs):
-        return translation_prompts(tokenizer, rs, ev["instruction"], prompt_format)
+        return translation_prompts(tokenizer, rs, ev.instruction, prompt_format)
 
     refuse_overlong_prompts(settings, model, prompts, records, "translate")
     # the language identifier postprocess: chat consults, loaded before generation (once, ≈3 s)
-    language_id = language_identification() if ev["postprocess"] == "chat" else None
-    if ev["postprocess"] == "chat" and language_id is None:  # every environment that translates pins it
+    language_id = language_identification() if ev.postprocess == "chat" else None
+    if ev.postprocess == "chat" and language_id is None:  # every environment that translates pins it
         raise RuntimeError(f"translate: evaluation.postprocess chat needs langid, which {sys.executable} lacks; "
                            "rebuild the environment with envs/setup.sh (envs/main.yaml and envs/vllm*.yaml pin it)")
     generator = generator_from_settings(settings, model)
-    generations = generator.generate(prompts(generator.tokenizer, records), DecodingParams.from_config(settings["decoding"]))
+    generations = generator.generate(prompts(generator.tokenizer, records), settings.decoding)
     out = []
     for r, g in zip(records, generations):
-        hypothesis, rules = extract_translation(g.text, ev["postprocess"], r["tgt_lang"])
+        hypothesis, rules = extract_translation(g.text, ev.postprocess, r["tgt_lang"])
         out.append({**r, "output": g.text, "hypothesis": hypothesis, "extraction": rules,
                     "generated_tokens": g.n_tokens, "finished": g.finished})
     for (direction, _, out_path, meta_path), part in zip(jobs, regroup(out, batches)):
         write_jsonl(out_path, part)
-        write_json(meta_path, provenance(model_dir=model, direction=str(direction), config_hash=config_hash(settings),
-                                         decoding=settings["decoding"], generation=settings["generation"], evaluation=ev,
+        write_json(meta_path, provenance(model_dir=model, direction=str(direction), config_hash=config_hash(settings.given),
+                                         decoding=asdict(settings.decoding), generation=asdict(settings.generation),
+                                         evaluation=asdict(ev),
                                          prompt_format=(prompt_format or {}).get("name"), n=len(part),
                                          language_identification=language_id))
 
@@ -670,31 +671,25 @@ def items_fingerprint(rows: list[dict]) -> str:
 
 
 def score(hypotheses: list[str], generation_meta: list[str], backbone: str, method: str, out: list[str],
-          settings: dict) -> None:
+          settings: CometStep) -> None:
     """``radis score``: every direction of one model in one job: COMET is loaded once (load_comet
     caches it), and each direction still gets its own result file, the table cell."""
     import json
 
-    from radis.device import enforce_device
-    from radis.hublock import comet_encoder
     from radis.io import InputError, read_json, read_jsonl, write_json
     from radis.provenance import provenance
 
     if not len(hypotheses) == len(generation_meta) == len(out):
         raise InputError("score: give one --generation-meta and one --out per --hypotheses file, in the same order")
-    comet_gpus = settings.get("comet_gpus", 0) if settings["comet_model"] else 0
-    if comet_gpus and enforce_device("score (COMET on GPU)", settings) == "cpu":
-        comet_gpus = 0
     for hyp_path, meta, out_path in zip(hypotheses, generation_meta, out):
         rows = read_jsonl(hyp_path)
         if not rows:
             raise InputError(f"{hyp_path}: no hypotheses")
         metrics = score_translations([r["source"] for r in rows], [r["hypothesis"] for r in rows],
                                      [r["reference"] for r in rows], rows[0]["tgt_lang"],
-                                     comet_model=settings["comet_model"], comet_batch_size=settings["comet_batch_size"],
-                                     comet_gpus=comet_gpus, comet_revision=settings.get("comet_revision"),
-                                     comet_encoder=(comet_encoder(settings) if settings["comet_model"]
-                                                    else None))
+                                     comet_model=settings.comet_model, comet_batch_size=settings.comet_batch_size,
+                                     comet_revision=settings.comet_revision,
+                                     comet_encoder=settings.comet_encoder if settings.comet_model else None)
         write_json(out_path, {
             "backbone": backbone, "method": method,
             "direction": f"{rows[0]['src_lang']}-{rows[0]['tgt_lang']}",

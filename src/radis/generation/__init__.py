@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from radis.settings import DecodingParams
+from radis.settings import DecodingParams, GeneralGenerationStep, GenerationStep
 
 
 @dataclass(frozen=True)
@@ -159,27 +159,26 @@ def check_prompts_fit(model_dir: str | Path, tokenizer, prompts: list[str], max_
             "shorten or drop those records, or lower the step's decoding max_new_tokens")
 
 
-def generator_from_settings(settings: dict, model_dir: str | Path) -> Generator:
-    """The generator a step's settings ask for (``generation``, ``seed``, ``tensor_parallel_size``)."""
-    from radis.settings import GenerationSettings, trust_remote_code
-
-    g = GenerationSettings.of_step(settings)
+def generator_from_settings(settings: GenerationStep | GeneralGenerationStep, model_dir: str | Path) -> Generator:
+    """The generator a step's settings ask for (``generation``, with the model's tensor-parallel
+    size, and the seed)."""
+    g = settings.generation
     return load_generator(g.backend, model_dir, batch_size=g.batch_size, dtype=g.dtype,
                           tensor_parallel_size=g.tensor_parallel_size,
-                          trust_remote_code=trust_remote_code(settings), seed=settings["seed"])
+                          trust_remote_code=settings.trust_remote_code, seed=settings.seed)
 
 
-def refuse_overlong_prompts(settings: dict, model: str | Path, build_prompts, records: list[dict], step: str) -> None:
+def refuse_overlong_prompts(settings: GenerationStep, model: str | Path, build_prompts, records: list[dict],
+                            step: str) -> None:
     """Refuse records whose prompt would not fit the model's context, before its weights load."""
     from jinja2.exceptions import TemplateError
 
     from radis.io import InputError
-    from radis.settings import trust_remote_code
 
-    tokenizer = load_tokenizer(model, trust_remote_code(settings))
+    tokenizer = load_tokenizer(model, settings.trust_remote_code)
     try:
         prompts = build_prompts(tokenizer, records)
     except (ValueError, TemplateError) as e:  # no chat template, or one that refuses these messages
         raise InputError(f"{model}: cannot render the {step} prompts with its tokenizer: {e}") from None
-    check_prompts_fit(model, tokenizer, prompts, settings["decoding"]["max_new_tokens"],
+    check_prompts_fit(model, tokenizer, prompts, settings.decoding.max_new_tokens,
                       [r.get("id", f"record {i}") for i, r in enumerate(records)], step)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from radis.prompts import assistant, user
 from radis.registry import declaring, lookup
+from radis.settings import TrainsetStep
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def build_trainset(builder: str, records: list[dict]) -> list[dict]:
     return method(builder).build(records)
 
 
-def write_trainset(data: list[str], synth_dir: str | None, out: str, settings: dict) -> None:
+def write_trainset(data: list[str], synth_dir: str | None, out: str, settings: TrainsetStep) -> None:
     """``radis build-trainset``: a method's training set from the prepared data of every direction
     (``data``: ``{direction}.jsonl`` files) joined with what was synthesized for it (``synth_dir``)."""
     from pathlib import Path
@@ -92,14 +93,14 @@ def write_trainset(data: list[str], synth_dir: str | None, out: str, settings: d
     from radis.languages import parse_direction
     from radis.prompts import with_instructions
 
-    kind = synth_kind(settings["builder"])
+    kind = synth_kind(settings.builder)
     records = []
     for data_path in data:
         direction = parse_direction(Path(data_path).stem)
         if kind is None:
-            records += with_instructions(read_jsonl(data_path), direction, settings["seed"])
+            records += with_instructions(read_jsonl(data_path), direction, settings.seed)
         else:
             records += read_jsonl(Path(synth_dir) / f"{direction}.jsonl")
-    examples = build_trainset(settings["builder"], records)
+    examples = build_trainset(settings.builder, records)
     write_jsonl(out, examples)
     print(f"{out}: {len(examples)} examples from {len(records)} sentence pairs")

@@ -11,6 +11,7 @@ from pathlib import Path
 from radis.io import read_json, write_json, write_text
 from radis.languages import Direction
 from radis.seeds import one_seed, pool_seeds
+from radis.settings import ReportStep
 from radis.tables.figures import drift_figure, figure1
 from radis.tables.general import general_table
 from radis.tables.model import BASE, Table, write_table
@@ -54,66 +55,65 @@ def seeded(build: Callable[..., Table], seeds: list[int] | None, **results: tupl
     return with_seed_spread(table, each, seeds)
 
 
-def prior_models(settings: dict | None) -> dict[str, dict] | None:
+def prior_models(settings: ReportStep) -> dict[str, dict]:
     """The prior MT models, in the order the rules listed them ([name, spec] pairs: the settings'
     JSON sorts a mapping's keys, and the paper prints them in its order)."""
-    return dict(settings.get("prior") or []) if settings is not None else None
+    return dict(settings.prior)
 
 
-def _drift(paths: list[str], settings: dict) -> list[dict] | None:
-    return [read_json(p) for p in paths] if settings.get("drift") else None
+def _drift(paths: list[str], settings: ReportStep) -> list[dict] | None:
+    return [read_json(p) for p in paths] if settings.drift else None
 
 
-def write_translation_tables(results: list[str], table1: str, table2: str, settings: dict) -> None:
+def write_translation_tables(results: list[str], table1: str, table2: str, settings: ReportStep) -> None:
     """Tables 1 (EN→X) and 2 (X→EN); a grid without one side still gets a file saying so."""
     rows = load_translation_results([Path(p) for p in results])
     metric = choose_metric(rows)
-    directions = [Direction.parse(d) for d in settings["directions"]]
+    directions = [Direction.parse(d) for d in settings.directions]
     for stem, wanted in ((table1, lambda d: d.src == "en"), (table2, lambda d: d.tgt == "en")):
         chosen = [str(d) for d in directions if wanted(d)]
         if chosen:
             write_table(seeded(lambda translation: translation_table(
-                translation, settings["backbones"], ["base", *settings["methods"]], chosen, metric,
-                prior=prior_models(settings), bootstrap=settings.get("bootstrap")),
-                settings.get("seeds"), translation=(rows, TRANSLATION_KEY)), Path(stem))
+                translation, settings.backbones, [BASE, *settings.methods], chosen, metric,
+                prior=prior_models(settings), bootstrap=settings.bootstrap),
+                settings.seeds, translation=(rows, TRANSLATION_KEY)), Path(stem))
         else:
             for ext in ("md", "csv", "tex"):
                 write_text(f"{stem}.{ext}", "n/a: no direction of this side in experiment.directions\n")
 
 
-def write_table3(results: list[str], drift: list[str], out: str, settings: dict) -> None:
+def write_table3(results: list[str], drift: list[str], out: str, settings: ReportStep) -> None:
     write_table(seeded(lambda general, drift: general_table(
-        general, settings["backbones"], ["base", *settings["methods"]], settings["benchmarks"],
-        prior=prior_models(settings), drift=drift, bootstrap=settings.get("bootstrap")),
-        settings.get("seeds"), general=([read_json(p) for p in results], GENERAL_KEY),
+        general, settings.backbones, [BASE, *settings.methods], settings.benchmarks,
+        prior=prior_models(settings), drift=drift, bootstrap=settings.bootstrap),
+        settings.seeds, general=([read_json(p) for p in results], GENERAL_KEY),
         drift=(_drift(drift, settings), DRIFT_KEY)), Path(out))
 
 
-def write_table5(translation: list[str], general: list[str], drift: list[str], out: str, settings: dict) -> None:
+def write_table5(translation: list[str], general: list[str], drift: list[str], out: str, settings: ReportStep) -> None:
     rows = load_translation_results([Path(p) for p in translation])
     metric = choose_metric(rows)
     write_table(seeded(lambda translation, general, drift: table5(
-        translation, general, settings["backbones"], settings["methods"], settings["generators"],
-        settings["benchmarks"], metric, settings.get("backbone_names"), drift=drift,
-        bootstrap=settings.get("bootstrap")),
-        settings.get("seeds"), translation=(rows, TRANSLATION_KEY),
+        translation, general, settings.backbones, settings.methods, settings.generators,
+        settings.benchmarks, metric, settings.backbone_names, drift=drift, bootstrap=settings.bootstrap),
+        settings.seeds, translation=(rows, TRANSLATION_KEY),
         general=([read_json(p) for p in general], GENERAL_KEY), drift=(_drift(drift, settings), DRIFT_KEY)),
         Path(out))
 
 
-def _pooled(records: list[dict], key: tuple, settings: dict | None) -> list[dict]:
+def _pooled(records: list[dict], key: tuple, settings: ReportStep) -> list[dict]:
     """A figure's records with each method's seeds pooled (radis.seeds): one point per method."""
-    seeds = (settings or {}).get("seeds")
+    seeds = settings.seeds
     return pool_seeds(records, key, seeds) if seeds and len(seeds) > 1 else records
 
 
-def write_figure1(translation: list[str], mtbench: list[str], out: str, points: str, settings: dict | None) -> None:
+def write_figure1(translation: list[str], mtbench: list[str], out: str, points: str, settings: ReportStep) -> None:
     rows = _pooled(load_translation_results([Path(p) for p in translation]), TRANSLATION_KEY, settings)
     write_json(points, figure1(rows, _pooled([read_json(p) for p in mtbench], GENERAL_KEY, settings), Path(out),
                                choose_metric(rows), prior=prior_models(settings)))
 
 
-def write_drift_figure(translation: list[str], drift: list[str], out: str, points: str, settings: dict | None) -> None:
+def write_drift_figure(translation: list[str], drift: list[str], out: str, points: str, settings: ReportStep) -> None:
     rows = _pooled(load_translation_results([Path(p) for p in translation]), TRANSLATION_KEY, settings)
     write_json(points, drift_figure(rows, _pooled([read_json(p) for p in drift], DRIFT_KEY, settings), Path(out),
-                                    choose_metric(rows), bootstrap=(settings or {}).get("bootstrap")))
+                                    choose_metric(rows), bootstrap=settings.bootstrap))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from radis.io import InputError, atomic_dir, write_json
 from radis.provenance import provenance
+from radis.settings import MergeStep
 
 
 def merge(backbone_dir: Path, adapter_dir: Path, out_dir: Path, bf16: bool = False,
@@ -38,9 +39,6 @@ def merge(backbone_dir: Path, adapter_dir: Path, out_dir: Path, bf16: bool = Fal
         write_json(tmp / "radis_provenance.json", provenance(merged_from=str(adapter_dir), training=prov))
 
 
-def merge_adapter(backbone: str, adapter: str, out: str, settings: dict) -> None:
+def merge_adapter(backbone: str, adapter: str, out: str, settings: MergeStep) -> None:
     """``radis merge``: the adapter merged into its backbone, the model every evaluation loads."""
-    from radis.settings import trust_remote_code
-
-    merge(Path(backbone), Path(adapter), Path(out), bf16=settings["bf16"],
-          trust_remote_code=trust_remote_code(settings))
+    merge(Path(backbone), Path(adapter), Path(out), bf16=settings.bf16, trust_remote_code=settings.trust_remote_code)

@@ -19,7 +19,7 @@ from radis import interrupt
 from radis.config import split_hardware
 from radis.io import InputError, atomic_dir, grant_umask, write_json
 from radis.provenance import model_identity, provenance
-from radis.settings import TrainingSettings
+from radis.settings import TrainingSettings, TrainStep
 from radis.training.attention import (
     SEGMENT_ATTENTION,
     PaddingCounter,
@@ -370,18 +370,17 @@ def train(backbone_dir: Path, trainset: list[dict], settings: dict, out_dir: Pat
     return summary
 
 
-def fine_tune(backbone: str, trainset: str, out: str, checkpoints: str, runs_dir: str | None, settings: dict) -> None:
+def fine_tune(backbone: str, trainset: str, out: str, checkpoints: str, runs_dir: str | None,
+              settings: TrainStep) -> None:
     """``radis train``: one method's LoRA or full fine-tuning of its backbone, resumed from its last
     matching checkpoint; ``runs_dir`` gets the training curves (``report_to``)."""
     import json
 
     from radis.device import enforce_device
     from radis.io import read_jsonl
-    from radis.settings import TrainStep
 
-    enforce_device("train", settings)
-    step = TrainStep.from_step(settings)
-    summary = train(Path(backbone), read_jsonl(trainset), step.training, Path(out), Path(checkpoints),
-                    seed=step.seed, trust_remote_code=step.trust_remote_code, source=trainset,
-                    report_to=list(step.report_to), runs_dir=Path(runs_dir) if runs_dir else None)
+    enforce_device("train", settings.device)
+    summary = train(Path(backbone), read_jsonl(trainset), settings.training, Path(out), Path(checkpoints),
+                    seed=settings.seed, trust_remote_code=settings.trust_remote_code, source=trainset,
+                    report_to=list(settings.report_to), runs_dir=Path(runs_dir) if runs_dir else None)
     print(json.dumps({k: v for k, v in summary.items() if k != "loss_curve"}))
