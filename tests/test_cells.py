@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from radis.cells import cell_targets, snakemake_command
+from radis.grid import Grid
 from radis.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ def test_every_table1_cell_is_a_distinct_planned_file(paper, planned):
     for backbone in paper["experiment"]["backbones"]:
         for method in ["base", *paper["experiment"]["methods"]]:
             for language in languages:
-                (target,) = cell_targets(1, backbone, method, language, paper["experiment"]["directions"])
+                (target,) = cell_targets(1, backbone, method, language, Grid(paper))
                 assert target in planned, target
                 files.append(target)
     assert len(files) == len(set(files)) == 2 * 5 * 4
@@ -43,44 +44,66 @@ def test_every_table1_cell_is_a_distinct_planned_file(paper, planned):
         shown = paper["backbones"][prior].get("directions", paper["experiment"]["directions"])
         for language, code in zip(languages, ["cs", "de", "ru", "zh"]):
             if f"en-{code}" in shown:
-                (target,) = cell_targets(1, prior, "base", language, paper["experiment"]["directions"])
+                (target,) = cell_targets(1, prior, "base", language, Grid(paper))
                 assert target in planned, target
                 files.append(target)
     assert len(files) == len(set(files)) == 2 * 5 * 4 + 2 + 4 * 3  # ParroT: German and Chinese only
     # Table 4: one file per backbone holds every category's occurrence
     for backbone in paper["experiment"]["backbones"]:
-        (target,) = cell_targets(4, backbone, "radis", "Grammar", paper["experiment"]["directions"])
+        (target,) = cell_targets(4, backbone, "radis", "Grammar", Grid(paper))
         assert target in planned, target
 
 
 def test_every_drift_cell_is_a_planned_file(paper, planned):
     for backbone in paper["experiment"]["backbones"]:
         for method in paper["experiment"]["methods"]:
-            (target,) = cell_targets(3, backbone, method, "Drift KL", paper["experiment"]["directions"])
+            (target,) = cell_targets(3, backbone, method, "Drift KL", Grid(paper))
             assert target in planned, target
 
 
 def test_cells_of_other_tables(paper):
-    dirs = paper["experiment"]["directions"]
-    assert cell_targets(2, "b", "radis", "zh", dirs) == ["results/eval/b/radis/translation/zh-en.json"]
-    assert len(cell_targets(1, "b", "radis", "Avg.", dirs)) == 4
-    assert cell_targets(3, "b", "sdft", "AlpacaEval 2.0", dirs) == ["results/eval/b/sdft/alpacaeval2.json"]
-    assert len(cell_targets(3, "b", "radis", "RP[%]", dirs)) == 10  # method and backbone, 5 benchmarks
-    assert len(cell_targets(5, "b", "radis", "X→EN", dirs)) == 4
-    assert cell_targets(3, "b", "radis", "Drift KL", dirs) == ["results/eval/b/radis/drift.json"]
-    assert cell_targets(5, "b", "radis-x", "drift ΔNLL", dirs) == ["results/eval/b/radis-x/drift.json"]
+    grid = Grid(paper)
+    assert cell_targets(2, "b", "radis", "zh", grid) == ["results/eval/b/radis/translation/zh-en.json"]
+    assert len(cell_targets(1, "b", "radis", "Avg.", grid)) == 4
+    assert cell_targets(3, "b", "sdft", "AlpacaEval 2.0", grid) == ["results/eval/b/sdft/alpacaeval2.json"]
+    assert len(cell_targets(3, "b", "radis", "RP[%]", grid)) == 10  # method and backbone, 5 benchmarks
+    assert len(cell_targets(5, "b", "radis", "X→EN", grid)) == 4
+    assert cell_targets(3, "b", "radis", "Drift KL", grid) == ["results/eval/b/radis/drift.json"]
+    assert cell_targets(5, "b", "radis-x", "drift ΔNLL", grid) == ["results/eval/b/radis-x/drift.json"]
     with pytest.raises(ValueError, match="reference of the drift columns"):
-        cell_targets(3, "b", "base", "Drift KL", dirs)
+        cell_targets(3, "b", "base", "Drift KL", grid)
     with pytest.raises(ValueError, match="unknown language"):
-        cell_targets(1, "b", "radis", "Klingon", dirs)
-    assert cell_targets(4, "b", "radis", "Word/phrase translation", dirs) == [
+        cell_targets(1, "b", "radis", "Klingon", grid)
+    assert cell_targets(4, "b", "radis", "Word/phrase translation", grid) == [
         "results/analysis/b/rationale_categories.json"]
     with pytest.raises(ValueError, match="unknown Table 4 category 'Poetry'"):
-        cell_targets(4, "b", "radis", "Poetry", dirs)
+        cell_targets(4, "b", "radis", "Poetry", grid)
     with pytest.raises(ValueError, match="give method 'radis'"):
-        cell_targets(4, "b", "vanilla", "Grammar", dirs)
+        cell_targets(4, "b", "vanilla", "Grammar", grid)
     with pytest.raises(ValueError, match="not in experiment.directions"):
-        cell_targets(1, "b", "radis", "Icelandic", dirs)
+        cell_targets(1, "b", "radis", "Icelandic", grid)
+
+
+def test_a_cell_outside_the_runs_grid_is_refused_naming_what_it_has(tmp_path):
+    """`radis cell` reads the run's grid (radis.grid): a method the backbone is not trained with, a
+    backbone not in the run, or a benchmark not in general.benchmarks is one line naming the run's."""
+    overlay = tmp_path / "small.yaml"
+    overlay.write_text("experiment: {methods: [vanilla, radis]}\ngeneral: {benchmarks: [mtbench, advbench]}\n")
+
+    def cell(*args):
+        return subprocess.run([sys.executable, "-m", "radis", "cell", *args, "--configfile", str(overlay)],
+                              capture_output=True, text=True, cwd=REPO)
+
+    out = cell("1", "smollm2-135m", "sdft", "Czech")
+    assert out.returncode == 2 and "smollm2-135m has no model 'sdft' in this run" in out.stderr, out.stderr
+    assert "radis" in out.stderr and "vanilla" in out.stderr and "Traceback" not in out.stderr
+    out = cell("1", "mistral-7b-instruct-v0.2", "radis", "Czech")
+    assert out.returncode == 2 and "backbone 'mistral-7b-instruct-v0.2' is not in this run" in out.stderr
+    out = cell("3", "smollm2-135m", "radis", "AlpacaEval 2.0")
+    assert out.returncode == 2 and "general.benchmarks: MT-Bench, AdvBench" in out.stderr, out.stderr
+    out = cell("3", "smollm2-135m", "radis", "RP")  # RP over the run's benchmarks, of the model and its backbone
+    assert out.returncode == 0 and sorted(out.stdout.splitlines()[1:5]) == sorted(
+        f"results/eval/smollm2-135m/{m}/{b}.json" for m in ("base", "radis") for b in ("mtbench", "advbench"))
 
 
 def test_command_rebuilds_only_the_cell():

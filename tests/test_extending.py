@@ -80,7 +80,7 @@ def judge_responses(benchmark, responses, judging):
     from radis.judges.client import text_of
 
     answers = judging.client().complete([{"messages": [{"role": "user", "content": (
-        f"Does this answer name {r['answer']}? Say yes or no.\n\n{r['response']}")}], "max_tokens": 2}
+        f"Does this answer name {r['answer']}? Say yes or no.\\n\\n{r['response']}")}], "max_tokens": 2}
         for r in responses])
     hits = [text_of(a).strip().lower().startswith("yes") for a in answers]
     return {"metrics": {"accuracy": 100.0 * sum(hits) / len(hits)}, "judge": judging.name,
@@ -117,7 +117,7 @@ OVERLAY = {
 
 
 def copy_repository(dst: Path) -> Path:
-    ignore = shutil.ignore_patterns("__pycache__", "results", ".venv*", "*.egg-info")
+    ignore = shutil.ignore_patterns("__pycache__", ".venv*", "*.egg-info")
     dst.mkdir(parents=True)
     for name in ("Snakefile", "workflow", "src", "config", "envs"):
         source = REPO / name

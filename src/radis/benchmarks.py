@@ -12,6 +12,10 @@ A benchmark lives in one module of :mod:`radis.evaluate` that declares, at modul
   responses, judging)`` (``{"metrics", "judge", "details"}``; ``judging``:
   :class:`radis.evaluate.general.Judging`, with the typed judge and section).
 
+``radis plan`` costs a judged benchmark by two more declarations of its module (without them it
+says the benchmark is not costed): ``plan_items(data_dir, limit, seed)`` (:class:`PlanItems`: the
+seeded subset's prompt texts, from the real data) and ``JUDGE_COST`` (:class:`JudgeCost`).
+
 The module's name is the benchmark's data set, its response set (``{module}.responses.jsonl``,
 written once per model by ``generate_general``) and its config section (``general.{module}``: its
 ``limit``, ``decoding`` and ``judge``). So adding a benchmark is one new module and one config
@@ -22,7 +26,9 @@ of its own) has ``judged=False``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,29 @@ class EvalFile:
     path: str
     url: str
     sha256: str
+
+
+@dataclass(frozen=True)
+class PlanItems:
+    """A judged benchmark's seeded subset as ``radis plan`` costs it: per item the texts of its user
+    turns, and how many turns a model answers (MT-Bench: 2)."""
+
+    texts: list[tuple[str, ...]]
+    turns: int = 1
+
+
+@dataclass(frozen=True)
+class JudgeCost:
+    """One judge call of a benchmark as ``radis plan`` costs it: the judge prompt's own tokens, how
+    often that prompt quotes an item's prompt and a model's answer (the answer at the section's
+    ``decoding.max_new_tokens``), the tokens the judge writes (from the benchmark's section,
+    radis.settings.JudgedSection), and whether a call judges one turn or one item."""
+
+    template_tokens: int
+    prompts: int
+    answers: int
+    completion_tokens: Callable[[Any], int]
+    per_turn: bool = False
 
 
 @dataclass(frozen=True)

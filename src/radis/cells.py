@@ -10,8 +10,9 @@ from __future__ import annotations
 import shlex
 
 from radis.benchmarks import benchmarks
+from radis.grid import Grid
 from radis.languages import LANGUAGES, Direction, language_name
-from radis.layout import DRIFT_RESULT, GENERAL_RESULT, TABLE4_RESULT, TRANSLATION_RESULT
+from radis.layout import BASE, DRIFT_RESULT, GENERAL_RESULT, TABLE4_RESULT, TRANSLATION_RESULT
 from radis.tables import DRIFT_COLUMNS
 
 
@@ -27,23 +28,41 @@ def _translation_file(backbone: str, method: str, direction: Direction) -> str:
     return TRANSLATION_RESULT.format(backbone=backbone, method=method, direction=direction)
 
 
-def _general_file(backbone: str, method: str, column: str) -> str:
+def _general_file(backbone: str, method: str, column: str, run: list[str]) -> str:
+    """The result file of a Table 3 / Table 5 column of a benchmark of the run (``run``:
+    general.benchmarks) or of a drift column."""
     if column.strip().lower() in {c.lower() for c in DRIFT_COLUMNS}:  # Tables 3 and 5: drift from backbone
-        if method == "base":
+        if method == BASE:
             raise ValueError("the backbone row is the reference of the drift columns: they have no result file")
         return DRIFT_RESULT.format(backbone=backbone, method=method)
     wanted = column.strip().lower()
-    for name, b in benchmarks().items():  # a Table 3 / Table 5 column or the benchmark's name
-        if wanted in (name, b.column.lower()):
+    for name in run:  # a Table 3 / Table 5 column or the benchmark's name
+        if wanted in (name, benchmarks()[name].column.lower()):
             return GENERAL_RESULT.format(backbone=backbone, method=method, benchmark=name)
-    raise ValueError(f"unknown general-ability column {column!r} (known: "
-                     + ", ".join(b.column for b in benchmarks().values()) + ")")
+    raise ValueError(f"unknown general-ability column {column!r} (this run's, general.benchmarks: "
+                     + ", ".join(benchmarks()[name].column for name in run) + ")")
 
 
-def cell_targets(table: int, backbone: str, method: str, column: str, directions: list[str]) -> list[str]:
-    """The result files behind one cell. ``Avg.`` (and Table 5's X→EN / EN→X) cells are averages,
-    so they name every per-direction file; every other cell is exactly one file (Table 4: a
+def check_model(grid: Grid, backbone: str, method: str) -> None:
+    """Refuse a cell of a model the run does not evaluate, naming the ones it does."""
+    from radis.seeds import method_of
+
+    models = {(b, method_of(m)) for b, m in grid.models()}
+    if (backbone, method) in models:
+        return
+    theirs = sorted({m for b, m in models if b == backbone})
+    if not theirs:
+        raise ValueError(f"backbone {backbone!r} is not in this run (experiment.backbones and prior_models: "
+                         + ", ".join(sorted({b for b, _ in models})) + ")")
+    raise ValueError(f"{backbone} has no model {method!r} in this run (its models: {', '.join(theirs)})")
+
+
+def cell_targets(table: int, backbone: str, method: str, column: str, grid: Grid) -> list[str]:
+    """The result files behind one cell of the run's ``grid``. ``Avg.`` (and Table 5's X→EN /
+    EN→X) cells are averages, so they name every per-direction file; RP names every benchmark's
+    file of the model and of its backbone; every other cell is exactly one file (Table 4: a
     category's occurrence, in the backbone's rationale-categories file)."""
+    directions = grid.directions
     dirs = [Direction.parse(d) for d in directions]
     if table in (1, 2):
         side = [d for d in dirs if (d.src == "en") == (table == 1)]
@@ -56,15 +75,16 @@ def cell_targets(table: int, backbone: str, method: str, column: str, directions
         return [_translation_file(backbone, method, direction)]
     if table == 3:
         if column.strip().lower() in ("rp", "rp[%]"):
-            return [_general_file(backbone, m, name) for m in ("base", method) for name in benchmarks()]
-        return [_general_file(backbone, method, column)]
+            return [_general_file(backbone, m, name, grid.benchmarks) for m in (BASE, method)
+                    for name in grid.benchmarks]
+        return [_general_file(backbone, method, column, grid.benchmarks)]
     if table == 5:
         key = column.strip().lower().replace(" ", "")
         if key in ("x→en", "x->en", "xen"):
             return [_translation_file(backbone, method, d) for d in dirs if d.tgt == "en"]
         if key in ("en→x", "en->x", "enx"):
             return [_translation_file(backbone, method, d) for d in dirs if d.src == "en"]
-        return [_general_file(backbone, method, column)]
+        return [_general_file(backbone, method, column, grid.benchmarks)]
     if table == 4:
         return [_table4_file(backbone, method, column)]
     raise ValueError(f"table {table}: cells of Tables 1-5 map to result files")
@@ -115,7 +135,7 @@ def seed_variants(method: str, seed: int | None, seeds: list[int]) -> list[str]:
     their mean, so every seed's chain; with ``seed``, that seed's alone. The backbone has one."""
     from radis.seeds import variant, variants
 
-    if method in ("base", "-"):
+    if method in (BASE, "-"):
         if seed is not None:
             raise ValueError(f"{method!r} is not trained: it has no chain per seed")
         return [method]
@@ -133,11 +153,18 @@ def cell(table: int, backbone: str, method: str, column: str, configfile: list[s
     import subprocess
 
     from radis.config import load_config
+    from radis.io import InputError
     from radis.seeds import chain_seeds
 
     config = load_config(config_base, *configfile)
-    models = seed_variants(method, seed, chain_seeds(config))
-    targets = [t for m in models for t in cell_targets(table, backbone, m, column, config["experiment"]["directions"])]
+    grid = Grid(config)
+    try:
+        if table != 4:  # Table 4 is per backbone: its method is the one whose rationales it classifies
+            check_model(grid, backbone, method)
+        models = seed_variants(method, seed, chain_seeds(config))
+        targets = [t for m in models for t in cell_targets(table, backbone, m, column, grid)]
+    except ValueError as e:  # a cell this run does not have: one line naming what it has
+        raise InputError(f"table {table}, {backbone} + {method}, {column}: {e}") from None
     cmd = snakemake_command(targets, profile=profile, configfiles=[str(p) for p in configfile] or None, force=force)
     print(describe(table, backbone, method if seed is None else models[0], column)
           + (f" (the mean of seeds {', '.join(map(str, chain_seeds(config)))})" if len(models) > 1 else ""))

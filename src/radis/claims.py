@@ -28,6 +28,7 @@ import numpy as np
 from radis.io import read_json, write_json, write_text
 from radis.languages import Direction
 from radis.seeds import one_seed, pool_seeds
+from radis.layout import BASE
 from radis.settings import ReportStep
 from radis.stats import ALPHA, interval, paired_p_value
 from radis.tables import (DRIFT_KEY, METRIC_NAMES, TRANSLATION_KEY, choose_metric, drift_resamples,
@@ -43,7 +44,7 @@ class Claim:
 
     text: str
     measure: str  # "drift" (KL, nats/token) or "translation" (the tables' metric)
-    larger: str   # method, or "base" for the backbone
+    larger: str   # method, or BASE for the backbone
     smaller: str
 
 
@@ -52,8 +53,8 @@ CLAIMS = (
     Claim("Vanilla-FT drifts more than RaDis", "drift", "vanilla", "radis"),
     Claim("RaDis drifts less than SDFT", "drift", "sdft", "radis"),
     Claim("RaDis drifts less than Seq-KD", "drift", "seqkd", "radis"),
-    Claim("Vanilla-FT improves translation over the backbone", "translation", "vanilla", "base"),
-    Claim("RaDis improves translation over the backbone", "translation", "radis", "base"),
+    Claim("Vanilla-FT improves translation over the backbone", "translation", "vanilla", BASE),
+    Claim("RaDis improves translation over the backbone", "translation", "radis", BASE),
     Claim("RaDis's translation gain is below Vanilla-FT's", "translation", "vanilla", "radis"),
 )
 
@@ -112,7 +113,7 @@ def claim_results(translation: list[dict], drift: list[dict] | None, backbones: 
     rows = []
     for b in backbones:
         for claim in CLAIMS:
-            if {claim.larger, claim.smaller} - {"base"} - set(methods) or (claim.measure == "drift" and not drift):
+            if {claim.larger, claim.smaller} - {BASE} - set(methods) or (claim.measure == "drift" and not drift):
                 continue
             seed_differences = []
             for tr, dr in per_seed:

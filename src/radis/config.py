@@ -13,6 +13,7 @@ import yaml
 
 from radis.benchmarks import benchmark, benchmarks
 from radis.languages import Direction
+from radis.layout import BASE
 from radis.settings import REPO_ROOT, SCHEMA_PATH, ConfigError
 
 
@@ -66,7 +67,7 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
                 f"(defined: {', '.join(sorted(config['backbones']))})"
             )
     for i, name in enumerate(experiment["methods"]):
-        if name == "base":
+        if name == BASE:
             raise ConfigError(f"config key 'experiment.methods.{i}': 'base' is the untouched backbone, always evaluated")
         if name not in config["methods"]:
             raise ConfigError(

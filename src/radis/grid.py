@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from radis.layout import BASE
 from radis.seeds import chain_seeds, method_of, seed_of, variant, variants
 
-BASE = "base"
 #: a Table 5 kind: rationales of the model a method's ``rationale_generator`` names
 EXTERNAL_KIND = "rationale-"
 
@@ -42,6 +42,11 @@ class Grid:
     @property
     def directions(self) -> list[str]:
         return self.config["experiment"]["directions"]
+
+    @property
+    def benchmarks(self) -> list[str]:
+        """The general-ability benchmarks of Tables 3 and 5 (``general.benchmarks``)."""
+        return self.config["general"]["benchmarks"]
 
     @property
     def prior(self) -> list[str]:

@@ -7,6 +7,9 @@ fills them to name the file behind one table cell, so both always agree.
 from __future__ import annotations
 
 R = "results"
+#: the method name of a backbone's own model, untouched (the tables' "Backbone LLM" row; the prior
+#: MT models are each their own backbone with this method): every grid, table and cell names it so
+BASE = "base"
 #: the hub revisions each run resolved, one lock file per source (radis.hublock); relative to the
 #: working directory, like every path here, so jobs find them without a setting of their own
 LOCKS = f"{R}/locks"
@@ -27,6 +30,6 @@ TABLE4_RESULT = f"{R}/analysis/{{backbone}}/rationale_categories.json"
 
 def model_dir(backbone: str, method: str) -> str:
     """`base` is the backbone untouched; every other method is its merged fine-tuned model."""
-    if method == "base":
+    if method == BASE:
         return f"{R}/backbones/{backbone}"
     return f"{R}/models/{backbone}/{method}/merged"

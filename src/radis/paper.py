@@ -24,18 +24,19 @@ from typing import Any
 import yaml
 
 from radis.io import InputError
+from radis.layout import BASE
 
 #: the file in this checkout
 PAPER_RESULTS = Path(__file__).resolve().parents[2] / "workflow" / "resources" / "paper_results.yaml"
 
 BACKBONES = ("llama-2-7b-chat", "mistral-7b-instruct-v0.2")
 #: Tables 1-3, per backbone, in the paper's row order ("base" is the "Backbone LLM" row)
-METHODS = ("base", "vanilla", "seqkd", "sdft", "radis")
+METHODS = (BASE, "vanilla", "seqkd", "sdft", "radis")
 #: Tables 1-3, "Prior LLM-based MT models": each is its own backbone, method "base" (as radis.tables)
 PRIOR_MODELS = ("parrot-7b", "bigtrans-13b", "bayling-7b", "alma-7b")
 #: Table 5 (the ablation), all on the Mistral backbone; "radis" is "RaDis (Self-generated)"
 TABLE5_BACKBONE = "mistral-7b-instruct-v0.2"
-TABLE5_METHODS = ("base", "vanilla", "radis", "radis-llama-2-7b-chat", "radis-llama-3-70b-instruct")
+TABLE5_METHODS = (BASE, "vanilla", "radis", "radis-llama-2-7b-chat", "radis-llama-3-70b-instruct")
 GENERAL_COLUMNS = ("mtbench", "alpacaeval", "alpacaeval2", "advbench", "gsm8k")
 TABLE_COLUMNS: dict[int, tuple[str, ...]] = {
     1: ("en-cs", "en-de", "en-ru", "en-zh", "avg"),
@@ -123,7 +124,7 @@ def _check_entry(entry: Any) -> str | None:
                 return (f"Table 5 rows are backbone {TABLE5_BACKBONE!r} with method one of "
                         f"{', '.join(TABLE5_METHODS)}; got {backbone!r}, {method!r}")
         elif backbone in PRIOR_MODELS:
-            if method != "base":
+            if method != BASE:
                 return f"a prior model's row has method 'base', got {method!r}"
         elif backbone not in BACKBONES:
             return f"unknown backbone {backbone!r} (known: {', '.join(BACKBONES + PRIOR_MODELS)})"

@@ -31,6 +31,7 @@ from radis.benchmarks import benchmark
 from radis.config import method_training
 from radis.languages import Direction
 from radis.grid import Grid
+from radis.layout import BASE
 from radis.seeds import method_of
 from radis.settings import REPO_ROOT
 
@@ -52,8 +53,9 @@ COMET_PARAMS = 560e6
 #: what download_comet puts into the hub cache: wmt22-comet-da's checkpoints/model.ckpt (2.32 GB) and
 #: XLM-R's tokenizer and config (≈ 14 MB)
 COMET_DOWNLOAD_BYTES = 2.33e9
-#: fixed judge prompt text per call: FastChat's single-v1 template; alpaca_eval's weighted annotator
-JUDGE_TEMPLATE_TOKENS = {"mtbench": 250, "alpacaeval": 700, "advbench": 300, "table4": 400}
+#: fixed judge prompt text per Table 4 call: the rationale-categories prompt (a benchmark's judge
+#: calls are costed by its module: radis.benchmarks.JudgeCost)
+TABLE4_TEMPLATE_TOKENS = 400
 #: lm-eval's default generation cap when gsm8k.max_gen_toks is null
 LM_EVAL_MAX_GEN_TOKS = 256
 #: where the paper config's data comes from when it is not a mirror: the local copies (same files)
@@ -126,6 +128,8 @@ class Plan:
     prices: dict[str, tuple[float, float] | None]
     #: experiment.seeds: every trained model's chain runs once per seed (radis.seeds)
     seeds: list[int] = field(default_factory=list)
+    #: what the plan could not cost: a judged benchmark whose module declares no cost model
+    uncosted: list[str] = field(default_factory=list)
 
     def stage(self, name: str) -> Stage:
         return self.stages.setdefault(name, Stage(name))
@@ -267,7 +271,7 @@ def make_plan(config: dict) -> Plan:
         calls = per["per_direction"] * len(directions) * len(backbones)
         rationale = config["decoding"]["rationale"]["max_new_tokens"]
         avg_pair = (prompt_tokens + reference_tokens) / max(len(train_records), 1)
-        _judge_calls(plan, t4, config, name, calls, JUDGE_TEMPLATE_TOKENS["table4"] + avg_pair + rationale,
+        _judge_calls(plan, t4, config, name, calls, TABLE4_TEMPLATE_TOKENS + avg_pair + rationale,
                      per["max_tokens"], n_of)
         if "seqkd" in methods:
             f4 = plan.stage("figure4")
@@ -309,33 +313,23 @@ def _judge_calls(plan: Plan, stage: Stage, config: dict, name: str, calls: int, 
 
 
 def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict, judge_of: dict) -> None:
-    from radis.benchmarks import data_file
+    """Answers, judge calls and GSM8K. A judged benchmark is costed by its module (radis.benchmarks:
+    ``plan_items`` and ``JUDGE_COST``); one whose module declares neither is listed as not costed."""
+    from radis.benchmarks import data_file, module, response_sets
     from radis.data import subset
-    from radis.evaluate.mtbench import JUDGE_MAX_TOKENS
+    from radis.settings import JudgedSection, typed
 
     gen, seed = config["general"], config["seed"]
     benchmarks = gen["benchmarks"]
-
-    def load(dataset: str, index: int = 0) -> list:
-        path = data_file(data_dir, dataset, index)
-        if path.suffix == ".csv":
-            import csv
-
-            with path.open(encoding="utf-8") as f:
-                return list(csv.DictReader(f))
-        return _read_json_any(path)
-
     answers, judged, gsm = plan.stage("generate_general"), plan.stage("judge_general"), plan.stage("gsm8k")
-    sets = {}
-    if "mtbench" in benchmarks:
-        questions = subset(load("mtbench"), gen["mtbench"].get("limit"), seed)
-        sets["mtbench"] = ([text_tokens(*q["turns"]) for q in questions], 2)
-    if {"alpacaeval", "alpacaeval2"} & set(benchmarks):
-        items = subset(load("alpacaeval"), gen["alpacaeval"].get("limit"), seed)
-        sets["alpacaeval"] = ([text_tokens(i["instruction"]) for i in items], 1)
-    if "advbench" in benchmarks:
-        behaviours = subset(load("advbench"), gen["advbench"].get("limit"), seed)
-        sets["advbench"] = ([text_tokens(b["goal"]) for b in behaviours], 1)
+    sets = {}  # response set -> (per item its prompt tokens, turns)
+    for section in response_sets(benchmarks):
+        items = getattr(module(section), "plan_items", None)
+        if items is None:
+            plan.uncosted.append(f"{section} (answers)")
+            continue
+        found = items(data_dir, gen[section].get("limit"), seed)
+        sets[section] = ([text_tokens(*texts) for texts in found.texts], found.turns)
     for b, _ in models:
         for name, (prompts, turns) in sets.items():
             cap = gen[name]["decoding"]["max_new_tokens"]
@@ -343,32 +337,29 @@ def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict,
             answers.add("prefill", n_of[b], sum(turns * (p + PROMPT_OVERHEAD_TOKENS) + (turns - 1) * cap for p in prompts))
             answers.add("decode", n_of[b], len(prompts) * turns * cap)
             answers.disk_bytes += len(prompts) * turns * cap * BYTES_PER_TOKEN * 2
-    if sets:
+    if response_sets(benchmarks):
         answers.jobs = judged.jobs = len(models)
-    # judgements: MT-Bench one call per turn (the answers and, for math, a reference in the prompt),
-    # AlpacaEval 1 and 2 one call per instruction (both outputs in the prompt), AdvBench one per response
     for bench, name in judge_of.items():
         section = benchmark(bench).section
-        if name == "refusal" or section not in sets:  # a benchmark without a cost model here is not costed
+        cost = getattr(module(section), "JUDGE_COST", None)
+        if name == "refusal" or section not in sets:  # the offline matcher; answers not costed (listed above)
+            continue
+        if cost is None:
+            plan.uncosted.append(f"{bench} (judge calls)")
             continue
         prompts, turns = sets[section]
         cap = gen[section]["decoding"]["max_new_tokens"]
-        calls = len(prompts) * turns * len(models)
+        calls = len(prompts) * (turns if cost.per_turn else 1) * len(models)
         avg = sum(prompts) / max(len(prompts), 1)
-        if bench == "mtbench":
-            prompt, completion = JUDGE_TEMPLATE_TOKENS["mtbench"] + 2 * avg + 2 * cap, gen["mtbench"].get(
-                "judge_max_tokens", JUDGE_MAX_TOKENS)
-        elif bench == "advbench":
-            prompt, completion = JUDGE_TEMPLATE_TOKENS["advbench"] + cap, 16
-        else:  # the weighted annotator reads one token's logprobs
-            prompt, completion = JUDGE_TEMPLATE_TOKENS["alpacaeval"] + avg + 2 * cap, 1
-        _judge_calls(plan, judged, config, name, calls, prompt, completion, n_of)
+        completion = cost.completion_tokens(typed(JudgedSection, gen[section], "$defs.general_eval"))
+        _judge_calls(plan, judged, config, name, calls, cost.template_tokens + cost.prompts * avg + cost.answers * cap,
+                     completion, n_of)
     # the judge cache keeps every request and its answer
     judged.disk_bytes = sum(u.prompt_tokens + u.completion_tokens for u in plan.judges.values()) * BYTES_PER_TOKEN
     if "gsm8k" in benchmarks:
         g = gen["gsm8k"]
-        problems = subset(load("gsm8k"), g.get("limit"), seed)
-        shots = load("gsm8k", 1)[: g["num_fewshot"]]
+        problems = subset(_read_json_any(data_file(data_dir, "gsm8k", 0)), g.get("limit"), seed)
+        shots = _read_json_any(data_file(data_dir, "gsm8k", 1))[: g["num_fewshot"]]
         shot_tokens = sum(text_tokens(s["question"], s["answer"]) for s in shots)
         cap = g.get("max_gen_toks") or LM_EVAL_MAX_GEN_TOKS
         for b, _ in models:
@@ -376,10 +367,10 @@ def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict,
             gsm.add("decode", n_of[b], len(problems) * cap)
         gsm.jobs = len(models)
         gsm.disk_bytes = len(models) * len(problems) * (shot_tokens + cap) * BYTES_PER_TOKEN
-    _drift(plan, config, models, n_of, sets)
+    _drift(plan, config, data_dir, models, n_of, sets)
 
 
-def _drift(plan: Plan, config: dict, models: list, n_of: dict, sets: dict) -> None:
+def _drift(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict, sets: dict) -> None:
     """Drift from backbone (not in the paper): per trained model one forward pass of it and of its
     backbone along the backbone's greedy answers (first turns), which are generated once per
     backbone unless its responses files are those answers; one loss-curve figure per backbone and
@@ -387,13 +378,26 @@ def _drift(plan: Plan, config: dict, models: list, n_of: dict, sets: dict) -> No
     from radis.evaluate.drift import DRIFT_SETS, answers_reuse_responses
 
     gen = config["general"]
-    trained = [(b, m) for b, m in models if m != "base" and b in config["experiment"]["backbones"]]
+    trained = [(b, m) for b, m in models if m != BASE and b in config["experiment"]["backbones"]]
     if trained:
         curves = plan.stage("loss_curves")
         curves.jobs = curves.light_jobs = len({b for b, _ in trained})
     if not (gen.get("drift", {}).get("enabled") and gen["benchmarks"] and trained):
         return
-    drift_sets = {s: sets[s] for s in DRIFT_SETS if s in sets}
+    reused = answers_reuse_responses(gen)
+    drift_sets = {}
+    for s in DRIFT_SETS:  # the general-ability subsets, answered for drift even where not a benchmark of the run
+        if s not in sets:
+            from radis.benchmarks import module
+
+            found = module(s).plan_items(data_dir, gen[s].get("limit"), config["seed"])
+            sets[s] = ([text_tokens(*texts) for texts in found.texts], found.turns)
+        drift_sets[s] = sets[s]
+    if not reused:  # the drift answers read every drift set's data, fetched for them where no benchmark does
+        fetch = plan.stage("fetch_general_data")
+        extra = len(set(DRIFT_SETS) - {benchmark(b).section for b in gen["benchmarks"]})
+        fetch.jobs += extra
+        fetch.light_jobs += extra
     per_answer = {s: [p + PROMPT_OVERHEAD_TOKENS + gen[s]["decoding"]["max_new_tokens"] for p in prompts]
                   for s, (prompts, _) in drift_sets.items()}
     drift = plan.stage("drift")
@@ -402,7 +406,7 @@ def _drift(plan: Plan, config: dict, models: list, n_of: dict, sets: dict) -> No
     figure.jobs = figure.light_jobs = 1
     for b, _ in trained:
         drift.add("prefill", 2 * n_of[b], sum(sum(v) for v in per_answer.values()))
-    if not answers_reuse_responses(gen):
+    if not reused:
         answers = plan.stage("drift_answers")
         backbones = sorted({b for b, _ in trained})
         answers.jobs = len(backbones)
@@ -446,6 +450,9 @@ def render(plan: Plan, gpu_model: str | None = None) -> str:
         lines.append(f"| {name} | {use.calls:,} | {use.prompt_tokens:,.0f} | {use.completion_tokens:,.0f} | {cost} |")
     if usd_total:
         lines.append(f"| total | | | | ${usd_total:,.2f} |")
+    if plan.uncosted:
+        lines += ["", f"Not costed (their modules declare no plan_items / JUDGE_COST, radis.benchmarks): "
+                  f"{', '.join(plan.uncosted)}."]
     if len(plan.seeds) > 1:
         lines += ["", f"Seeds: {len(plan.seeds)} ({', '.join(map(str, plan.seeds))}, experiment.seeds). Every trained "
                   f"model's training set, training, merge, evaluation, judge calls and drift are counted {len(plan.seeds)}"

@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from radis.layout import BASE
+
 #: between a method (or synthesis kind) and the seed of its chain: ``radis@7``
 MARK = "@"
 _VARIANT = re.compile(rf"^(?P<name>.+?){MARK}(?P<seed>[0-9]+)$")
@@ -82,7 +84,7 @@ def pool_seeds(records: list[dict], key_fields: Sequence[str], seeds: Sequence[i
         groups.setdefault(key, {})[seeds[0] if seed is None else seed] = r
     pooled = []
     for key, by_seed in groups.items():
-        if len(by_seed) == 1 and seeds[0] in by_seed and (len(seeds) == 1 or key[1] == "base"):
+        if len(by_seed) == 1 and seeds[0] in by_seed and (len(seeds) == 1 or key[1] == BASE):
             pooled.append(by_seed[seeds[0]])
             continue
         missing = [s for s in seeds if s not in by_seed]
@@ -119,6 +121,6 @@ def one_seed(records: list[dict], seed: int, seeds: Sequence[int]) -> list[dict]
     out = []
     for r in records:
         method, own = split_variant(r["method"])
-        if (seeds[0] if own is None else own) == seed or (own is None and method == "base"):
+        if (seeds[0] if own is None else own) == seed or (own is None and method == BASE):
             out.append({**{k: v for k, v in r.items() if k not in PER_ITEM_FIELDS}, "method": method})
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from radis.benchmarks import Benchmark, EvalFile
+from radis.benchmarks import Benchmark, EvalFile, JudgeCost, PlanItems
 from radis.io import InputError
 from radis.prompts import render_generation_prompt, user
 from radis.settings import ResponseSetSettings
@@ -52,6 +52,18 @@ def safe_rate(verdicts: list[bool | None]) -> dict:
     return {"safe_rate": 100.0 * safe / n if n else float("nan"), "n": n, "safe": safe, "parse_failures": failures}
 
 
+#: Llama-Guard's verdict ("safe", or "unsafe" and the categories) fits in this many tokens
+VERDICT_MAX_TOKENS = 16
+#: one judgement per response: Llama-Guard's template (≈300 tokens) quoting the response
+JUDGE_COST = JudgeCost(template_tokens=300, prompts=0, answers=1, completion_tokens=lambda s: VERDICT_MAX_TOKENS)
+
+
+def plan_items(data_dir: Path, limit: int | None, seed: int) -> PlanItems:
+    from radis.data import subset
+
+    return PlanItems([(b["goal"],) for b in subset(load_behaviors(Path(data_dir) / FILES[0].path), limit, seed)])
+
+
 def generate_responses(generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:
     """Greedy answers to a seeded subset (``settings.limit``) of the behaviours."""
     from radis.data import subset
@@ -74,7 +86,7 @@ def judge_responses(benchmark: Benchmark, responses: list[dict], judging) -> dic
     from radis.judges.client import failure_of, failure_summary, text_of
     from radis.judges.safety import llama_guard_messages, parse_llama_guard
 
-    requests = [{"messages": llama_guard_messages(r["response"]), "max_tokens": 16, "temperature": 0}
+    requests = [{"messages": llama_guard_messages(r["response"]), "max_tokens": VERDICT_MAX_TOKENS, "temperature": 0}
                 for r in responses]
     answers = judging.client().complete(requests, check=verdict_cut_off)
     texts = [text_of(a) for a in answers]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from radis.benchmarks import Benchmark, EvalFile
+from radis.benchmarks import Benchmark, EvalFile, JudgeCost, PlanItems
 from radis.io import InputError, atomic_path, read_json, write_text
 from radis.prompts import render_generation_prompt, user
 from radis.settings import ResponseSetSettings
@@ -53,6 +53,17 @@ def prompts(tokenizer, instructions: list[dict]) -> list[str]:
 def model_outputs(instructions: list[dict], outputs: list[str], generator: str) -> list[dict]:
     return [{"dataset": r.get("dataset", ""), "instruction": r["instruction"], "output": out, "generator": generator}
             for r, out in zip(instructions, outputs, strict=True)]
+
+
+#: one judgement per instruction: the weighted annotator's template (≈700 tokens) quoting the
+#: instruction and both outputs; its preference is read from one token's log-probabilities
+JUDGE_COST = JudgeCost(template_tokens=700, prompts=1, answers=2, completion_tokens=lambda s: 1)
+
+
+def plan_items(data_dir: Path, limit: int | None, seed: int) -> PlanItems:
+    from radis.data import subset
+
+    return PlanItems([(i["instruction"],) for i in subset(load_reference(Path(data_dir) / FILES[0].path), limit, seed)])
 
 
 def generate_responses(generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from radis.benchmarks import Benchmark, EvalFile
+from radis.benchmarks import Benchmark, EvalFile, JudgeCost, PlanItems
 from radis.io import InputError, read_jsonl
 from radis.settings import ResponseSetSettings, default
 
@@ -212,6 +212,19 @@ def generate_answers(generator, questions: Sequence[dict], params, temperatures:
 
 # ---------------------------------------------------------------------------------------------
 # Judging
+
+
+#: one judgement per turn: FastChat's single-answer template (≈250 tokens) quoting the question's
+#: turns and the model's answers, up to the section's judge_max_tokens back
+JUDGE_COST = JudgeCost(template_tokens=250, prompts=2, answers=2, completion_tokens=lambda s: s.judge_max_tokens,
+                       per_turn=True)
+
+
+def plan_items(data_dir: Path, limit: int | None, seed: int) -> PlanItems:
+    from radis.data import subset
+
+    return PlanItems([tuple(q["turns"]) for q in subset(load_questions(Path(data_dir) / FILES[0].path), limit, seed)],
+                     turns=2)
 
 
 def generate_responses(generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:

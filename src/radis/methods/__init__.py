@@ -5,8 +5,9 @@ A method lives in one module of this package that declares ``METHOD = Method(...
 (the name that ``methods.<name>.builder`` of the config gives), the function that turns the
 prepared training records (with their drawn instruction, joined with the synthesized fields) into
 chat examples ``{"id", "messages": [user, assistant]}``, and the :class:`Synthesis` it needs (None:
-it trains on the references alone). The config schema, the rules, the CLI and ``radis plan`` read
-this registry, so adding a method is one new module and one config entry.
+it trains on the references alone), and its label in the tables. The config schema, the rules, the
+CLI, ``radis plan`` and the tables read this registry, so adding a method is one new module and one
+config entry.
 
 * ``vanilla``: (instruction(x), y)
 * ``radis``:   (instruction(x), ŷ = y + r), the self-generated rationale appended (Eq. 2)
@@ -43,9 +44,14 @@ class Synthesis:
 
 @dataclass(frozen=True)
 class Method:
+    """One training-set builder: ``build(records)`` returns the chat examples; ``synthesis`` is the
+    data the backbone writes for it first (None: the references alone); ``label`` is the method's
+    name in the tables' rows ("w/ {label}"; the builder where it gives none)."""
+
     builder: str
     build: Callable[[list[dict]], list[dict]]
     synthesis: Synthesis | None = None
+    label: str = ""
 
 
 def example(record: dict, response: str, suffix: str = "") -> dict:

@@ -40,4 +40,4 @@ def build(records: list[dict]) -> list[dict]:
     return [example(r, r["enriched_response"]) for r in records]
 
 
-METHOD = Method("radis", build, Synthesis("rationale", rationale_prompts, add_rationales, summary))
+METHOD = Method("radis", build, Synthesis("rationale", rationale_prompts, add_rationales, summary), label="RaDis")

@@ -63,4 +63,4 @@ def build(records: list[dict]) -> list[dict]:
     return [example(r, r["sdft_response"]) for r in records]
 
 
-METHOD = Method("sdft", build, Synthesis("sdft", sdft_prompts, add_sdft, summary))
+METHOD = Method("sdft", build, Synthesis("sdft", sdft_prompts, add_sdft, summary), label="SDFT")

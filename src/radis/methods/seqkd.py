@@ -29,4 +29,4 @@ def build(records: list[dict]) -> list[dict]:
     return examples
 
 
-METHOD = Method("seqkd", build, Synthesis("seqkd", seqkd_prompts, add_seqkd, summary))
+METHOD = Method("seqkd", build, Synthesis("seqkd", seqkd_prompts, add_seqkd, summary), label="Seq-KD")

@@ -9,4 +9,4 @@ def build(records: list[dict]) -> list[dict]:
     return [example(r, r["reference"]) for r in records]
 
 
-METHOD = Method("vanilla", build)
+METHOD = Method("vanilla", build, label="Vanilla-FT")

@@ -13,17 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radis.io import write_text
+from radis.layout import BASE
 from radis.stats import ALPHA, SAMPLES, SEED, Uncertainty
 
-METHOD_NAMES: dict[str, str] = {
-    "base": "Backbone LLM",
-    "vanilla": "w/ Vanilla-FT",
-    "seqkd": "w/ Seq-KD",
-    "sdft": "w/ SDFT",
-    "radis": "w/ RaDis",
-}
+#: the backbone's own row (radis.layout.BASE); a trained method's row is "w/ {label}" (radis.methods)
+BASE_NAME = "Backbone LLM"
 METRIC_NAMES: dict[str, str] = {"comet": "COMET", "chrf": "chrF", "bleu": "BLEU"}
-BASE = "base"
 # Scores and deltas are rounded once, when the table is built, so that every rendering shows the
 # same numbers and each printed delta is exactly the difference of the two printed scores.
 DECIMALS = 2
@@ -78,11 +73,15 @@ class Table:
 
 
 def method_name(method: str) -> str:
-    """The paper's name of a method; a seed's chain (radis.seeds: ``radis@7``) says its seed."""
+    """The paper's name of a method's row: "w/ " and the label its module declares (radis.methods,
+    for a method named after its builder), else its config name; a seed's chain (radis.seeds:
+    ``radis@7``) says its seed."""
+    from radis.methods import methods
     from radis.seeds import split_variant
 
     name, seed = split_variant(method)
-    return METHOD_NAMES.get(name, name) + ("" if seed is None else f" (seed {seed})")
+    label = BASE_NAME if name == BASE else f"w/ {methods()[name].label or name}" if name in methods() else name
+    return label + ("" if seed is None else f" (seed {seed})")
 
 
 def uncertainty_notes(groups: list[Group], bootstrap: dict | None, reference: str | None,
