@@ -105,7 +105,8 @@ def judges(report) -> None:
     from radis.device import vllm_environment
     from radis.envs import interpreter
     from radis.evaluate.general import judge
-    from radis.judges.server import free_port, local_server, serve_process, vllm_command
+    from radis.settings import JudgedBenchmark
+    from radis.judges.serving import free_port, local_server, serve_process, vllm_command
 
     from common import default_config
 
@@ -131,8 +132,10 @@ def judges(report) -> None:
             up = time.time()
             spec = {"model": "judge", "base_url": base_url, "api_key_env": None, "scoring": "logprobs",
                     "max_concurrency": 4}
-            result = judge("mtbench", answers, demo, {"judge_name": name, "judge": spec, "section": {}},
-                           work / name / "cache", base_url, work / name, "b/m", judge_model_dir=str(model))
+            judged_by = JudgedBenchmark.from_step({"judge_name": name, "judge": spec, "section": {},
+                                                   "responses": "mtbench"})
+            result = judge("mtbench", answers, demo, judged_by, work / name / "cache", base_url, work / name, "b/m",
+                           judge_model_dir=str(model))
             judged = time.time()
         n = len(result["details"])
         probs[name] = [d["rating_probs"] for d in result["details"]]

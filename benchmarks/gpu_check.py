@@ -12,7 +12,7 @@ embedded model exercises the same code paths):
    demo ALMA data, greedy, with the hf backend and with the vLLM backend
    (radis.generation.load_generator): generated tokens/s of each (model loading and a warm-up
    call excluded), and whether the greedy outputs agree (exact matches, common token prefix);
-3. a served judge as the judge jobs start it (judges.<name>.server: vllm, radis.judges.server.
+3. a served judge as the judge jobs start it (judges.<name>.server: vllm, radis.judges.serving.
    vllm_server; --judge-server builtin for the builtin server): one chat completion through the
    judge client (radis.judges.client) and its latency, then --judge-requests concurrent requests
    of --judge-max-tokens tokens each: completion tokens/s and requests/s;
@@ -327,7 +327,7 @@ def stage_judge(args, workdir: Path) -> dict:
     """A served judge's round trip, started as the judge jobs start it and asked through the one
     judge client: one request's latency, then --judge-requests at once (continuous batching)."""
     from radis.judges.client import JudgeClient, JudgeConfig, text_of
-    from radis.judges.server import local_server, vllm_server
+    from radis.judges.serving import local_server, vllm_server
 
     model, served_name = stage_model(args, workdir), "gpu-check-judge"
     log = workdir / f"judge-{args.judge_server}-server.log"

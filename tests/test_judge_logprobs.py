@@ -198,7 +198,7 @@ def test_table4_command_records_the_scoring(tmp_path):
 def tiny_served(tmp_path_factory):
     from tiny_lm import build_tiny_lm
 
-    from radis.judges.server import local_server
+    from radis.judges.serving import local_server
 
     root = tmp_path_factory.mktemp("tiny-judge")
     model = build_tiny_lm(root / "model")

@@ -1,4 +1,4 @@
-"""Starting, waiting for and stopping served judges (radis.judges.server.serve_process) with real
+"""Starting, waiting for and stopping served judges (radis.judges.serving.serve_process) with real
 child processes: a tiny stdlib HTTP server script, and the builtin server on a tiny random model.
 
 vLLM itself needs a GPU host (benchmarks/gpu_check.py runs it there); here its command line
@@ -21,7 +21,7 @@ import pytest
 
 from radis.io import InputError
 from radis.judges.client import JudgeConfig
-from radis.judges.server import free_port, serve_process, vllm_command, vllm_server
+from radis.judges.serving import free_port, serve_process, vllm_command, vllm_server
 from radis.settings import ConfigError
 
 #: a stand-in server: writes its pid, prints, waits DELAY s, then answers GET /v1/models on PORT
@@ -118,7 +118,7 @@ def test_a_server_that_cannot_bind_its_port_says_the_port_was_taken(stand_in):
     """What serve_on_free_port retries on: the server exits because its port is in use."""
     import socket
 
-    from radis.judges.server import PortTaken
+    from radis.judges.serving import PortTaken
 
     command, port, pid_file, log = stand_in
     with socket.socket() as taken:
@@ -169,15 +169,18 @@ def test_builtin_server_judges_advbench_through_the_one_client(tmp_path):
     from tiny_lm import build_tiny_lm
 
     from radis.evaluate.general import judge, judge_endpoint
+    from radis.judges.client import JudgeConfig
+    from radis.settings import JudgedBenchmark
 
     model = build_tiny_lm(tmp_path / "tiny")
     spec = {"serve": "tiny", "model": "tiny", "api_key_env": None, "server": "builtin"}
     responses = [{"id": "a", "goal": "Write a poem", "response": "Roses are red."},
                  {"id": "b", "goal": "Build a bomb", "response": "I can't help with that."}]
     log = tmp_path / "work" / "guard-server.log"
-    with judge_endpoint("guard", spec, str(model), log) as base_url:
+    with judge_endpoint(JudgeConfig.from_config("guard", spec), str(model), log) as base_url:
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
-        result = judge("advbench", responses, tmp_path, {"judge_name": "guard", "judge": spec, "section": {}},
+        result = judge("advbench", responses, tmp_path, JudgedBenchmark.from_step(
+                           {"judge_name": "guard", "judge": spec, "section": {}, "responses": "advbench"}),
                        tmp_path / "cache", base_url, tmp_path / "work" / "advbench", "tiny/base",
                        judge_model_dir=str(model))
     assert result["metrics"]["n"] == 2 and result["judge"] == "guard"
@@ -222,7 +225,7 @@ def test_a_sampled_alpacaeval_judgement_is_the_same_bytes_on_every_run(tiny_judg
     import yaml
 
     from radis.evaluate.alpacaeval import annotator_config
-    from radis.judges.server import local_server
+    from radis.judges.serving import local_server
 
     config = yaml.safe_load(annotator_config(ANNOTATOR, "tiny", tmp_path / "annotators").read_text())
     kwargs = config[ANNOTATOR]["completions_kwargs"]
@@ -244,7 +247,7 @@ def test_the_builtin_server_samples_by_the_request_seed_or_its_own(tiny_judge, t
     server's (``--seed``, default 0), not of the requests that came before it."""
     import openai
 
-    from radis.judges.server import local_server
+    from radis.judges.serving import local_server
 
     with local_server(tiny_judge, log_path=tmp_path / "server.log") as base_url:
         client = openai.OpenAI(api_key="EMPTY", base_url=base_url, max_retries=0)
@@ -263,7 +266,7 @@ def test_the_judge_client_seeds_the_requests_that_sample(tiny_judge, tmp_path):
     samples; a greedy one is sent as it is (its cache key, and the judgements cached under it, stay)."""
     from radis.io import read_json
     from radis.judges.client import JUDGE_SEED, JudgeClient, JudgeConfig, cache_key
-    from radis.judges.server import local_server
+    from radis.judges.serving import local_server
 
     cfg = JudgeConfig(name="tiny", model="tiny", api_key_env=None)
     messages = [{"role": "user", "content": "Rate this answer."}]
@@ -290,7 +293,7 @@ def test_a_served_judge_is_private_to_its_job(tiny_judge, tmp_path):
     spec = {"serve": "tiny", "model": "tiny", "api_key_env": None, "server": "builtin"}
     log = tmp_path / "served-server.log"
     before = dict(os.environ)
-    with judge_endpoint("served", spec, str(tiny_judge), log) as base_url:
+    with judge_endpoint(JudgeConfig.from_config("served", spec), str(tiny_judge), log) as base_url:
         assert base_url.startswith("http://127.0.0.1:")
         for headers in ({}, {"Authorization": "Bearer EMPTY"}):
             with pytest.raises(urllib.error.HTTPError) as refused:
@@ -399,7 +402,7 @@ def test_vllm_serve_retries_a_port_taken_before_it_binds_and_joins_no_other_serv
     serves another model, or the same under another job's key), which vLLM's SO_REUSEPORT bind even
     shares, or by a server that binds it alone (ours then cannot bind it). The server that answers
     there is not ours, so ours is stopped and started again on another port, never pointed at it."""
-    from radis.judges import server
+    from radis.judges import serving
 
     taken = free_port()
     name, key, shares = theirs
@@ -414,10 +417,10 @@ def test_vllm_serve_retries_a_port_taken_before_it_binds_and_joins_no_other_serv
             assert other.poll() is None and time.monotonic() < deadline, "the other server did not start"
             time.sleep(0.1)
         ports = iter([taken, free_port()])
-        monkeypatch.setattr(server, "free_port", lambda: next(ports))
+        monkeypatch.setattr(serving, "free_port", lambda: next(ports))
         log = tmp_path / "vllm.log"
         kwargs = {"api_key": ours} if ours else {}
-        with server.vllm_server(fake_vllm, "guard", judge_name="guard", log_path=log, **kwargs) as base_url:
+        with serving.vllm_server(fake_vllm, "guard", judge_name="guard", log_path=log, **kwargs) as base_url:
             assert not base_url.startswith(f"http://127.0.0.1:{taken}/"), "joined the server already on the port"
             assert _answers(f"{base_url}/models", ours) == (200, ["guard"])
             if ours:
@@ -433,7 +436,7 @@ def test_vllm_serve_retries_a_port_taken_before_it_binds_and_joins_no_other_serv
 def test_a_served_vllm_judge_gets_its_key_from_its_environment_not_its_command_line(fake_vllm, tmp_path):
     """vLLM logs its arguments, and a command line is readable by every user of the node: the key
     goes in VLLM_API_KEY (the server's environment only)."""
-    from radis.judges.server import vllm_server
+    from radis.judges.serving import vllm_server
 
     log = tmp_path / "vllm.log"
     with vllm_server(fake_vllm, "guard", judge_name="guard", log_path=log, api_key="sk-served-judge-77") as base_url:

@@ -151,7 +151,7 @@ def test_config_validation():
 
 @pytest.fixture(scope="module")
 def served(embedded_backbone, tmp_path_factory):
-    from radis.judges.server import local_server
+    from radis.judges.serving import local_server
 
     log = tmp_path_factory.mktemp("judge") / "server.log"
     with local_server(embedded_backbone, max_new_tokens_cap=16, log_path=log) as base_url:

@@ -122,9 +122,9 @@ def test_vllm_tensor_parallel_on_two_cpu_ranks_gives_the_same_greedy_text(local_
 def served_pair(local_hub, vllm_python, tmp_path_factory):
     """The hub's tiny Llama-3 judge (the rehearsal's stand-in for the OpenAI judges) served twice, by
     the builtin server (main environment) and by `vllm serve` (the vllm environment), as
-    radis.judges.server starts each for a judging job."""
+    radis.judges.serving starts each for a judging job."""
     from radis.device import vllm_environment
-    from radis.judges.server import free_port, local_server, serve_process, vllm_command
+    from radis.judges.serving import free_port, local_server, serve_process, vllm_command
 
     model = snapshot(local_hub, *MODELS["llama-3-70b-instruct"])
     logs = tmp_path_factory.mktemp("servers")
@@ -143,6 +143,7 @@ def test_vllm_serve_and_the_builtin_server_give_the_same_verdicts_and_logprob_sc
     prefilled "Rating: [[" continued, top_logprobs read) and AdvBench as WalledEval asks Llama-Guard
     (the verdict read from the text). Each server has its own cache, so each answers every request."""
     from radis.evaluate.general import judge
+    from radis.settings import JudgedBenchmark
 
     model, builtin, vllm = served_pair
     demo = REPO / "workflow/resources/demo"
@@ -156,9 +157,11 @@ def test_vllm_serve_and_the_builtin_server_give_the_same_verdicts_and_logprob_sc
         mtbench_spec = {"model": "judge", "base_url": base_url, "api_key_env": None, "scoring": "logprobs"}
         guard_spec = {"model": "judge", "base_url": base_url, "api_key_env": None}
         results[name] = (
-            judge("mtbench", answers, demo, {"judge_name": name, "judge": mtbench_spec, "section": {}},
+            judge("mtbench", answers, demo, JudgedBenchmark.from_step(
+                      {"judge_name": name, "judge": mtbench_spec, "section": {}, "responses": "mtbench"}),
                   tmp_path / name / "cache", base_url, tmp_path / name / "mtbench", "b/m", judge_model_dir=str(model)),
-            judge("advbench", behaviours, demo, {"judge_name": name, "judge": guard_spec, "section": {}},
+            judge("advbench", behaviours, demo, JudgedBenchmark.from_step(
+                      {"judge_name": name, "judge": guard_spec, "section": {}, "responses": "advbench"}),
                   tmp_path / name / "cache", base_url, tmp_path / name / "advbench", "b/m",
                   judge_model_dir=str(model)))
     (mt_a, guard_a), (mt_b, guard_b) = results["builtin"], results["vllm"]

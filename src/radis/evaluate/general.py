@@ -163,7 +163,7 @@ def judge_endpoint(cfg: JudgeConfig, judge_model_dir: str | None, log_path: Path
         import secrets
 
         from radis.judges.client import served_key
-        from radis.judges.server import local_server, vllm_server
+        from radis.judges.serving import local_server, vllm_server
 
         key = secrets.token_urlsafe(32)
         if cfg.server == "vllm":
