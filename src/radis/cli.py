@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         (["--data-dir"], req), (["--cache-dir"], req),
         (["--judge-model"], {"nargs": "*", "default": [], "help": "BACKBONE=DIR of each judge served for this job"}),
         *model, settings)
-    add("plan", "radis.plan:print_plan", "what a run will cost: jobs, tokens, GPU-hours or CPU time, judge calls, disk",
+    add("plan", "radis.plan.render:print_plan", "what a run will cost: jobs, tokens, GPU-hours or CPU time, judge calls, disk",
         (["--configfile"], {"nargs": "*", "default": [], "help": "overlays on config/config.yaml, as Snakemake takes them"}))
     add("lock", "radis.hublock:lock_config", "lock every unpinned hub revision of a config to the commit it points at now",
         (["--configfile"], {"nargs": "*", "default": [], "help": "overlays on config/config.yaml, as Snakemake takes them"}),

@@ -1,30 +1,8 @@
-"""A cost plan before a run (``radis plan``): per stage the jobs, the work in tokens, the compute
-(GPU-hours on the profile's GPUs, or CPU job minutes for a CPU config), judge calls and tokens (priced
-where a judge gives prices) and the disk each stage writes.
-
-Why: a paper run costs hundreds of GPU-hours and API dollars; the numbers should be known before
-the first job, from the config and the real data rather than guessed. Everything here is an
-estimate from stated assumptions (``ASSUMPTIONS`` is printed with the plan):
-
-- Token counts come from the real data the run reads (the ALMA/WMT22 files and the general-ability
-  sets, sized by the config's limits), at UTF-8 bytes / 4 per token (the judge client's chars/4
-  estimate, counted in bytes so that Cyrillic and Chinese are not undercounted).
-- Generated tokens: a translation, a Seq-KD answer or an SDFT paraphrase is as long as its
-  reference; a rationale, an open answer, a GSM8K solution or a judgement runs to its
-  ``max_new_tokens`` (an upper bound).
-- Compute is FLOP-based: 6·N·tokens for training (an upper bound for LoRA, which skips weight
-  gradients), 2·N·tokens for prompts and generated tokens; N from the model's name (``7b``,
-  ``135m``). On an A100 (312 TFLOP/s bf16 dense): 35% MFU for training and prompts, 10% for
-  decoding (memory-bound even when vLLM batches it). On CPU the rates are the embedded model's
-  measured ones on 2 cores (DESIGN.md, benchmarks/RESULTS.md) turned into FLOP/s, plus a start-up
-  time per job. Nothing here was measured on a GPU (benchmarks/gpu.py has not run on one).
-"""
+"""The plan of a config: its grid (radis.grid) and the real data it reads, costed stage by stage."""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from radis.benchmarks import benchmark
@@ -35,111 +13,14 @@ from radis.layout import BASE
 from radis.seeds import method_of
 from radis.settings import REPO_ROOT
 
-BYTES_PER_TOKEN = 4
-#: chat template and instruction around a sentence (SmolLM2's default system prompt alone is ~20)
-PROMPT_OVERHEAD_TOKENS = 50
-A100_FLOPS = 312e12
-MFU = {"train": 0.35, "prefill": 0.35, "decode": 0.10}
-#: CPU, 2 cores, embedded model (135M): ~60 generated tokens/s batched (batch 8-16), ~21 at batch
-#: 1, ~150 tokens/s through LoRA training (72 trained tokens/s, half the tokens are prompt)
-CPU_FLOPS = {"train": 6 * 135e6 * 150, "prefill": 6 * 135e6 * 150, "decode": 2 * 135e6 * 60,
-             "decode_batch1": 2 * 135e6 * 21}
-#: per-job start-up on CPU: Python, torch and transformers imports and the model load, or a light job
-CPU_JOB_S = {"model": 12.0, "light": 2.0}
-#: LoRA r16 on all linear layers of LLaMA-2-7B: 40.0M of 6.74B parameters; scaled by N and r/16
-LORA_FRACTION_R16 = 40.0e6 / 6.74e9
-#: XLM-R large behind Unbabel/wmt22-comet-da
-COMET_PARAMS = 560e6
-#: what download_comet puts into the hub cache: wmt22-comet-da's checkpoints/model.ckpt (2.32 GB) and
-#: XLM-R's tokenizer and config (≈ 14 MB)
-COMET_DOWNLOAD_BYTES = 2.33e9
-#: fixed judge prompt text per Table 4 call: the rationale-categories prompt (a benchmark's judge
-#: calls are costed by its module: radis.benchmarks.JudgeCost)
-TABLE4_TEMPLATE_TOKENS = 400
-#: lm-eval's default generation cap when gsm8k.max_gen_toks is null
-LM_EVAL_MAX_GEN_TOKS = 256
+from radis.plan.model import (BYTES_PER_TOKEN, COMET_DOWNLOAD_BYTES, COMET_PARAMS, LM_EVAL_MAX_GEN_TOKS,
+                              LORA_FRACTION_R16, PROMPT_OVERHEAD_TOKENS, TABLE4_TEMPLATE_TOKENS, JudgeUse, Plan,
+                              Stage, parameters, text_tokens)
+
 #: where the paper config's data comes from when it is not a mirror: the local copies (same files)
 SHARED_ALMA = REPO_ROOT.parent / "shared" / "data" / "alma"
 SHARED_GENERAL = REPO_ROOT.parent / "shared" / "data"
 
-ASSUMPTIONS = [
-    f"tokens = UTF-8 bytes / {BYTES_PER_TOKEN} of the real data, + {PROMPT_OVERHEAD_TOKENS} per prompt for the "
-    "chat template and instruction",
-    "generated: translations, Seq-KD answers, SDFT paraphrases as long as their reference; rationales, "
-    "general-ability answers, GSM8K solutions and judgements at max_new_tokens (upper bound)",
-    "FLOPs: 6·N·tokens training, 2·N·tokens prompts and generation; N from the model name",
-    "A100 bf16 312 TFLOP/s at MFU train 35%, prompts 35%, decoding 10% (not measured: FLOP-based)",
-    "CPU: job time summed over jobs (a run on 2 cores with threads 1 runs two at once), at the embedded "
-    "model's measured rates on 2-core machines as FLOP/s (training and prompts 122 G, batched "
-    "decoding 16 G, batch-1 decoding 5.7 G), + 12 s start-up per model job, 2 s per light job",
-    "disk: weights N × 2 bytes (bf16) or 4 (fp32); LoRA r16 ≈ 0.59% of N, kept with 2 checkpoints "
-    "(weights + Adam states, fp32)",
-]
-
-
-def parameters(name: str, entry: dict) -> float:
-    """Parameter count from the model's name or hub id (``7b``, ``13b``, ``135m``)."""
-    source = entry.get("source", {})
-    texts = [name, str(source.get("id", "")), str(source.get("base", {}).get("id", "")), str(source.get("path", ""))]
-    for text in texts:
-        found = re.search(r"(\d+(?:\.\d+)?)([bm])(?![a-z])", text.lower())
-        if found:
-            return float(found[1]) * (1e9 if found[2] == "b" else 1e6)
-    raise ValueError(f"backbone {name!r}: no parameter count in its name or id (e.g. '7b'); the plan needs one")
-
-
-def text_tokens(*texts: str) -> float:
-    return sum(len(t.encode("utf-8")) for t in texts) / BYTES_PER_TOKEN
-
-
-@dataclass
-class Stage:
-    name: str
-    jobs: int = 0
-    tokens: float = 0.0          # tokens processed (prompts + generated, or trained)
-    flops: dict = field(default_factory=dict)   # kind -> FLOPs
-    light_jobs: int = 0          # jobs without a model (start-up only)
-    disk_bytes: float = 0.0
-
-    def add(self, kind: str, n_params: float, tokens: float, factor: int = 2) -> None:
-        self.tokens += tokens
-        self.flops[kind] = self.flops.get(kind, 0.0) + factor * n_params * tokens
-
-    def seconds(self, device: str) -> float:
-        if device == "cpu":
-            compute = sum(f / CPU_FLOPS[k] for k, f in self.flops.items())
-            return compute + (self.jobs - self.light_jobs) * CPU_JOB_S["model"] + self.light_jobs * CPU_JOB_S["light"]
-        return sum(f / (A100_FLOPS * MFU[k.removesuffix("_batch1")]) for k, f in self.flops.items())
-
-
-@dataclass
-class JudgeUse:
-    served: bool = False
-    calls: int = 0
-    prompt_tokens: float = 0.0
-    completion_tokens: float = 0.0
-
-
-@dataclass
-class Plan:
-    device: str
-    stages: dict[str, Stage]
-    judges: dict[str, JudgeUse]
-    prices: dict[str, tuple[float, float] | None]
-    #: experiment.seeds: every trained model's chain runs once per seed (radis.seeds)
-    seeds: list[int] = field(default_factory=list)
-    #: what the plan could not cost: a judged benchmark whose module declares no cost model
-    uncosted: list[str] = field(default_factory=list)
-
-    def stage(self, name: str) -> Stage:
-        return self.stages.setdefault(name, Stage(name))
-
-    @property
-    def seconds(self) -> float:
-        return sum(s.seconds(self.device) for s in self.stages.values())
-
-    def job_counts(self) -> dict[str, int]:
-        return {name: s.jobs for name, s in self.stages.items() if s.jobs}
 
 
 def _read_json_any(path: Path) -> list:
@@ -414,58 +295,3 @@ def _drift(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict, s
             for s, (prompts, _) in drift_sets.items():
                 answers.add("prefill", n_of[b], sum(p + PROMPT_OVERHEAD_TOKENS for p in prompts))
                 answers.add("decode", n_of[b], len(prompts) * gen[s]["decoding"]["max_new_tokens"])
-
-
-def _size(n_bytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n_bytes < 1000 or unit == "TB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1000
-    return ""
-
-
-def render(plan: Plan, gpu_model: str | None = None) -> str:
-    cpu = plan.device == "cpu"
-    unit = "CPU min (job time)" if cpu else f"GPU-hours ({(gpu_model or 'a100').upper()}, FLOP-based)"
-    lines = [f"| stage | jobs | tokens | {unit} | disk |", "|---|---:|---:|---:|---:|"]
-    for s in plan.stages.values():
-        t = s.seconds(plan.device)
-        lines.append(f"| {s.name} | {s.jobs} | {s.tokens:,.0f} | {t / 60:.1f} | {_size(s.disk_bytes)} |" if cpu else
-                     f"| {s.name} | {s.jobs} | {s.tokens:,.0f} | {t / 3600:.1f} | {_size(s.disk_bytes)} |")
-    total = plan.seconds
-    lines.append(f"| total | {sum(s.jobs for s in plan.stages.values())} | "
-                 f"{sum(s.tokens for s in plan.stages.values()):,.0f} | "
-                 + (f"{total / 60:.1f}" if cpu else f"{total / 3600:.1f}")
-                 + f" | {_size(sum(s.disk_bytes for s in plan.stages.values()))} |")
-    lines += ["", "| judge | calls | prompt tokens | completion tokens (at most) | cost |", "|---|---:|---:|---:|---:|"]
-    usd_total = 0.0
-    for name, use in plan.judges.items():
-        prices = plan.prices.get(name)
-        if prices:
-            usd = (use.prompt_tokens * prices[0] + use.completion_tokens * prices[1]) / 1e6
-            usd_total += usd
-            cost = f"${usd:,.2f}"
-        else:
-            cost = "served by the run (compute in its stage)" if use.served else "no price in the config"
-        lines.append(f"| {name} | {use.calls:,} | {use.prompt_tokens:,.0f} | {use.completion_tokens:,.0f} | {cost} |")
-    if usd_total:
-        lines.append(f"| total | | | | ${usd_total:,.2f} |")
-    if plan.uncosted:
-        lines += ["", f"Not costed (their modules declare no plan_items / JUDGE_COST, radis.benchmarks): "
-                  f"{', '.join(plan.uncosted)}."]
-    if len(plan.seeds) > 1:
-        lines += ["", f"Seeds: {len(plan.seeds)} ({', '.join(map(str, plan.seeds))}, experiment.seeds). Every trained "
-                  f"model's training set, training, merge, evaluation, judge calls and drift are counted {len(plan.seeds)}"
-                  " times; its synthesis too where it samples or its generator is a trained model, otherwise once "
-                  "(shared by every seed); the backbones' and prior models' own evaluation once."]
-    lines += ["", "Assumptions (estimates, not measurements):", *(f"- {a}" for a in ASSUMPTIONS)]
-    return "\n".join(lines)
-
-
-def print_plan(configfile: list[str]) -> None:
-    """``radis plan``: the plan of config/config.yaml with ``configfile`` overlays, as Snakemake merges them."""
-    from radis.config import load_config
-    from radis.settings import REPO_ROOT
-
-    config = load_config(REPO_ROOT / "config" / "config.yaml", *configfile)
-    print(render(make_plan(config), config["compute"].get("gpu_model")))
