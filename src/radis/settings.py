@@ -500,7 +500,8 @@ class ReportStep(StepSettings):
 
     bootstrap: Mapping[str, int]
     backbones: list[str] = field(default_factory=list)
-    methods: list[str] = field(default_factory=list)
+    #: Table 5: per backbone (its Vanilla-FT, RaDis and Table 5 methods)
+    methods: list[str] | Mapping[str, list[str]] = field(default_factory=list)
     directions: list[str] = field(default_factory=list)
     benchmarks: list[str] = field(default_factory=list)
     prior: list = field(default_factory=list)

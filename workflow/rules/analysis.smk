@@ -20,14 +20,7 @@ rule table4:
         conda_env(TABLE4_ENV)
     threads: config["threads"]
     params:
-        settings=as_arg(
-            {
-                **ANALYSIS["rationale_categories"],
-                "judge_name": analysis_judge()[0],
-                "judge": analysis_judge()[1],
-                "seed": config["seed"],
-            }
-        ),
+        settings=as_arg(table4_settings()),
         directions=" ".join(DIRECTIONS),
         judge_model=lambda w: " ".join(
             f"{j['serve']}={R}/backbones/{j['serve']}" for j in [analysis_judge()[1]] if "serve" in j

@@ -75,7 +75,7 @@ rule drift_figure:
     conda:
         conda_env("main")
     params:
-        settings=as_arg({"bootstrap": BOOTSTRAP, **seed_settings()}),
+        settings=as_arg(drift_figure_settings()),
     shell:
         "{RADIS} drift-figure --translation {input.translation} --drift {input.drift} --out {output.png} "
         "--points {output.points} --settings {params.settings} > {log} 2>&1"

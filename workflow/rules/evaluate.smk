@@ -81,14 +81,7 @@ rule score_translation:
     conda:
         conda_env("comet")
     params:
-        settings=lambda w: as_arg(
-            {
-                **comet_settings(),
-                "comet_batch_size": config["evaluation"].get(
-                    "comet_batch_size", schema_default("evaluation.comet_batch_size")
-                ),
-            }
-        ),
+        settings=lambda w: as_arg(score_settings()),
     shell:
         "{RADIS_COMET} score --hypotheses {input.hyp} --generation-meta {input.meta} "
         "--backbone {wildcards.backbone} --method {wildcards.method} --out {output} "

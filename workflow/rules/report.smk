@@ -25,16 +25,7 @@ rule tables:
     conda:
         conda_env("main")
     params:
-        settings=as_arg(
-            {
-                "backbones": BACKBONES,
-                "methods": METHODS,
-                "directions": DIRECTIONS,
-                "prior": prior_settings(),
-                "bootstrap": BOOTSTRAP,
-                **seed_settings(),
-            }
-        ),
+        settings=as_arg(tables_settings()),
     shell:
         "{RADIS} tables --results {input} --table1 {R}/tables/table1 --table2 {R}/tables/table2 "
         "--settings {params.settings} > {log} 2>&1"
@@ -55,17 +46,7 @@ rule table3:
     conda:
         conda_env("main")
     params:
-        settings=as_arg(
-            {
-                "backbones": BACKBONES,
-                "methods": METHODS,
-                "benchmarks": GENERAL["benchmarks"],
-                "prior": prior_settings(),
-                "drift": DRIFT["enabled"],
-                "bootstrap": BOOTSTRAP,
-                **seed_settings(),
-            }
-        ),
+        settings=as_arg(table3_settings()),
     shell:
         "{RADIS} table3 --results {input.results} --drift {input.drift} --out {R}/tables/table3 --settings {params.settings} > {log} 2>&1"
 
@@ -84,7 +65,7 @@ rule figure1:
     conda:
         conda_env("main")
     params:
-        settings=as_arg({"prior": prior_settings(), **seed_settings()}),
+        settings=as_arg(figure1_settings()),
     shell:
         "{RADIS} figure1 --translation {input.translation} --mtbench {input.mtbench} --out {output.png} "
         "--points {output.points} --settings {params.settings} > {log} 2>&1"
@@ -106,7 +87,7 @@ rule claims:
     conda:
         conda_env("main")
     params:
-        settings=as_arg({"backbones": BACKBONES, "methods": METHODS, "seeds": SEEDS, "bootstrap": BOOTSTRAP}),
+        settings=as_arg(claims_settings()),
     shell:
         "{RADIS} claims --translation {input.translation} --drift {input.drift} --out {R}/tables/claims "
         "--settings {params.settings} > {log} 2>&1"
@@ -153,19 +134,7 @@ if EXTERNAL:
         conda:
             conda_env("main")
         params:
-            settings=as_arg(
-                {
-                    # the paper's Table 5 shows only the backbone trained on other models' rationales
-                    "backbones": [b for b in BACKBONES if methods_of(b, EXTERNAL)],
-                    "backbone_names": {b: backbone_entry(b).get("label", b) for b in BACKBONES},
-                    "methods": {b: ["vanilla", "radis", *methods_of(b, EXTERNAL)] for b in BACKBONES},
-                    "generators": {m: config["methods"][m]["rationale_generator"] for m in EXTERNAL},
-                    "benchmarks": GENERAL["benchmarks"],
-                    "drift": DRIFT["enabled"],
-                    "bootstrap": BOOTSTRAP,
-                    **seed_settings(),
-                }
-            ),
+            settings=as_arg(table5_settings()),
         shell:
             "{RADIS} table5 --translation {input.translation} --general {input.general} --drift {input.drift} "
             "--out {R}/tables/table5 --settings {params.settings} > {log} 2>&1"

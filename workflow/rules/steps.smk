@@ -50,6 +50,10 @@ def synth_dir_arg(w):
     return f"--synth-dir {R}/synth/{w.backbone}/{kind}" if kind else ""
 
 
+def trainset_settings(w):
+    return {"builder": config["methods"][method_of(w.method)]["builder"], "seed": seed_of(w.method, SEEDS)}
+
+
 def training_settings(method):
     """A method's training settings without `report_to`: where its curves are logged changes nothing
     that is learned, so it stays out of the settings that key checkpoints (radis.training.checkpoints)
@@ -71,6 +75,13 @@ def train_settings(w):
     }
 
 
+def merge_settings(w):
+    return {
+        "bf16": method_training(config, method_of(w.method))["bf16"],
+        "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
+    }
+
+
 # ---- evaluate ------------------------------------------------------------------------------------
 def comet_settings():
     """What COMET scoring reads of the hub: model, revision and encoder; each only when set, so the
@@ -80,6 +91,13 @@ def comet_settings():
         "comet_model": ev["comet_model"],
         **{k: v for k, v in ev.items() if k == "comet_revision"},
         **({"comet_encoder": ev["comet_encoder"]} if ev["comet_model"] and "comet_encoder" in ev else {}),
+    }
+
+
+def score_settings():
+    return {
+        **comet_settings(),
+        "comet_batch_size": config["evaluation"].get("comet_batch_size", schema_default("evaluation.comet_batch_size")),
     }
 
 
@@ -264,11 +282,69 @@ TABLE4_ENV = served_judge_env([analysis_judge()[1]])
 RADIS_TABLE4 = radis_command(TABLE4_ENV)
 
 
+def table4_settings():
+    return {
+        **ANALYSIS["rationale_categories"],
+        "judge_name": analysis_judge()[0],
+        "judge": analysis_judge()[1],
+        "seed": config["seed"],
+    }
+
+
 def figure4_settings(w=None):
     return {**ANALYSIS["gradient_similarity"], **device_settings(), "seed": config["seed"]}
 
 
 # ---- report --------------------------------------------------------------------------------------
+def tables_settings():
+    return {
+        "backbones": BACKBONES,
+        "methods": METHODS,
+        "directions": DIRECTIONS,
+        "prior": prior_settings(),
+        "bootstrap": BOOTSTRAP,
+        **seed_settings(),
+    }
+
+
+def table3_settings():
+    return {
+        "backbones": BACKBONES,
+        "methods": METHODS,
+        "benchmarks": GENERAL["benchmarks"],
+        "prior": prior_settings(),
+        "drift": DRIFT["enabled"],
+        "bootstrap": BOOTSTRAP,
+        **seed_settings(),
+    }
+
+
+def figure1_settings():
+    return {"prior": prior_settings(), **seed_settings()}
+
+
+def drift_figure_settings():
+    return {"bootstrap": BOOTSTRAP, **seed_settings()}
+
+
+def claims_settings():
+    return {"backbones": BACKBONES, "methods": METHODS, "seeds": SEEDS, "bootstrap": BOOTSTRAP}
+
+
+def table5_settings():
+    return {
+        # the paper's Table 5 shows only the backbone trained on other models' rationales
+        "backbones": [b for b in BACKBONES if methods_of(b, EXTERNAL)],
+        "backbone_names": {b: backbone_entry(b).get("label", b) for b in BACKBONES},
+        "methods": {b: ["vanilla", "radis", *methods_of(b, EXTERNAL)] for b in BACKBONES},
+        "generators": {m: config["methods"][m]["rationale_generator"] for m in EXTERNAL},
+        "benchmarks": GENERAL["benchmarks"],
+        "drift": DRIFT["enabled"],
+        "bootstrap": BOOTSTRAP,
+        **seed_settings(),
+    }
+
+
 def reproduction_settings():
     """The run's setup against the paper's (radis.reproduction): the result-changing settings that
     differ from config/paper.yaml, and which of our backbones stand in for the paper's."""

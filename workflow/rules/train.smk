@@ -15,9 +15,7 @@ rule build_trainset:
     conda:
         conda_env("main")
     params:
-        settings=lambda w: as_arg(
-            {"builder": config["methods"][method_of(w.method)]["builder"], "seed": seed_of(w.method, SEEDS)}
-        ),
+        settings=lambda w: as_arg(trainset_settings(w)),
         synth_dir=synth_dir_arg,
     shell:
         "{RADIS} build-trainset --data {input.data} {params.synth_dir} --out {output} "
@@ -69,12 +67,7 @@ rule merge:
         conda_env("main")
     threads: config["threads"]
     params:
-        settings=lambda w: as_arg(
-            {
-                "bf16": method_training(config, method_of(w.method))["bf16"],
-                "trust_remote_code": trust_remote_code(backbone_entry(w.backbone)),
-            }
-        ),
+        settings=lambda w: as_arg(merge_settings(w)),
     shell:
         "OMP_NUM_THREADS={threads} {RADIS} merge --backbone {input.backbone} --adapter {input.adapter} "
         "--out {output} --settings {params.settings} > {log} 2>&1"
