@@ -10,7 +10,7 @@ import pytest
 def generator(embedded_backbone):
     from radis.generation.hf import HFGenerator
 
-    return HFGenerator(embedded_backbone, batch_size=4)
+    return HFGenerator(embedded_backbone, batch_size=4, dtype="float32")
 
 
 def test_batched_greedy_generation_equals_one_request_at_a_time(generator):
@@ -60,7 +60,7 @@ def test_sampled_generation_is_seeded_per_request_whatever_the_batch(embedded_ba
     assert batched == alone
     greedy = [g.token_ids for g in generator.generate(prompts, DecodingParams.from_config({"max_new_tokens": 10}))]
     assert batched != greedy  # it sampled
-    other_seed = HFGenerator(embedded_backbone, batch_size=4, seed=generator.seed + 1)
+    other_seed = HFGenerator(embedded_backbone, batch_size=4, dtype="float32", seed=generator.seed + 1)
     assert [g.token_ids for g in other_seed.generate(prompts, params)] != batched
 
 

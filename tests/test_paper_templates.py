@@ -120,7 +120,7 @@ def test_continuation_keeps_the_text_as_prompt_plus_reply_render(model, local_hu
     name, tok = model
     prompt = render_continuation_prompt(tok, [user(INSTRUCTION), assistant(REFERENCE)])
     prompt_ids, ids = reply_ids(tok, prompt, RATIONALE)
-    generator = HFGenerator(snapshot(local_hub, *CHAT_MODELS[name.removesuffix("-spaced")]), batch_size=1)
+    generator = HFGenerator(snapshot(local_hub, *CHAT_MODELS[name.removesuffix("-spaced")]), batch_size=1, dtype="float32")
     eos = generator.tokenizer.convert_tokens_to_ids(END_OF_TURN[name])
     generation = generator._decode(prompt_ids, ids + [eos])
     assert generation.text == RATIONALE and generation.finished and generation.n_tokens == len(ids) + 1

@@ -84,9 +84,11 @@ def request_seed(seed: int, prompt: str) -> int:
     return int.from_bytes(digest[:8], "big") % 2**63
 
 
-def load_generator(backend: str, model_dir: str | Path, *, batch_size: int = 8, dtype: str = "float32",
+def load_generator(backend: str, model_dir: str | Path, *, batch_size: int = 8, dtype: str,
                    tensor_parallel_size: int = 1,
                    trust_remote_code: bool = False, seed: int = 0) -> Generator:
+    """The ``backend``'s generator of ``model_dir``; ``dtype`` is the config's ``generation.dtype``
+    (no default here: every engine loads the weights in the precision the config names)."""
     if backend == "hf":
         from radis.generation.hf import HFGenerator
 

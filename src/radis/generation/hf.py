@@ -100,7 +100,7 @@ def trim_at_stop(ids: list[int], stop_ids: list[int]) -> tuple[list[int], bool]:
 
 
 class HFGenerator:
-    def __init__(self, model_dir: Path, *, batch_size: int = 8, dtype: str = "float32",
+    def __init__(self, model_dir: Path, *, batch_size: int = 8, dtype: str,
                  trust_remote_code: bool = False, seed: int = 0):
         self.model_dir = Path(model_dir)
         self.batch_size = batch_size

@@ -17,7 +17,7 @@ from radis.settings import DecodingParams
 
 
 class VLLMGenerator:
-    def __init__(self, model_dir: Path, *, dtype: str = "bfloat16", tensor_parallel_size: int = 1,
+    def __init__(self, model_dir: Path, *, dtype: str, tensor_parallel_size: int = 1,
                  trust_remote_code: bool = False, seed: int = 0):
         from radis.device import prepare_vllm
 
