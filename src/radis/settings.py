@@ -205,7 +205,6 @@ def step_settings(action: Any, given: Mapping[str, Any]) -> StepSettings | Mappi
     return given if cls is None else cls.from_step(given)
 
 
-
 @dataclass(frozen=True)
 class StepSettings:
     """A step's settings, typed once from its ``--settings`` (``--hardware`` merged back) by the

@@ -7,20 +7,18 @@ from pathlib import Path
 
 from radis.benchmarks import benchmark
 from radis.config import method_training
-from radis.languages import Direction
 from radis.grid import Grid
+from radis.languages import Direction
 from radis.layout import BASE
-from radis.seeds import method_of
-from radis.settings import REPO_ROOT
-
 from radis.plan.model import (BYTES_PER_TOKEN, COMET_DOWNLOAD_BYTES, COMET_PARAMS, LM_EVAL_MAX_GEN_TOKS,
                               LORA_FRACTION_R16, PROMPT_OVERHEAD_TOKENS, TABLE4_TEMPLATE_TOKENS, JudgeUse, Plan,
                               Stage, parameters, text_tokens)
+from radis.seeds import method_of
+from radis.settings import REPO_ROOT
 
 #: where the paper config's data comes from when it is not a mirror: the local copies (same files)
 SHARED_ALMA = REPO_ROOT.parent / "shared" / "data" / "alma"
 SHARED_GENERAL = REPO_ROOT.parent / "shared" / "data"
-
 
 
 def _read_json_any(path: Path) -> list:
