@@ -33,3 +33,14 @@ def model_dir(backbone: str, method: str) -> str:
     if method == BASE:
         return f"{R}/backbones/{backbone}"
     return f"{R}/models/{backbone}/{method}/merged"
+
+
+def job_log(step: str, which: str = "") -> str:
+    """A job's log: ``results/logs/{step}.log``, or ``results/logs/{step}/{which}.log`` where
+    ``which`` names the job among the step's (its wildcards, as a Snakemake pattern)."""
+    return f"{R}/logs/{step}/{which}.log" if which else f"{R}/logs/{step}.log"
+
+
+def job_benchmark(step: str, which: str = "") -> str:
+    """A job's time and memory (Snakemake's ``benchmark``), beside its log under ``results/benchmarks``."""
+    return f"{R}/benchmarks/{step}/{which}.tsv" if which else f"{R}/benchmarks/{step}.tsv"

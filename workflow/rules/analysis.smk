@@ -13,9 +13,9 @@ rule table4:
         csv=report(f"{R}/tables/table4-{{backbone}}.csv", caption="../report/table4.rst", category="Tables"),
         tex=f"{R}/tables/table4-{{backbone}}.tex",
     log:
-        f"{R}/logs/table4/{{backbone}}.log",
+        job_log("table4", "{backbone}"),
     benchmark:
-        f"{R}/benchmarks/table4/{{backbone}}.tsv"
+        job_benchmark("table4", "{backbone}")
     conda:
         conda_env(TABLE4_ENV)
     threads: config["threads"]
@@ -41,9 +41,9 @@ rule figure4:
         png=report(f"{R}/figures/figure4-{{backbone}}.png", caption="../report/figure4.rst", category="Figures"),
         result=f"{R}/analysis/{{backbone}}/gradient_similarity.json",
     log:
-        f"{R}/logs/figure4/{{backbone}}.log",
+        job_log("figure4", "{backbone}"),
     benchmark:
-        f"{R}/benchmarks/figure4/{{backbone}}.tsv"
+        job_benchmark("figure4", "{backbone}")
     conda:
         conda_env("main")
     threads: config["threads"]

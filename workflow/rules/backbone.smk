@@ -11,9 +11,9 @@ rule materialise_backbone:
     output:
         directory(f"{R}/backbones/{{backbone}}"),
     log:
-        f"{R}/logs/materialise_backbone/{{backbone}}.log",
+        job_log("materialise_backbone", "{backbone}"),
     benchmark:
-        f"{R}/benchmarks/materialise_backbone/{{backbone}}.tsv"
+        job_benchmark("materialise_backbone", "{backbone}")
     conda:
         conda_env("main")
     params:

@@ -31,6 +31,8 @@ from radis.layout import (
     R,
     TABLE4_RESULT,  # noqa: E402
     TRANSLATION_RESULT,
+    job_benchmark,
+    job_log,
     model_dir,
 )
 from radis.settings import default as schema_default, trust_remote_code  # noqa: E402

@@ -10,9 +10,9 @@ rule prepare_data:
     output:
         f"{R}/data/{{split}}/{{direction}}.jsonl",
     log:
-        f"{R}/logs/prepare_data/{{split}}/{{direction}}.log",
+        job_log("prepare_data", "{split}/{direction}"),
     benchmark:
-        f"{R}/benchmarks/prepare_data/{{split}}/{{direction}}.tsv"
+        job_benchmark("prepare_data", "{split}/{direction}")
     conda:
         conda_env("main")
     params:

@@ -14,9 +14,9 @@ if DRIFT["enabled"] and not drift_reuses_responses():
         output:
             expand(f"{R}/eval/{{{{backbone}}}}/base/drift-answers/{{responses}}.responses.jsonl", responses=DRIFT_SETS),
         log:
-            f"{R}/logs/drift_answers/{{backbone}}.log",
+            job_log("drift_answers", "{backbone}"),
         benchmark:
-            f"{R}/benchmarks/drift_answers/{{backbone}}.tsv"
+            job_benchmark("drift_answers", "{backbone}")
         conda:
             conda_env(GEN_ENV)
         threads: config["threads"]
@@ -41,9 +41,9 @@ rule drift:
     output:
         DRIFT_RESULT,
     log:
-        f"{R}/logs/drift/{{backbone}}/{{method}}.log",
+        job_log("drift", "{backbone}/{method}"),
     benchmark:
-        f"{R}/benchmarks/drift/{{backbone}}/{{method}}.tsv"
+        job_benchmark("drift", "{backbone}/{method}")
     conda:
         conda_env("main")
     threads: config["threads"]
@@ -68,9 +68,9 @@ rule drift_figure:
         png=report(f"{R}/figures/drift.png", caption="../report/drift_figure.rst", category="Figures"),
         points=f"{R}/figures/drift.json",
     log:
-        f"{R}/logs/drift_figure.log",
+        job_log("drift_figure"),
     benchmark:
-        f"{R}/benchmarks/drift_figure.tsv"
+        job_benchmark("drift_figure")
     localrule: True
     conda:
         conda_env("main")

@@ -25,9 +25,9 @@ rule translate:
             direction=DIRECTIONS,
         ),
     log:
-        f"{R}/logs/translate/{{backbone}}/{{method}}.log",
+        job_log("translate", "{backbone}/{method}"),
     benchmark:
-        f"{R}/benchmarks/translate/{{backbone}}/{{method}}.tsv"
+        job_benchmark("translate", "{backbone}/{method}")
     conda:
         conda_env(GEN_ENV)
     threads: config["threads"]
@@ -50,9 +50,9 @@ rule download_comet:
     output:
         COMET_DOWNLOAD,
     log:
-        f"{R}/logs/download_comet.log",
+        job_log("download_comet"),
     benchmark:
-        f"{R}/benchmarks/download_comet.tsv"
+        job_benchmark("download_comet")
     conda:
         conda_env("comet")
     params:
@@ -75,9 +75,9 @@ rule score_translation:
     output:
         expand(TRANSLATION_RESULT, direction=DIRECTIONS, allow_missing=True),
     log:
-        f"{R}/logs/score_translation/{{backbone}}/{{method}}.log",
+        job_log("score_translation", "{backbone}/{method}"),
     benchmark:
-        f"{R}/benchmarks/score_translation/{{backbone}}/{{method}}.tsv"
+        job_benchmark("score_translation", "{backbone}/{method}")
     conda:
         conda_env("comet")
     params:

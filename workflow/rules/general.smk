@@ -15,9 +15,9 @@ for _dataset in datasets():
         output:
             general_files(_dataset),
         log:
-            f"{R}/logs/fetch_general_data/{_dataset}.log",
+            job_log("fetch_general_data", _dataset),
         benchmark:
-            f"{R}/benchmarks/fetch_general_data/{_dataset}.tsv"
+            job_benchmark("fetch_general_data", _dataset)
         localrule: True
         conda:
             conda_env("main")
@@ -38,9 +38,9 @@ if JUDGED:
         output:
             expand(f"{R}/eval/{{{{backbone}}}}/{{{{method}}}}/{{responses}}.responses.jsonl", responses=RESPONSE_SETS),
         log:
-            f"{R}/logs/generate_general/{{backbone}}/{{method}}.log",
+            job_log("generate_general", "{backbone}/{method}"),
         benchmark:
-            f"{R}/benchmarks/generate_general/{{backbone}}/{{method}}.tsv"
+            job_benchmark("generate_general", "{backbone}/{method}")
         conda:
             conda_env(GEN_ENV)
         threads: config["threads"]
@@ -66,9 +66,9 @@ if JUDGED:
         output:
             expand(GENERAL_RESULT, benchmark=JUDGED, allow_missing=True),
         log:
-            f"{R}/logs/judge_general/{{backbone}}/{{method}}.log",
+            job_log("judge_general", "{backbone}/{method}"),
         benchmark:
-            f"{R}/benchmarks/judge_general/{{backbone}}/{{method}}.tsv"
+            job_benchmark("judge_general", "{backbone}/{method}")
         conda:
             conda_env(JUDGE_ENV)
         threads: config["threads"]
@@ -94,9 +94,9 @@ rule gsm8k:
         result=expand(GENERAL_RESULT, benchmark="gsm8k", allow_missing=True)[0],
         samples=f"{R}/eval/{{backbone}}/{{method}}/gsm8k.samples.jsonl",
     log:
-        f"{R}/logs/gsm8k/{{backbone}}/{{method}}.log",
+        job_log("gsm8k", "{backbone}/{method}"),
     benchmark:
-        f"{R}/benchmarks/gsm8k/{{backbone}}/{{method}}.tsv"
+        job_benchmark("gsm8k", "{backbone}/{method}")
     conda:
         conda_env(GEN_ENV)
     threads: config["threads"]

@@ -19,9 +19,9 @@ rule tables:
         report(f"{R}/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
         f"{R}/tables/table2.tex",
     log:
-        f"{R}/logs/tables.log",
+        job_log("tables"),
     benchmark:
-        f"{R}/benchmarks/tables.tsv"
+        job_benchmark("tables")
     conda:
         conda_env("main")
     params:
@@ -40,9 +40,9 @@ rule table3:
         report(f"{R}/tables/table3.csv", caption="../report/table3.rst", category="Tables"),
         f"{R}/tables/table3.tex",
     log:
-        f"{R}/logs/table3.log",
+        job_log("table3"),
     benchmark:
-        f"{R}/benchmarks/table3.tsv"
+        job_benchmark("table3")
     conda:
         conda_env("main")
     params:
@@ -59,9 +59,9 @@ rule figure1:
         png=report(f"{R}/figures/figure1.png", caption="../report/figure1.rst", category="Figures"),
         points=f"{R}/figures/figure1.json",
     log:
-        f"{R}/logs/figure1.log",
+        job_log("figure1"),
     benchmark:
-        f"{R}/benchmarks/figure1.tsv"
+        job_benchmark("figure1")
     conda:
         conda_env("main")
     params:
@@ -80,9 +80,9 @@ rule claims:
         md=f"{R}/tables/claims.md",
         json=f"{R}/tables/claims.json",
     log:
-        f"{R}/logs/claims.log",
+        job_log("claims"),
     benchmark:
-        f"{R}/benchmarks/claims.tsv"
+        job_benchmark("claims")
     localrule: True
     conda:
         conda_env("main")
@@ -102,9 +102,9 @@ rule loss_curves:
         png=report(f"{R}/figures/loss-{{backbone}}.png", caption="../report/loss_curves.rst", category="Figures"),
         points=f"{R}/figures/loss-{{backbone}}.json",
     log:
-        f"{R}/logs/loss_curves/{{backbone}}.log",
+        job_log("loss_curves", "{backbone}"),
     benchmark:
-        f"{R}/benchmarks/loss_curves/{{backbone}}.tsv"
+        job_benchmark("loss_curves", "{backbone}")
     localrule: True
     conda:
         conda_env("main")
@@ -127,9 +127,9 @@ if EXTERNAL:
             report(f"{R}/tables/table5.csv", caption="../report/table5.rst", category="Tables"),
             f"{R}/tables/table5.tex",
         log:
-            f"{R}/logs/table5.log",
+            job_log("table5"),
         benchmark:
-            f"{R}/benchmarks/table5.tsv"
+            job_benchmark("table5")
         localrule: True
         conda:
             conda_env("main")
@@ -148,7 +148,7 @@ rule reproduction:
         f"{R}/tables/reproduction.md",
         report(f"{R}/tables/reproduction.csv", caption="../report/reproduction.rst", category="Tables"),
     log:
-        f"{R}/logs/reproduction.log",
+        job_log("reproduction"),
     localrule: True
     conda:
         conda_env("main")

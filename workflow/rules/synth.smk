@@ -15,9 +15,9 @@ rule synthesize:
         data=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.jsonl", direction=DIRECTIONS),
         meta=expand(f"{R}/synth/{{{{backbone}}}}/{{{{kind}}}}/{{direction}}.meta.json", direction=DIRECTIONS),
     log:
-        f"{R}/logs/synthesize/{{backbone}}/{{kind}}.log",
+        job_log("synthesize", "{backbone}/{kind}"),
     benchmark:
-        f"{R}/benchmarks/synthesize/{{backbone}}/{{kind}}.tsv"
+        job_benchmark("synthesize", "{backbone}/{kind}")
     conda:
         conda_env(GEN_ENV)
     threads: config["threads"]

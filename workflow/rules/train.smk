@@ -9,9 +9,9 @@ rule build_trainset:
     output:
         f"{R}/trainsets/{{backbone}}/{{method}}.jsonl",
     log:
-        f"{R}/logs/build_trainset/{{backbone}}/{{method}}.log",
+        job_log("build_trainset", "{backbone}/{method}"),
     benchmark:
-        f"{R}/benchmarks/build_trainset/{{backbone}}/{{method}}.tsv"
+        job_benchmark("build_trainset", "{backbone}/{method}")
     conda:
         conda_env("main")
     params:
@@ -29,9 +29,9 @@ rule train:
     output:
         directory(f"{R}/models/{{backbone}}/{{method}}/adapter"),
     log:
-        f"{R}/logs/train/{{backbone}}/{{method}}.log",
+        job_log("train", "{backbone}/{method}"),
     benchmark:
-        f"{R}/benchmarks/train/{{backbone}}/{{method}}.tsv"
+        job_benchmark("train", "{backbone}/{method}")
     conda:
         conda_env("main")
     threads: config["threads"]
@@ -60,9 +60,9 @@ rule merge:
     output:
         directory(f"{R}/models/{{backbone}}/{{method}}/merged"),
     log:
-        f"{R}/logs/merge/{{backbone}}/{{method}}.log",
+        job_log("merge", "{backbone}/{method}"),
     benchmark:
-        f"{R}/benchmarks/merge/{{backbone}}/{{method}}.tsv"
+        job_benchmark("merge", "{backbone}/{method}")
     conda:
         conda_env("main")
     threads: config["threads"]
