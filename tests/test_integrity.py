@@ -154,7 +154,7 @@ AUDITED = {
     ("backbones.py", "shutil.copyfile(src, dst)"),
     ("backbones.py", "AutoTokenizer.from_pretrained(delta_dir).save_pretrained(out_dir)"),
     # the served judge's log, appended to while it runs (a log, not a result)
-    ("server.py", 'with open(log, "ab") as log_f:'),
+    ("serving.py", 'with open(log, "ab") as log_f:'),
 }
 
 
