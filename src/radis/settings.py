@@ -227,6 +227,10 @@ class StepSettings:
         return {}
 
 
+#: where a step's ``trust_remote_code`` takes its default: its backbone's catalogue entry
+TRUST_REMOTE_CODE = {"trust_remote_code": "backbones.*.trust_remote_code"}
+
+
 @dataclass(frozen=True)
 class DeviceStep(StepSettings):
     """A GPU-capable step: ``compute.device`` (radis.device.enforce_device)."""
@@ -275,8 +279,7 @@ class TrainStep(DeviceStep):
     seed: int
     trust_remote_code: bool
     report_to: tuple[str, ...] = ()
-    SCHEMA_PATHS: ClassVar[dict[str, str]] = {**DeviceStep.SCHEMA_PATHS,
-                                              "trust_remote_code": "backbones.*.trust_remote_code"}
+    SCHEMA_PATHS: ClassVar[dict[str, str]] = {**DeviceStep.SCHEMA_PATHS, **TRUST_REMOTE_CODE}
 
     @classmethod
     def parts(cls, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -289,8 +292,7 @@ class MergeStep(StepSettings):
 
     bf16: bool
     trust_remote_code: bool
-    SCHEMA_PATHS: ClassVar[dict[str, str]] = {"bf16": "training.bf16",
-                                              "trust_remote_code": "backbones.*.trust_remote_code"}
+    SCHEMA_PATHS: ClassVar[dict[str, str]] = {"bf16": "training.bf16", **TRUST_REMOTE_CODE}
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,7 @@ class GenerationStep(DeviceStep):
     generation: GenerationSettings
     decoding: DecodingParams
     trust_remote_code: bool
-    SCHEMA_PATHS: ClassVar[dict[str, str]] = TrainStep.SCHEMA_PATHS
+    SCHEMA_PATHS: ClassVar[dict[str, str]] = {**DeviceStep.SCHEMA_PATHS, **TRUST_REMOTE_CODE}
 
     @classmethod
     def parts(cls, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -373,7 +375,7 @@ class GeneralGenerationStep(DeviceStep):
     generation: GenerationSettings
     benchmarks: Mapping[str, ResponseSetSettings]
     trust_remote_code: bool
-    SCHEMA_PATHS: ClassVar[dict[str, str]] = TrainStep.SCHEMA_PATHS
+    SCHEMA_PATHS: ClassVar[dict[str, str]] = {**DeviceStep.SCHEMA_PATHS, **TRUST_REMOTE_CODE}
 
     @classmethod
     def parts(cls, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -457,7 +459,8 @@ class DriftStep(DeviceStep):
     batch_size: int
     dtype: str
     trust_remote_code: bool
-    SCHEMA_PATHS: ClassVar[dict[str, str]] = {**TrainStep.SCHEMA_PATHS, "batch_size": "general.drift.batch_size",
+    SCHEMA_PATHS: ClassVar[dict[str, str]] = {**DeviceStep.SCHEMA_PATHS, **TRUST_REMOTE_CODE,
+                                              "batch_size": "general.drift.batch_size",
                                               "dtype": "generation.dtype"}
 
 

@@ -58,17 +58,20 @@ VERDICT_MAX_TOKENS = 16
 JUDGE_COST = JudgeCost(template_tokens=300, prompts=0, answers=1, completion_tokens=lambda s: VERDICT_MAX_TOKENS)
 
 
-def plan_items(data_dir: Path, limit: int | None, seed: int) -> PlanItems:
+def seeded_behaviors(data_dir: Path, limit: int | None, seed: int) -> list[dict]:
+    """The seeded subset of the behaviours that a run answers (and ``radis plan`` costs)."""
     from radis.data import subset
 
-    return PlanItems([(b["goal"],) for b in subset(load_behaviors(Path(data_dir) / FILES[0].path), limit, seed)])
+    return subset(load_behaviors(Path(data_dir) / FILES[0].path), limit, seed)
+
+
+def plan_items(data_dir: Path, limit: int | None, seed: int) -> PlanItems:
+    return PlanItems([(b["goal"],) for b in seeded_behaviors(data_dir, limit, seed)])
 
 
 def generate_responses(generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:
     """Greedy answers to a seeded subset (``settings.limit``) of the behaviours."""
-    from radis.data import subset
-
-    behaviors = subset(load_behaviors(Path(data_dir) / FILES[0].path), settings.limit, seed)
+    behaviors = seeded_behaviors(data_dir, settings.limit, seed)
     outputs = generator.generate(prompts(generator.tokenizer, behaviors), settings.decoding)
     return [{**b, "response": g.text.strip(), "generated_tokens": g.n_tokens, "finished": g.finished}
             for b, g in zip(behaviors, outputs)]

@@ -60,16 +60,20 @@ def model_outputs(instructions: list[dict], outputs: list[str], generator: str) 
 JUDGE_COST = JudgeCost(template_tokens=700, prompts=1, answers=2, completion_tokens=lambda s: 1)
 
 
-def plan_items(data_dir: Path, limit: int | None, seed: int) -> PlanItems:
+def seeded_instructions(data_dir: Path, limit: int | None, seed: int) -> list[dict]:
+    """The seeded subset of the instructions that a run answers (and ``radis plan`` costs)."""
     from radis.data import subset
 
-    return PlanItems([(i["instruction"],) for i in subset(load_reference(Path(data_dir) / FILES[0].path), limit, seed)])
+    return subset(load_reference(Path(data_dir) / FILES[0].path), limit, seed)
+
+
+def plan_items(data_dir: Path, limit: int | None, seed: int) -> PlanItems:
+    return PlanItems([(i["instruction"],) for i in seeded_instructions(data_dir, limit, seed)])
 
 
 def generate_responses(generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:
     """Greedy outputs for a seeded subset of the instructions (AlpacaEval 1 and 2 share them: answered once)."""
-    from radis.data import subset
-    instructions = subset(load_reference(Path(data_dir) / FILES[0].path), settings.limit, seed)
+    instructions = seeded_instructions(data_dir, settings.limit, seed)
     outputs = generator.generate(prompts(generator.tokenizer, instructions), settings.decoding)
     return model_outputs(instructions, [g.text.strip() for g in outputs], str(generator.model_dir))
 

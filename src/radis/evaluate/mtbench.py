@@ -220,19 +220,21 @@ JUDGE_COST = JudgeCost(template_tokens=250, prompts=2, answers=2, completion_tok
                        per_turn=True)
 
 
-def plan_items(data_dir: Path, limit: int | None, seed: int) -> PlanItems:
+def seeded_questions(data_dir: Path, limit: int | None, seed: int) -> list[dict]:
+    """The seeded subset of the questions that a run answers (and ``radis plan`` costs)."""
     from radis.data import subset
 
-    return PlanItems([tuple(q["turns"]) for q in subset(load_questions(Path(data_dir) / FILES[0].path), limit, seed)],
-                     turns=2)
+    return subset(load_questions(Path(data_dir) / FILES[0].path), limit, seed)
+
+
+def plan_items(data_dir: Path, limit: int | None, seed: int) -> PlanItems:
+    return PlanItems([tuple(q["turns"]) for q in seeded_questions(data_dir, limit, seed)], turns=2)
 
 
 def generate_responses(generator, data_dir: Path, settings: ResponseSetSettings, seed: int) -> list[dict]:
     """Answers to a seeded subset of the questions (``settings.limit``), at FastChat's per-category
     temperatures unless ``settings.temperatures`` is ``greedy``."""
-    from radis.data import subset
-
-    questions = subset(load_questions(Path(data_dir) / FILES[0].path), settings.limit, seed)
+    questions = seeded_questions(data_dir, settings.limit, seed)
     return generate_answers(generator, questions, settings.decoding, settings.temperatures)
 
 

@@ -191,6 +191,12 @@ def _judge_calls(plan: Plan, stage: Stage, config: dict, name: str, calls: int, 
         stage.add("decode_batch1" if plan.device == "cpu" else "decode", n, calls * completion_tokens)
 
 
+def _prompt_tokens(items) -> tuple[list[float], int]:
+    """A benchmark's :class:`radis.benchmarks.PlanItems` as the plan counts them: per item the
+    tokens of its user turns, and the turns a model answers."""
+    return [text_tokens(*texts) for texts in items.texts], items.turns
+
+
 def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict, judge_of: dict) -> None:
     """Answers, judge calls and GSM8K. A judged benchmark is costed by its module (radis.benchmarks:
     ``plan_items`` and ``JUDGE_COST``); one whose module declares neither is listed as not costed."""
@@ -207,8 +213,7 @@ def _general(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict,
         if items is None:
             plan.uncosted.append(f"{section} (answers)")
             continue
-        found = items(data_dir, gen[section].get("limit"), seed)
-        sets[section] = ([text_tokens(*texts) for texts in found.texts], found.turns)
+        sets[section] = _prompt_tokens(items(data_dir, gen[section].get("limit"), seed))
     for b, _ in models:
         for name, (prompts, turns) in sets.items():
             cap = gen[name]["decoding"]["max_new_tokens"]
@@ -254,6 +259,7 @@ def _drift(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict, s
     backbone along the backbone's greedy answers (first turns), which are generated once per
     backbone unless its responses files are those answers; one loss-curve figure per backbone and
     one figure of translation gain against drift."""
+    from radis.benchmarks import module
     from radis.evaluate.drift import DRIFT_SETS, answers_reuse_responses
 
     gen = config["general"]
@@ -267,10 +273,7 @@ def _drift(plan: Plan, config: dict, data_dir: Path, models: list, n_of: dict, s
     drift_sets = {}
     for s in DRIFT_SETS:  # the general-ability subsets, answered for drift even where not a benchmark of the run
         if s not in sets:
-            from radis.benchmarks import module
-
-            found = module(s).plan_items(data_dir, gen[s].get("limit"), config["seed"])
-            sets[s] = ([text_tokens(*texts) for texts in found.texts], found.turns)
+            sets[s] = _prompt_tokens(module(s).plan_items(data_dir, gen[s].get("limit"), config["seed"]))
         drift_sets[s] = sets[s]
     if not reused:  # the drift answers read every drift set's data, fetched for them where no benchmark does
         fetch = plan.stage("fetch_general_data")
